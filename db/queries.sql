@@ -1,0 +1,153 @@
+-- Named queries of the engine. `-- name: x` starts a query; services/queries.py loads them.
+
+-- name: claim_variant
+-- $1 variant, $2 stage, $3 previous step, $4 lease seconds, $5 start gate on, $6 worker
+WITH claimed AS (
+    UPDATE jobs_variants v
+    SET current_step = $2, status = 'running', run_token = uuid_generate_v4(),
+        lease_until = clock_timestamp() + make_interval(secs => $4), last_error = NULL,
+        retry_count = CASE WHEN v.current_step = $2 THEN v.retry_count ELSE 0 END,
+        next_retry_at = NULL
+    WHERE v.job_variants_id = $1
+      AND ((v.current_step = $3 AND v.status = 'done')
+           OR (v.current_step = $2 AND v.status = 'failed' AND v.next_retry_at <= clock_timestamp()))
+      AND (NOT $5 OR EXISTS (SELECT 1 FROM txt_ad_copy_generations t WHERE t.job_id = v.job_id
+                             AND t.generation_stage = 'ad_copy_eng' AND t.status = 'done'))
+    RETURNING v.job_variants_id, v.job_id, v.run_token, v.retry_count
+)
+INSERT INTO stage_runs (run_token, job_id, job_variants_id, step, attempt, worker)
+SELECT run_token, job_id, job_variants_id, $2, retry_count + 1, $6 FROM claimed
+RETURNING run_token, job_id, job_variants_id, attempt;
+
+-- name: claim_job
+-- $1 job, $2 stage, $3 previous step, $4 lease seconds, $5 worker
+WITH claimed AS (
+    UPDATE jobs j
+    SET current_step = $2, status = 'running', run_token = uuid_generate_v4(),
+        lease_until = clock_timestamp() + make_interval(secs => $4), last_error = NULL,
+        retry_count = CASE WHEN j.current_step = $2 THEN j.retry_count ELSE 0 END,
+        next_retry_at = NULL
+    WHERE j.job_id = $1
+      AND ((j.current_step = $3 AND j.status = 'done')
+           OR (j.current_step = $2 AND j.status = 'failed' AND j.next_retry_at <= clock_timestamp()))
+    RETURNING j.job_id, j.run_token, j.retry_count
+)
+INSERT INTO stage_runs (run_token, job_id, job_variants_id, step, attempt, worker)
+SELECT run_token, job_id, NULL, $2, retry_count + 1, $5 FROM claimed
+RETURNING run_token, job_id, job_variants_id, attempt;
+
+-- name: mark_job_started
+-- Option C of seed 002: the job shows (vlm_analyze, running) once its first variant starts.
+UPDATE jobs SET current_step = 'vlm_analyze', status = 'running'
+WHERE job_id = $1 AND current_step IS DISTINCT FROM 'vlm_analyze'
+  AND coalesce(current_step, '') NOT IN ('iou_eval', 'ad_copy_gen_kor', 'instagram_feed_gen');
+
+-- name: finish_variant
+UPDATE jobs_variants SET status = 'done', lease_until = NULL, next_retry_at = NULL, last_error = NULL
+WHERE job_variants_id = $1 AND run_token = $2 AND status = 'running'
+RETURNING job_id;
+
+-- name: finish_job
+UPDATE jobs SET status = 'done', lease_until = NULL, next_retry_at = NULL, last_error = NULL
+WHERE job_id = $1 AND run_token = $2 AND status = 'running'
+RETURNING job_id;
+
+-- name: fail_variant
+-- $3 error, $4 retry delay in seconds (NULL: failed for good)
+UPDATE jobs_variants SET status = 'failed', last_error = $3, lease_until = NULL,
+    retry_count = retry_count + CASE WHEN $4::float8 IS NULL THEN 0 ELSE 1 END,
+    next_retry_at = CASE WHEN $4::float8 IS NULL THEN NULL
+                         ELSE clock_timestamp() + make_interval(secs => $4::float8) END
+WHERE job_variants_id = $1 AND run_token = $2 AND status = 'running'
+RETURNING job_id;
+
+-- name: fail_job
+UPDATE jobs SET status = 'failed', last_error = $3, lease_until = NULL,
+    retry_count = retry_count + CASE WHEN $4::float8 IS NULL THEN 0 ELSE 1 END,
+    next_retry_at = CASE WHEN $4::float8 IS NULL THEN NULL
+                         ELSE clock_timestamp() + make_interval(secs => $4::float8) END
+WHERE job_id = $1 AND run_token = $2 AND status = 'running'
+RETURNING job_id;
+
+-- name: close_run
+UPDATE stage_runs SET status = $2, error = $3, finished_at = clock_timestamp() WHERE run_token = $1;
+
+-- name: lock_job
+SELECT current_step, status FROM jobs WHERE job_id = $1 FOR UPDATE;
+
+-- name: variant_tally
+-- Finished means done at the last variant step, or failed with no retry coming.
+SELECT count(*) AS total,
+       count(*) FILTER (WHERE current_step = 'iou_eval' AND status = 'done') AS done,
+       count(*) FILTER (WHERE status = 'failed' AND next_retry_at IS NULL) AS dead
+FROM jobs_variants WHERE job_id = $1;
+
+-- name: advance_job
+UPDATE jobs SET current_step = 'iou_eval', status = $2, last_error = $3, lease_until = NULL, next_retry_at = NULL
+WHERE job_id = $1;
+
+-- name: variant_state
+SELECT job_id, current_step, status, next_retry_at FROM jobs_variants WHERE job_variants_id = $1;
+
+-- name: job_state
+SELECT job_id, tenant_id, current_step, status, next_retry_at FROM jobs WHERE job_id = $1;
+
+-- name: latest_overlay
+SELECT overlay_id FROM overlay_layouts WHERE job_variants_id = $1 ORDER BY created_at DESC, pk DESC LIMIT 1;
+
+-- name: expire_variant_leases
+-- A running row past its lease: the worker died or hung. Fail it; retry now if attempts remain.
+WITH expired AS (
+    UPDATE jobs_variants SET status = 'failed', lease_until = NULL,
+        last_error = 'lease expired: the worker died or the stage exceeded its timeout',
+        retry_count = retry_count + CASE WHEN retry_count < $1 THEN 1 ELSE 0 END,
+        next_retry_at = CASE WHEN retry_count < $1 THEN clock_timestamp() ELSE NULL END
+    WHERE status = 'running' AND lease_until < clock_timestamp()
+    RETURNING job_id, run_token
+)
+UPDATE stage_runs r SET status = 'lost', error = 'lease expired', finished_at = clock_timestamp()
+FROM expired e WHERE r.run_token = e.run_token
+RETURNING e.job_id;
+
+-- name: expire_job_leases
+WITH expired AS (
+    UPDATE jobs SET status = 'failed', lease_until = NULL,
+        last_error = 'lease expired: the worker died or the stage exceeded its timeout',
+        retry_count = retry_count + CASE WHEN retry_count < $1 THEN 1 ELSE 0 END,
+        next_retry_at = CASE WHEN retry_count < $1 THEN clock_timestamp() ELSE NULL END
+    WHERE status = 'running' AND lease_until < clock_timestamp()
+    RETURNING job_id, run_token
+)
+UPDATE stage_runs r SET status = 'lost', error = 'lease expired', finished_at = clock_timestamp()
+FROM expired e WHERE r.run_token = e.run_token
+RETURNING e.job_id;
+
+-- name: stalled_variants
+-- (step, done) rows whose next stage never started, and failed rows whose retry is due.
+-- $1 grace seconds, $2 steps that have a next variant stage, $3 our variant stages
+SELECT v.job_variants_id, v.job_id, j.tenant_id, v.current_step, v.status
+FROM jobs_variants v JOIN jobs j USING (job_id)
+WHERE ((v.status = 'done' AND v.current_step = ANY($2::text[])
+        AND v.updated_at < clock_timestamp() - make_interval(secs => $1)
+        AND (v.current_step <> 'img_gen' OR EXISTS (
+            SELECT 1 FROM txt_ad_copy_generations t WHERE t.job_id = v.job_id
+            AND t.generation_stage = 'ad_copy_eng' AND t.status = 'done')))
+    OR (v.status = 'failed' AND v.current_step = ANY($3::text[]) AND v.next_retry_at <= clock_timestamp()))
+ORDER BY v.updated_at LIMIT 500;
+
+-- name: stalled_jobs
+SELECT job_id, tenant_id, current_step, status FROM jobs
+WHERE ((status = 'done' AND current_step = ANY($2::text[])
+        AND updated_at < clock_timestamp() - make_interval(secs => $1))
+    OR (status = 'failed' AND current_step = ANY($3::text[]) AND next_retry_at <= clock_timestamp()))
+ORDER BY updated_at LIMIT 500;
+
+-- name: unadvanced_jobs
+-- Jobs whose variants have all finished but which were not advanced (e.g. a crash in between).
+SELECT v.job_id FROM jobs_variants v JOIN jobs j USING (job_id)
+WHERE coalesce(j.current_step, '') NOT IN ('iou_eval', 'ad_copy_gen_kor', 'instagram_feed_gen')
+GROUP BY v.job_id
+HAVING bool_and((v.current_step = 'iou_eval' AND v.status = 'done') OR (v.status = 'failed' AND v.next_retry_at IS NULL))
+   AND bool_or(v.current_step = 'iou_eval' AND v.status = 'done' OR v.current_step IN
+       ('vlm_analyze','yolo_detect','planner','overlay','vlm_judge','ocr_eval','readability_eval','iou_eval'))
+LIMIT 200;

@@ -1,0 +1,105 @@
+"""The FastAPI app: stage endpoints, jobs API, dashboard; the engine starts in the lifespan."""
+import asyncio
+import logging
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+from fastapi.staticfiles import StaticFiles
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+import database
+from config import Settings, get_settings
+from models import HealthOut
+from routers import jobs, stages
+from services.dispatch import Dispatcher
+from services.listener import Listener
+from services.logs import setup_logging
+from services.pipeline import BY_NAME
+from services.runner import StageRunner
+from services.sweeper import Sweeper
+
+log = logging.getLogger("app")
+
+_OLDEST_PENDING = """
+SELECT EXTRACT(EPOCH FROM clock_timestamp() - min(updated_at)) FROM jobs_variants
+WHERE (status = 'running' OR status = 'done' AND current_step <> 'iou_eval')
+  AND current_step = ANY($1::text[])
+"""
+
+
+def create_app(settings: Settings | None = None, handlers_factory=None) -> FastAPI:
+    """Build the app; tests pass their own handlers_factory(settings) -> (handlers, status)."""
+    settings = settings or get_settings()
+    setup_logging(settings.log_level, settings.log_json)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        url = await asyncio.to_thread(database.database_url, settings)
+        pool = await database.create_pool(url)
+        if handlers_factory is None:
+            from services.handlers import build_handlers
+            handlers, models_status = await asyncio.to_thread(build_handlers, settings)
+        else:
+            handlers, models_status = handlers_factory(settings)
+        dispatcher = Dispatcher(pool, settings)
+        runner = StageRunner(pool, settings, handlers, on_retry_scheduled=lambda ctx, delay: dispatcher.submit_later(
+            delay, ctx.stage, ctx.job_id, ctx.job_variants_id, ctx.tenant_id))
+        sweeper = Sweeper(pool, dispatcher, settings)
+        listener = None
+        if settings.enable_job_state_listener:
+            def on_event(level, event, received):
+                dispatcher.on_state(level, event.job_id, event.job_variants_id, event.tenant_id,
+                                    event.current_step, event.status, received)
+            listener = Listener(url, on_event, on_connect=sweeper.wake,
+                                max_backoff=settings.listener_reconnect_max_seconds)
+            listener.start()
+        if settings.enable_sweeper:
+            sweeper.start()
+        app.state.__dict__.update(settings=settings, pool=pool, runner=runner, dispatcher=dispatcher,
+                                  listener=listener, sweeper=sweeper, models_status=models_status)
+        log.info("service ready on %s (database %s)", settings.base_url, "embedded" if not settings.database_url else "external")
+        try:
+            yield
+        finally:
+            if listener:
+                await listener.stop()
+            await sweeper.stop()
+            await dispatcher.drain()
+            await pool.close()
+
+    app = FastAPI(title="ad-creative pipeline", version="1.0.0", lifespan=lifespan,
+                  description="Turns generated ad images into finished Instagram-ready creatives.")
+    app.include_router(stages.router)
+    app.include_router(jobs.router)
+    settings.assets_dir.mkdir(parents=True, exist_ok=True)
+    app.mount("/assets", StaticFiles(directory=settings.assets_dir), name="assets")
+
+    @app.get("/healthz", response_model=HealthOut, tags=["ops"])
+    async def healthz(request: Request, response: Response):
+        """Database reachable, listener connected, lag of the oldest pending row, model backends."""
+        state = request.app.state
+        try:
+            lag = await state.pool.fetchval(_OLDEST_PENDING, [s for s in BY_NAME] + ["img_gen"], timeout=5)
+            db_ok = True
+        except Exception:  # noqa: BLE001 - health reports the failure instead of raising it
+            lag, db_ok = None, False
+        connected = state.listener.connected if state.listener else None
+        ok = db_ok and connected is not False
+        response.status_code = 200 if ok else 503
+        return HealthOut(ok=ok, database=db_ok, listener_connected=connected,
+                         oldest_pending_seconds=float(lag) if lag is not None else None, models=state.models_status)
+
+    @app.get("/metrics", tags=["ops"], include_in_schema=False)
+    async def prometheus_metrics():
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return app
+
+
+app = create_app()
+
+if __name__ == "__main__":
+    import uvicorn
+
+    uvicorn.run(app, host=get_settings().host, port=get_settings().port)

@@ -1,0 +1,124 @@
+"""Pydantic request and response models of the HTTP API."""
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class VariantStageIn(BaseModel):
+    """Body of a per-variant stage request (extra fields are accepted and ignored)."""
+
+    model_config = ConfigDict(extra="ignore")
+    job_id: UUID
+    job_variants_id: UUID
+    tenant_id: str | None = Field(None, max_length=255)
+    overlay_id: UUID | None = None  # evaluations: the engine looks it up; must belong to the variant
+
+
+class JobStageIn(BaseModel):
+    """Body of a job-level stage request."""
+
+    model_config = ConfigDict(extra="ignore")
+    job_id: UUID
+    tenant_id: str | None = Field(None, max_length=255)
+
+
+class StageOut(BaseModel):
+    """What a stage answers: done with a summary of its results, or failed with the reason."""
+
+    stage: str
+    status: str
+    job_id: UUID
+    job_variants_id: UUID | None = None
+    attempt: int
+    run_token: UUID
+    result: dict[str, Any] | None = None
+    error: str | None = None
+    retry_in_seconds: float | None = None
+
+
+class StageRunOut(BaseModel):
+    """One execution of a stage (the timeline)."""
+
+    step: str
+    attempt: int
+    status: str
+    error: str | None
+    worker: str | None
+    started_at: datetime
+    finished_at: datetime | None
+    duration_ms: float | None
+
+
+class VariantOut(BaseModel):
+    """A variant's state, outputs and evaluations."""
+
+    job_variants_id: UUID
+    creation_order: int
+    current_step: str | None
+    status: str | None
+    retry_count: int | None
+    last_error: str | None
+    selected: bool | None
+    img_asset_id: UUID | None
+    image_url: str | None
+    overlaid_img_asset_id: UUID | None
+    overlaid_image_url: str | None
+    overlay_id: UUID | None
+    evaluations: dict[str, Any]
+    timeline: list[StageRunOut]
+    created_at: datetime | None
+    updated_at: datetime | None
+
+
+class JobOut(BaseModel):
+    """A job with its variants and the job-level outputs."""
+
+    job_id: UUID
+    tenant_id: str | None
+    current_step: str | None
+    status: str | None
+    retry_count: int | None
+    last_error: str | None
+    created_at: datetime | None
+    updated_at: datetime | None
+    progress: float
+    variants: list[VariantOut] = []
+    ad_copy_eng: str | None = None
+    refined_ad_copy_eng: str | None = None
+    ad_copy_kor: str | None = None
+    instagram_feed: dict[str, Any] | None = None
+    timeline: list[StageRunOut] = []
+
+
+class JobSummary(BaseModel):
+    """One line of the jobs listing."""
+
+    job_id: UUID
+    tenant_id: str | None
+    current_step: str | None
+    status: str | None
+    variants: int
+    variants_finished: int
+    progress: float
+    created_at: datetime | None
+    updated_at: datetime | None
+
+
+class RetryOut(BaseModel):
+    """What a manual retry re-queued."""
+
+    job_id: UUID
+    variants_requeued: int
+    job_requeued: bool
+
+
+class HealthOut(BaseModel):
+    """Readiness of the service and its parts."""
+
+    ok: bool
+    database: bool
+    listener_connected: bool | None
+    oldest_pending_seconds: float | None
+    models: dict[str, Any]

@@ -1,0 +1,35 @@
+"""Dependencies shared by the routers (Annotated aliases keep signatures readable)."""
+import secrets
+from typing import Annotated
+
+import asyncpg
+from fastapi import Depends, Header, HTTPException, Request
+
+from config import Settings
+from services.runner import StageRunner
+
+
+def get_pool(request: Request) -> asyncpg.Pool:
+    """The asyncpg pool created in the lifespan."""
+    return request.app.state.pool
+
+
+def get_runner(request: Request) -> StageRunner:
+    """The stage runner created in the lifespan."""
+    return request.app.state.runner
+
+
+def get_settings_dep(request: Request) -> Settings:
+    """The settings the app was started with."""
+    return request.app.state.settings
+
+
+PoolDep = Annotated[asyncpg.Pool, Depends(get_pool)]
+RunnerDep = Annotated[StageRunner, Depends(get_runner)]
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+
+
+def require_api_key(settings: SettingsDep, x_api_key: Annotated[str | None, Header()] = None) -> None:
+    """Stage and admin endpoints demand X-API-Key when API_KEY is set."""
+    if settings.api_key and not secrets.compare_digest(x_api_key or "", settings.api_key):
+        raise HTTPException(status_code=401, detail="missing or wrong X-API-Key")

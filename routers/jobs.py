@@ -1,0 +1,52 @@
+"""The jobs API: state, outputs and evaluations of jobs, and a manual retry."""
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, HTTPException, Query
+
+from models import JobOut, JobSummary, RetryOut
+from routers.deps import PoolDep, require_api_key
+from services import jobs_view
+
+router = APIRouter(prefix="/api/yh/jobs", tags=["jobs"])
+
+_REQUEUE_VARIANTS = """
+UPDATE jobs_variants SET next_retry_at = clock_timestamp(), retry_count = 0
+WHERE job_id = $1 AND status = 'failed' AND current_step <> 'img_gen' RETURNING job_variants_id
+"""
+# A job that failed because every variant failed goes back to the variant phase.
+_REQUEUE_JOB = """
+UPDATE jobs SET next_retry_at = clock_timestamp(), retry_count = 0,
+    current_step = CASE WHEN current_step = 'iou_eval' THEN 'vlm_analyze' ELSE current_step END,
+    status = CASE WHEN current_step = 'iou_eval' THEN 'running' ELSE status END
+WHERE job_id = $1 AND status = 'failed' RETURNING job_id
+"""
+
+
+@router.get("", response_model=list[JobSummary])
+async def list_jobs(pool: PoolDep, tenant_id: Annotated[str | None, Query(max_length=255)] = None,
+                    status: Annotated[str | None, Query(max_length=32)] = None,
+                    limit: Annotated[int, Query(ge=1, le=500)] = 50):
+    """Recent jobs, newest first; filter by tenant and status."""
+    return await jobs_view.list_jobs(pool, tenant_id, status, limit)
+
+
+@router.get("/{job_id}", response_model=JobOut, responses={404: {"description": "Unknown job"}})
+async def get_job(job_id: UUID, pool: PoolDep, tenant_id: Annotated[str | None, Query(max_length=255)] = None):
+    """A job with per-variant step, status, retries, last error, timeline and evaluations."""
+    detail = await jobs_view.job_detail(pool, job_id)
+    if detail is None or (tenant_id is not None and detail["tenant_id"] != tenant_id):
+        raise HTTPException(status_code=404, detail=f"job {job_id} not found")
+    return detail
+
+
+@router.post("/{job_id}/retry", response_model=RetryOut, dependencies=[Depends(require_api_key)],
+             responses={404: {"description": "Unknown job"}})
+async def retry_job(job_id: UUID, pool: PoolDep):
+    """Re-run what failed (even failures that were final); the sweeper picks them up at once."""
+    async with pool.acquire() as conn, conn.transaction():
+        if await conn.fetchval("SELECT 1 FROM jobs WHERE job_id = $1 FOR UPDATE", job_id) is None:
+            raise HTTPException(status_code=404, detail=f"job {job_id} not found")
+        variants = await conn.fetch(_REQUEUE_VARIANTS, job_id)
+        job = await conn.fetchval(_REQUEUE_JOB, job_id)
+    return RetryOut(job_id=job_id, variants_requeued=len(variants), job_requeued=job is not None)

@@ -1,0 +1,39 @@
+"""Stage endpoints, one per row of the stage table: validate, claim, run, finish."""
+from fastapi import APIRouter, Depends, HTTPException
+
+from models import JobStageIn, StageOut, VariantStageIn
+from routers.deps import RunnerDep, require_api_key
+from services.errors import ClaimLost
+from services.pipeline import STAGES, Stage
+from services.runner import NotFound
+
+router = APIRouter(tags=["stages"], dependencies=[Depends(require_api_key)])
+_ERRORS = {404: {"description": "Unknown job or variant"}, 409: {"description": "Row not in the state this stage needs"}}
+
+
+async def _run(runner: RunnerDep, stage: Stage, body: dict) -> StageOut:
+    try:
+        outcome = await runner.run(stage.name, body)
+    except NotFound as exc:
+        raise HTTPException(status_code=404, detail=str(exc)) from exc
+    except ClaimLost as exc:
+        raise HTTPException(status_code=409, detail=str(exc)) from exc
+    return StageOut(stage=stage.name, job_id=body["job_id"], job_variants_id=body.get("job_variants_id"), **outcome)
+
+
+def _variant_endpoint(stage: Stage):
+    async def endpoint(body: VariantStageIn, runner: RunnerDep) -> StageOut:
+        return await _run(runner, stage, body.model_dump())
+    return endpoint
+
+
+def _job_endpoint(stage: Stage):
+    async def endpoint(body: JobStageIn, runner: RunnerDep) -> StageOut:
+        return await _run(runner, stage, body.model_dump())
+    return endpoint
+
+
+for _stage in STAGES:
+    make = _variant_endpoint if _stage.level == "variant" else _job_endpoint
+    router.add_api_route(_stage.endpoint, make(_stage), methods=["POST"], response_model=StageOut,
+                         name=_stage.name, summary=f"{_stage.name}: {_stage.summary}", responses=_ERRORS)

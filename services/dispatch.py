@@ -1,0 +1,86 @@
+"""Sending the next stage's HTTP request when a row reaches (step, done) or a retry is due."""
+import asyncio
+import logging
+import time
+from uuid import UUID
+
+import asyncpg
+import httpx
+
+from config import Settings
+from services import metrics
+from services.pipeline import Stage, next_stage
+from services.queries import Q
+
+log = logging.getLogger(__name__)
+
+
+class Dispatcher:
+    """Posts stage requests; tracks in-flight ones so shutdown can wait for them."""
+
+    def __init__(self, pool: asyncpg.Pool, settings: Settings, client: httpx.AsyncClient | None = None):
+        self.pool = pool
+        self.settings = settings
+        headers = {"X-API-Key": settings.api_key} if settings.api_key else {}
+        self.client = client or httpx.AsyncClient(base_url=settings.base_url, headers=headers,
+                                                  limits=httpx.Limits(max_connections=64))
+        self._tasks: set[asyncio.Task] = set()
+        self._inflight: set[tuple[str, UUID]] = set()  # one request per (stage, row) at a time
+
+    def on_state(self, level: str, job_id: UUID, variant_id: UUID | None, tenant_id: str | None,
+                 step: str | None, status: str | None, received: float | None = None) -> None:
+        """React to a state change: (step, done) starts the next stage."""
+        if status != "done":
+            return  # failed rows come back through their scheduled retry or the sweeper
+        stage = next_stage(level, step)
+        if stage is not None:
+            self.submit(stage, job_id, variant_id, tenant_id, received)
+
+    def submit(self, stage: Stage, job_id: UUID, variant_id: UUID | None, tenant_id: str | None,
+               received: float | None = None) -> None:
+        """Send `stage` for the row in the background (deduplicated per process)."""
+        key = (stage.name, variant_id or job_id)
+        if key in self._inflight:
+            return
+        self._inflight.add(key)
+        task = asyncio.create_task(self._post(stage, job_id, variant_id, tenant_id, received or time.perf_counter()))
+        self._tasks.add(task)
+        task.add_done_callback(lambda t: (self._tasks.discard(t), self._inflight.discard(key)))
+
+    def submit_later(self, delay: float, stage: Stage, job_id: UUID, variant_id: UUID | None,
+                     tenant_id: str | None) -> None:
+        """Send a retry after `delay` seconds (the sweeper would also find it)."""
+        async def later():
+            await asyncio.sleep(delay)
+            self.submit(stage, job_id, variant_id, tenant_id)
+        task = asyncio.create_task(later())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _post(self, stage: Stage, job_id: UUID, variant_id: UUID | None, tenant_id: str | None,
+                    received: float) -> None:
+        body: dict = {"job_id": str(job_id), "tenant_id": tenant_id}
+        try:
+            if stage.level == "variant":
+                body["job_variants_id"] = str(variant_id)
+                if stage.needs_overlay_id:
+                    overlay_id = await self.pool.fetchval(Q["latest_overlay"], variant_id)
+                    body["overlay_id"] = str(overlay_id) if overlay_id else None
+            timeout = stage.timeout_seconds * self.settings.stage_timeout_scale + 30
+            response = await self.client.post(stage.endpoint, json=body, timeout=timeout)
+            metrics.DISPATCHES.labels(stage.name, str(response.status_code)).inc()
+            metrics.DISPATCH_LATENCY.labels(stage.name).observe(time.perf_counter() - received)
+            if response.status_code >= 500:
+                log.error("dispatch %s -> HTTP %s: %s", stage.name, response.status_code, response.text[:300])
+            elif response.status_code not in (200, 409):
+                log.warning("dispatch %s -> HTTP %s: %s", stage.name, response.status_code, response.text[:300])
+        except (httpx.HTTPError, asyncpg.PostgresError, OSError) as exc:
+            # Nothing is lost: the row stays at (step, done) or running, and the sweeper retries it.
+            metrics.DISPATCHES.labels(stage.name, "error").inc()
+            log.warning("dispatch %s for %s failed: %r", stage.name, variant_id or job_id, exc)
+
+    async def drain(self, timeout: float = 30.0) -> None:
+        """Wait for in-flight requests (on shutdown), then close the client."""
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=timeout)
+        await self.client.aclose()

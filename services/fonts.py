@@ -1,0 +1,111 @@
+"""Font lookup, cached loading, legibility floor, line metrics and word wrapping for ad copy."""
+import math
+import re
+from collections.abc import Callable
+from functools import lru_cache
+from pathlib import Path
+
+from PIL import ImageFont
+
+REF_SIZE = 100  # widths are measured once at this size and scaled, which is linear enough for planning
+LINE_SPACING = 1.25  # baseline-to-baseline distance in em; Hangul needs more leading than Latin's 1.2
+MIN_FONT_PX = 14  # absolute legibility floor on small images
+MIN_FONT_FRACTION = 0.022  # ... and relative floor: 2.2 % of the image height
+
+# Tall and deep glyphs (accented capitals, descenders, a bar, Hangul) give the ink extents of a line.
+_PROBE = "ÅÉÇgjpqy|맛있는한글"
+# Hangul syllables, Jamo and compatibility Jamo blocks.
+_HANGUL_RE = re.compile("[\u1100-\u11ff\u3130-\u318f\ua960-\ua97f\uac00-\ud7af\ud7b0-\ud7ff]")
+
+
+def default_font_path() -> str:
+    """Path of Noto Sans KR from pylopdf_fonts_ko, which covers both Latin and Hangul."""
+    import pylopdf_fonts_ko  # imported lazily so a missing package fails only where fonts are used
+
+    return str(pylopdf_fonts_ko.sans_path())
+
+
+@lru_cache(maxsize=256)
+def _truetype(path: str, size: int) -> ImageFont.FreeTypeFont:
+    """Open one font face at one pixel size (cached: parsing an OTF costs milliseconds)."""
+    return ImageFont.truetype(path, size)
+
+
+def load_font(path: str | None, size: int) -> ImageFont.FreeTypeFont:
+    """Cached ImageFont.truetype for `path` (None means the default font) at `size` px."""
+    return _truetype(path or default_font_path(), max(1, int(size)))
+
+
+def has_hangul(text: str) -> bool:
+    """True when the text contains at least one Hangul syllable or Jamo."""
+    return bool(_HANGUL_RE.search(text))
+
+
+def min_font_px(image_height: int) -> int:
+    """Smallest font size (px) we accept for ad copy on an image of this height."""
+    return max(MIN_FONT_PX, math.ceil(MIN_FONT_FRACTION * image_height))
+
+
+@lru_cache(maxsize=32)
+def ink_extents(path: str | None) -> tuple[float, float]:
+    """(ascent, descent) of the tallest/deepest probe glyphs as fractions of the em size."""
+    left, top, right, bottom = load_font(path, REF_SIZE).getbbox(_PROBE, anchor="ls")
+    return -top / REF_SIZE, bottom / REF_SIZE
+
+
+def line_height_px(size: int) -> int:
+    """Baseline-to-baseline distance for a font size."""
+    return max(1, round(LINE_SPACING * size))
+
+
+def first_baseline_px(size: int, path: str | None) -> int:
+    """Offset from the block top to the first baseline, so the tallest glyph just fits."""
+    return math.ceil(ink_extents(path)[0] * size)
+
+
+def block_height_px(n_lines: int, size: int, path: str | None) -> int:
+    """Height of a text block of n lines: leading between lines plus ink extents of the first and last."""
+    ascent, descent = ink_extents(path)
+    return (n_lines - 1) * line_height_px(size) + math.ceil(ascent * size) + math.ceil(descent * size)
+
+
+@lru_cache(maxsize=4096)
+def ref_length(path: str | None, s: str) -> float:
+    """Advance width of a string at REF_SIZE (cached: the planner measures the same lines many times)."""
+    return load_font(path, REF_SIZE).getlength(s)
+
+
+def wrap_text(text: str, measure: Callable[[str], float], max_width: float, break_words: bool = False) -> list[str]:
+    """Greedy word wrap; explicit newlines are kept; long words are split by character only if break_words."""
+    lines: list[str] = []
+    for paragraph in text.split("\n"):
+        words = paragraph.split()
+        if not words:
+            continue
+        current = ""
+        for word in words:
+            trial = f"{current} {word}" if current else word
+            if measure(trial) <= max_width or not current and not break_words:
+                current = trial  # an unbreakable long word gets its own (overflowing) line
+                continue
+            if current:
+                lines.append(current)
+            current = word
+            if break_words and measure(word) > max_width:
+                # Hangul may break between syllables; split greedily by character.
+                piece = ""
+                for ch in word:
+                    if piece and measure(piece + ch) > max_width:
+                        lines.append(piece)
+                        piece = ch
+                    else:
+                        piece += ch
+                current = piece
+        if current:
+            lines.append(current)
+    return lines
+
+
+def font_file_name(path: str | None) -> str:
+    """File name of the font actually used (for layout records)."""
+    return Path(path or default_font_path()).name

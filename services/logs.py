@@ -1,0 +1,32 @@
+"""One log line per event, with job and variant ids; plain or JSON."""
+import json
+import logging
+
+_IDS = ("stage", "job_id", "job_variants_id")
+
+
+class _Formatter(logging.Formatter):
+    def __init__(self, as_json: bool):
+        super().__init__("%(asctime)s %(levelname)s %(name)s %(message)s")
+        self.as_json = as_json
+
+    def format(self, record: logging.LogRecord) -> str:
+        ids = {k: getattr(record, k) for k in _IDS if getattr(record, k, None)}
+        if self.as_json:
+            line = {"ts": self.formatTime(record), "level": record.levelname, "logger": record.name,
+                    "msg": record.getMessage(), **ids}
+            if record.exc_info:
+                line["exc"] = self.formatException(record.exc_info)
+            return json.dumps(line, ensure_ascii=False)
+        text = super().format(record)
+        return text + "".join(f" {k}={v}" for k, v in ids.items())
+
+
+def setup_logging(level: str = "INFO", as_json: bool = False) -> None:
+    """Configure the root logger once."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(_Formatter(as_json))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    logging.getLogger("httpx").setLevel(logging.WARNING)

@@ -1,0 +1,16 @@
+"""Prometheus metrics of the engine and the stages (served at /metrics)."""
+from prometheus_client import Counter, Gauge, Histogram
+
+STAGE_SECONDS = Histogram("pipeline_stage_seconds", "Time a stage spent from claim to commit", ["stage"],
+                          buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 180))
+STAGE_RUNS = Counter("pipeline_stage_runs_total", "Stage executions by outcome", ["stage", "outcome"])
+STAGE_RETRIES = Counter("pipeline_stage_retries_total", "Retries scheduled after a failure", ["stage"])
+DISPATCHES = Counter("pipeline_dispatches_total", "Stage requests sent by the engine", ["stage", "http_status"])
+DISPATCH_LATENCY = Histogram("pipeline_dispatch_seconds", "From a NOTIFY arriving to the stage answering",
+                             ["stage"], buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1, 5, 30, 180))
+NOTIFICATIONS = Counter("pipeline_notifications_total", "NOTIFY messages received", ["channel", "valid"])
+LISTENER_RECONNECTS = Counter("pipeline_listener_reconnects_total", "Times the listener reconnected")
+LISTENER_CONNECTED = Gauge("pipeline_listener_connected", "1 while the LISTEN connection is up")
+SWEEPER_RECOVERED = Counter("pipeline_sweeper_recovered_total", "Rows the sweeper re-dispatched or expired",
+                            ["kind"])
+ROWS_WAITING = Gauge("pipeline_rows_waiting", "Variant rows per (step, status)", ["step", "status"])

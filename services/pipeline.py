@@ -1,0 +1,66 @@
+"""The stage table: the one place that says which step follows which, and how it runs."""
+from dataclasses import dataclass
+from typing import Literal
+
+Level = Literal["variant", "job"]
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One pipeline step: what it follows, where it runs, and its limits."""
+
+    name: str
+    after: str  # the step that must be `done` before this one starts
+    endpoint: str
+    level: Level
+    needs_overlay_id: bool
+    timeout_seconds: float  # also the lease: a running row older than this is presumed dead
+    concurrency: int  # per process; a GPU holds one LLaVA at a time
+    summary: str
+
+
+STAGES: tuple[Stage, ...] = (
+    Stage("vlm_analyze", "img_gen", "/api/yh/llava/stage1/validate", "variant", False, 180, 1,
+          "LLaVA stage 1: does the image suit an ad and does the English copy fit it"),
+    Stage("yolo_detect", "vlm_analyze", "/api/yh/yolo/detect", "variant", False, 60, 2,
+          "Detect objects the text must keep off, save the forbidden-region mask"),
+    Stage("planner", "yolo_detect", "/api/yh/planner", "variant", False, 60, 2,
+          "Score candidate text boxes on saliency, objects, busyness, contrast and margins"),
+    Stage("overlay", "planner", "/api/yh/overlay", "variant", False, 60, 2,
+          "Render the ad copy into the best box and save the overlaid PNG"),
+    Stage("vlm_judge", "overlay", "/api/yh/llava/stage2/judge", "variant", True, 180, 1,
+          "LLaVA stage 2: judge legibility, placement and harmony of the finished image"),
+    Stage("ocr_eval", "vlm_judge", "/api/yh/ocr/evaluate", "variant", True, 60, 1,
+          "Read the rendered text back with OCR and compare it with the copy"),
+    Stage("readability_eval", "ocr_eval", "/api/yh/readability/evaluate", "variant", True, 30, 2,
+          "WCAG and APCA contrast, background busyness and text size"),
+    Stage("iou_eval", "readability_eval", "/api/yh/iou/evaluate", "variant", True, 30, 2,
+          "Overlap of the text box with detections and salient regions"),
+    Stage("ad_copy_gen_kor", "iou_eval", "/api/yh/gpt/eng-to-kor", "job", False, 120, 4,
+          "Translate the (refined) English copy into Korean advertising copy"),
+    Stage("instagram_feed_gen", "ad_copy_gen_kor", "/api/yh/instagram/feed", "job", False, 120, 4,
+          "Write the job's one Instagram post with hashtags"),
+)
+
+BY_NAME: dict[str, Stage] = {s.name: s for s in STAGES}
+_NEXT: dict[tuple[Level, str], Stage] = {(s.level, s.after): s for s in STAGES}
+
+FIRST_VARIANT_STAGE = "vlm_analyze"
+LAST_VARIANT_STAGE = "iou_eval"
+FINAL_STAGE = "instagram_feed_gen"
+# Job steps at or after the variant phase: a job here has already been advanced.
+JOB_ADVANCED_STEPS = ("iou_eval", "ad_copy_gen_kor", "instagram_feed_gen")
+VARIANT_STEPS = ("img_gen",) + tuple(s.name for s in STAGES if s.level == "variant")
+
+
+def next_stage(level: Level, step: str | None) -> Stage | None:
+    """The stage that runs when a row of `level` reaches (step, done)."""
+    return _NEXT.get((level, step or ""))
+
+
+def stage_progress(step: str | None, status: str | None) -> float:
+    """Fraction of the variant pipeline done, for progress bars (0..1)."""
+    if step not in VARIANT_STEPS:
+        return 0.0
+    index = VARIANT_STEPS.index(step) + (1 if status == "done" else 0)
+    return index / len(VARIANT_STEPS)

@@ -1,0 +1,258 @@
+"""Candidate text boxes for ad copy: positions, sizes and line breaks scored on saliency, objects and contrast."""
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from services.contrast import luminance, worst_case_from_range
+from services.errors import InputError
+from services.fonts import REF_SIZE, block_height_px, has_hangul, ink_extents, min_font_px, ref_length, wrap_text
+
+WORK_SIDE = 256  # every map is scored on a thumbnail: text boxes are large, so detail is not needed
+MARGIN_FRACTION = 0.05  # safe area kept free at the image edges (Instagram crops and UI overlays)
+MAX_FONT_FRACTION = 0.10  # a headline taller than 10 % of the image starts to dominate the photo
+WIDTH_SLACK = 1.03  # planned widths are scaled from REF_SIZE; hinting can add ~1-2 % at small sizes
+SLIDE_STEPS = 24  # positions tried per axis inside a region
+MIN_CANDIDATES = 8
+
+# Weights: every term is in [0, 1], so the free-candidate scores stay within about [-3, 2].
+W_SALIENCY, W_BUSY, W_CONTRAST, W_SIZE, W_MARGIN, W_ALIGN = 2.0, 1.0, 0.5, 0.8, 0.3, 0.3
+OVERLAP_PENALTY = 10.0  # larger than any free score range, so covering an object always loses
+NOFIT_PENALTY = 5.0  # text that does not fit at the legibility floor ranks after every fitting box
+
+
+@dataclass
+class _Maps:
+    """Thumbnail maps and integral images shared by every candidate evaluation."""
+
+    W: int
+    H: int
+    fx: float
+    fy: float
+    sal_ii: np.ndarray
+    busy_ii: np.ndarray
+    lum: np.ndarray
+    dets: np.ndarray  # (n, 4) x1, y1, x2, y2 in full-image pixels
+
+
+def _build_maps(rgb: np.ndarray, saliency: np.ndarray, detections: list[dict]) -> _Maps:
+    """Downscale the photo and saliency once and build the integral images."""
+    H, W = rgb.shape[:2]
+    f = min(1.0, WORK_SIDE / max(H, W))
+    sw, sh = max(1, round(W * f)), max(1, round(H * f))
+    small = cv2.resize(rgb, (sw, sh), interpolation=cv2.INTER_AREA)
+    sal = cv2.resize(np.asarray(saliency, dtype=np.float32), (sw, sh), interpolation=cv2.INTER_AREA)
+    gray = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    mag = cv2.magnitude(cv2.Sobel(gray, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(gray, cv2.CV_32F, 0, 1, ksize=3))
+    busy = mag / (float(mag.max()) + 1e-6)
+    dets = np.array([d["box"][:4] for d in detections], dtype=np.float64).reshape(-1, 4)
+    dets = np.clip(dets, 0, [W, H, W, H])
+    return _Maps(W, H, sw / W, sh / H, cv2.integral(sal, sdepth=cv2.CV_64F),
+                 cv2.integral(busy, sdepth=cv2.CV_64F), luminance(small).astype(np.float32), dets)
+
+
+def _small_rect(m: _Maps, x: np.ndarray, y: np.ndarray, bw: float, bh: float) -> tuple[np.ndarray, ...]:
+    """Thumbnail pixel rectangle (at least 1x1) covering full-resolution boxes."""
+    sh, sw = m.lum.shape
+    x0 = np.clip(np.floor(x * m.fx).astype(int), 0, sw - 1)
+    y0 = np.clip(np.floor(y * m.fy).astype(int), 0, sh - 1)
+    x1 = np.clip(np.ceil((x + bw) * m.fx).astype(int), x0 + 1, sw)
+    y1 = np.clip(np.ceil((y + bh) * m.fy).astype(int), y0 + 1, sh)
+    return x0, y0, x1, y1
+
+
+def _box_terms(m: _Maps, x: np.ndarray, y: np.ndarray, bw: float, bh: float) -> dict[str, np.ndarray]:
+    """Vectorised saliency, busyness, overlap, margin, alignment of same-size boxes at many positions."""
+    x0, y0, x1, y1 = _small_rect(m, x, y, bw, bh)
+    area = (x1 - x0) * (y1 - y0)
+
+    def mean(ii: np.ndarray) -> np.ndarray:
+        return (ii[y1, x1] - ii[y0, x1] - ii[y1, x0] + ii[y0, x0]) / area
+
+    margin_px = MARGIN_FRACTION * min(m.W, m.H)
+    edge = np.minimum.reduce([x, y, m.W - (x + bw), m.H - (y + bh)])
+    overlap = np.zeros_like(x, dtype=np.float64)
+    gap = np.full_like(x, np.inf, dtype=np.float64)
+    for dx1, dy1, dx2, dy2 in m.dets:
+        iw = np.clip(np.minimum(x + bw, dx2) - np.maximum(x, dx1), 0, None)
+        ih = np.clip(np.minimum(y + bh, dy2) - np.maximum(y, dy1), 0, None)
+        overlap = np.maximum(overlap, iw * ih / (bw * bh))
+        gx = np.maximum.reduce([dx1 - (x + bw), x - dx2, np.zeros_like(x)])
+        gy = np.maximum.reduce([dy1 - (y + bh), y - dy2, np.zeros_like(y)])
+        gap = np.minimum(gap, np.hypot(gx, gy))
+    # Breathing room: text jammed against the frame edge or an object reads as a mistake.
+    margin = np.clip(np.minimum(edge, gap) / margin_px, 0.0, 1.0)
+    # Alignment follows the side the block sits on; reward snapping to the margin or the centre axis.
+    cx = x + bw / 2
+    align = np.where(cx < m.W / 3, 0, np.where(cx > 2 * m.W / 3, 2, 1))
+    dist = np.choose(align, [np.abs(x - margin_px), np.abs(cx - m.W / 2), np.abs(m.W - margin_px - (x + bw))])
+    alignment = np.clip(1.0 - dist / (0.15 * m.W), 0.0, 1.0)
+    return {"saliency": mean(m.sal_ii), "busyness": mean(m.busy_ii), "object_overlap": overlap,
+            "margin": margin, "alignment": alignment, "align_idx": align}
+
+
+def _partial_score(t: dict[str, np.ndarray]) -> np.ndarray:
+    """Score terms that are cheap to vectorise (everything except contrast and size)."""
+    return (-W_SALIENCY * t["saliency"] - W_BUSY * t["busyness"] + W_MARGIN * t["margin"]
+            + W_ALIGN * t["alignment"] - np.where(t["object_overlap"] > 0, OVERLAP_PENALTY, 0.0)
+            - OVERLAP_PENALTY * t["object_overlap"])
+
+
+def _slide(m: _Maps, region: tuple[float, float, float, float], bw: int, bh: int, keep: int = 1) -> list[tuple[int, int]]:
+    """Best top-left positions of a bw x bh block inside a region (non-overlapping if keep > 1)."""
+    rx0, ry0, rx1, ry1 = region
+    nx = int(min(SLIDE_STEPS, max(1, (rx1 - rx0 - bw) * m.fx))) + 1
+    ny = int(min(SLIDE_STEPS, max(1, (ry1 - ry0 - bh) * m.fy))) + 1
+    xs = np.linspace(rx0, max(rx0, rx1 - bw), nx)
+    ys = np.linspace(ry0, max(ry0, ry1 - bh), ny)
+    X, Y = (a.ravel() for a in np.meshgrid(xs, ys))
+    order = np.argsort(-_partial_score(_box_terms(m, X, Y, bw, bh)), kind="stable")
+    picked: list[tuple[int, int]] = []
+    for i in order:
+        x, y = int(round(X[i])), int(round(Y[i]))
+        if all(_iou((x, y, bw, bh), (px, py, bw, bh)) < 0.3 for px, py in picked):
+            picked.append((x, y))
+            if len(picked) >= keep:
+                break
+    return picked
+
+
+def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+    """IoU of two x, y, w, h boxes."""
+    iw = max(0.0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
+    ih = max(0.0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
+    inter = iw * ih
+    return inter / (a[2] * a[3] + b[2] * b[3] - inter + 1e-9)
+
+
+def _line_variants(text: str, font_path: str | None) -> list[tuple[list[str], float]]:
+    """Balanced wrappings of the text into 1..k lines, as (lines, widest line at REF_SIZE)."""
+    breakable = has_hangul(text)  # Hangul may break between syllables; Latin words stay whole
+
+    def measure(s: str) -> float:
+        return ref_length(font_path, s)
+
+    words = text.split()
+    total = sum(measure(w) for w in words) + measure(" ") * (len(words) - 1)
+    floor_w = max(measure(ch) for ch in text if not ch.isspace()) if breakable else max(measure(w) for w in words)
+    max_lines = max(4, min(8, math.ceil(len(words) / 4)))
+    variants: dict[tuple[str, ...], float] = {}
+    for k in range(1, max_lines + 1):
+        lo, hi = floor_w, max(floor_w, total)
+        if len(wrap_text(text, measure, hi, breakable)) > k:
+            continue  # explicit newlines already need more lines
+        for _ in range(14):  # narrowest width that still wraps into <= k lines: balanced lines
+            mid = (lo + hi) / 2
+            if len(wrap_text(text, measure, mid, breakable)) <= k:
+                hi = mid
+            else:
+                lo = mid
+        lines = wrap_text(text, measure, hi, breakable)
+        variants.setdefault(tuple(lines), max(measure(line) for line in lines))
+    return [(list(lines), width) for lines, width in variants.items()]
+
+
+def _fit_size(width_ref: float, n_lines: int, rw: float, rh: float, s_max: int, font_path: str | None) -> int:
+    """Largest font size at which a wrapped block fits rw x rh (may be below the floor)."""
+    ascent, descent = ink_extents(font_path)
+    s = min(s_max, rw * REF_SIZE / (width_ref * WIDTH_SLACK), rh / ((n_lines - 1) * 1.25 + ascent + descent))
+    s = int(math.floor(s))
+    while s > 1 and block_height_px(n_lines, s, font_path) > rh:
+        s -= 1
+    return max(1, s)
+
+
+def _regions(W: int, H: int) -> list[tuple[str, tuple[float, float, float, float]]]:
+    """Named layout regions inside the safe margins."""
+    m = round(MARGIN_FRACTION * min(W, H))
+    x0, y0, x1, y1 = m, m, W - m, H - m
+    iw, ih = x1 - x0, y1 - y0
+    return [
+        ("top", (x0, y0, x1, y0 + 0.25 * ih)),
+        ("bottom", (x0, y1 - 0.25 * ih, x1, y1)),
+        ("top_left", (x0, y0, x0 + 0.5 * iw, y0 + 0.33 * ih)),
+        ("top_right", (x1 - 0.5 * iw, y0, x1, y0 + 0.33 * ih)),
+        ("bottom_left", (x0, y1 - 0.33 * ih, x0 + 0.5 * iw, y1)),
+        ("bottom_right", (x1 - 0.5 * iw, y1 - 0.33 * ih, x1, y1)),
+        ("left_column", (x0, y0, x0 + 0.36 * iw, y1)),
+        ("right_column", (x1 - 0.36 * iw, y0, x1, y1)),
+        ("centre", (x0 + 0.15 * iw, y0 + 0.3 * ih, x1 - 0.15 * iw, y1 - 0.3 * ih)),
+    ]
+
+
+def plan(rgb: np.ndarray, saliency: np.ndarray, detections: list[dict], text: str,
+         font_path: str | None = None) -> list[dict]:
+    """At least 8 scored candidate text boxes for the copy, best first."""
+    if not text or not text.strip():
+        raise InputError("ad copy is empty")
+    if rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise InputError(f"expected an HxWx3 image, got shape {rgb.shape}")
+    m = _build_maps(rgb, saliency, detections)
+    W, H = m.W, m.H
+    floor, s_max = min_font_px(H), max(min_font_px(H), round(MAX_FONT_FRACTION * H))
+    variants = _line_variants(text, font_path)
+    placements: list[tuple[str, list[str], int, int, int, int, int, bool]] = []
+
+    def add(name: str, region: tuple[float, ...], lines: list[str], width_ref: float, size: int, keep: int,
+            fits: bool = True) -> None:
+        bw = math.ceil(width_ref * size / REF_SIZE * WIDTH_SLACK) + 1
+        bh = block_height_px(len(lines), size, font_path)
+        for x, y in _slide(m, region, bw, bh, keep):
+            placements.append((name, lines, size, x, y, bw, bh, fits))
+
+    inner = (round(MARGIN_FRACTION * min(W, H)),) * 2 + (W - round(MARGIN_FRACTION * min(W, H)),
+                                                        H - round(MARGIN_FRACTION * min(W, H)))
+    for name, region in _regions(W, H):
+        rw, rh = region[2] - region[0], region[3] - region[1]
+        fitted = 0
+        for lines, width_ref in variants:
+            size = _fit_size(width_ref, len(lines), rw, rh, s_max, font_path)
+            if size >= floor:
+                add(name, region, lines, width_ref, size, 1)
+                fitted += 1
+        if not fitted:
+            # Nothing fits this region at the floor: keep it at the floor, wrapped to the region
+            # width, anywhere inside the safe area, but penalised (dropped if not even that fits).
+            lines = wrap_text(text, lambda s: ref_length(font_path, s) * floor / REF_SIZE * WIDTH_SLACK, rw, True)
+            width_ref = max(ref_length(font_path, line) for line in lines)
+            if block_height_px(len(lines), floor, font_path) <= inner[3] - inner[1]:
+                add(name, inner, lines, width_ref, floor, 1, fits=False)
+    # Free regions: slide each line variant over the whole safe area and keep the calmest spots.
+    iw, ih = inner[2] - inner[0], inner[3] - inner[1]
+    for lines, width_ref in variants:
+        for scale in (1.0, 0.7):
+            size = int(_fit_size(width_ref, len(lines), 0.8 * iw, 0.3 * ih, s_max, font_path) * scale)
+            if size >= floor:
+                add("free", inner, lines, width_ref, size, 2)
+
+    candidates = [_candidate(m, p, s_max) for p in placements]
+    candidates.sort(key=lambda c: -c["score"])
+    kept: list[dict] = []
+    spare: list[dict] = []
+    for c in candidates:  # near-duplicates (same lines, same place) add nothing for the caller
+        dup = any(c["lines"] == k["lines"] and _iou(c["box"], k["box"]) > 0.7 for k in kept)
+        (spare if dup else kept).append(c)
+    if len(kept) < MIN_CANDIDATES:
+        kept = sorted(kept + spare[:MIN_CANDIDATES - len(kept)], key=lambda c: -c["score"])
+    return kept
+
+
+def _candidate(m: _Maps, p: tuple, s_max: int) -> dict:
+    """Full scores (including contrast of the thumbnail pixels under the box) for one placement."""
+    name, lines, size, x, y, bw, bh, fits = p
+    one = np.array([float(x)]), np.array([float(y)])
+    t = {k: float(v[0]) for k, v in _box_terms(m, *one, bw, bh).items()}
+    x0, y0, x1, y1 = (int(v[0]) for v in _small_rect(m, *one, bw, bh))
+    lum = m.lum[y0:y1, x0:x1].ravel()
+    lo, hi = np.percentile(lum, [1.0, 99.0])
+    contrast = max(worst_case_from_range(1.0, lo, hi), worst_case_from_range(0.0, lo, hi))
+    size_term = size / s_max
+    score = (float(_partial_score({k: np.array(v) for k, v in t.items()})) + W_CONTRAST * min(contrast, 7.0) / 7.0
+             + W_SIZE * size_term - (0.0 if fits else NOFIT_PENALTY))
+    align = ("left", "center", "right")[int(t["align_idx"])]
+    scores = {k: round(t[k], 4) for k in ("saliency", "object_overlap", "busyness", "margin", "alignment")}
+    scores.update(contrast=round(contrast, 3), size=round(size_term, 4))
+    return {"box": [x, y, bw, bh], "lines": list(lines), "font_size": size, "align": align, "region": name,
+            "fits": fits, "scores": scores, "score": round(score, 4)}
+

@@ -1,0 +1,164 @@
+"""Running one stage: claim the row, do the work off the event loop, commit results and state."""
+import asyncio
+import logging
+import os
+import random
+import socket
+import time
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+from uuid import UUID
+
+import asyncpg
+
+from config import Settings
+from services import metrics
+from services.errors import ClaimLost, InputError
+from services.jobstate import advance_job_if_finished
+from services.pipeline import BY_NAME, FIRST_VARIANT_STAGE, LAST_VARIANT_STAGE, Stage
+from services.queries import Q
+
+log = logging.getLogger(__name__)
+WORKER = f"{socket.gethostname()}:{os.getpid()}"
+
+
+@dataclass
+class StageContext:
+    """What a stage handler knows about the row it claimed."""
+
+    stage: Stage
+    job_id: UUID
+    job_variants_id: UUID | None
+    tenant_id: str | None
+    run_token: UUID
+    attempt: int
+    request: dict = field(default_factory=dict)
+
+
+class StageHandler(Protocol):
+    """One stage's work: read inputs, compute (in a thread), write results in the commit."""
+
+    async def load(self, conn: asyncpg.Connection, ctx: StageContext) -> Any: ...
+
+    def run(self, inputs: Any) -> Any: ...
+
+    async def save(self, conn: asyncpg.Connection, ctx: StageContext, output: Any) -> dict: ...
+
+
+class NotFound(Exception):
+    """The job or variant named in the request does not exist (or not for this tenant)."""
+
+
+class StageRunner:
+    """Claim, run, finish or fail: the one helper every stage endpoint goes through."""
+
+    def __init__(self, pool: asyncpg.Pool, settings: Settings, handlers: dict[str, StageHandler],
+                 on_retry_scheduled=None):
+        self.pool = pool
+        self.settings = settings
+        self.handlers = handlers
+        self.on_retry_scheduled = on_retry_scheduled  # callback(stage, ctx, delay) for a prompt retry
+        self._slots = {s.name: asyncio.Semaphore(s.concurrency) for s in BY_NAME.values()}
+
+    async def run(self, stage_name: str, request: dict) -> dict:
+        """Run `stage_name` for the row named in `request`; raises NotFound or ClaimLost."""
+        stage = BY_NAME[stage_name]
+        # Wait for a slot before claiming, so the lease only covers real work.
+        async with self._slots[stage_name]:
+            ctx = await self._claim(stage, request)
+            started = time.perf_counter()
+            try:
+                result = await self._work(ctx)
+            except ClaimLost:
+                metrics.STAGE_RUNS.labels(stage_name, "lost").inc()
+                raise
+            except Exception as exc:  # noqa: BLE001 - every failure is stored, none escapes
+                return await self._fail(ctx, exc)
+            finally:
+                metrics.STAGE_SECONDS.labels(stage_name).observe(time.perf_counter() - started)
+        metrics.STAGE_RUNS.labels(stage_name, "done").inc()
+        return {"status": "done", "attempt": ctx.attempt, "run_token": str(ctx.run_token), "result": result}
+
+    async def _claim(self, stage: Stage, request: dict) -> StageContext:
+        lease = stage.timeout_seconds * self.settings.stage_timeout_scale
+        job_id, variant_id = request.get("job_id"), request.get("job_variants_id")
+        async with self.pool.acquire() as conn, conn.transaction():
+            if stage.level == "variant":
+                state = await conn.fetchrow(Q["variant_state"], variant_id)
+                if state is None or state["job_id"] != job_id:
+                    raise NotFound(f"variant {variant_id} of job {job_id} not found")
+                tenant = await self._check_tenant(conn, job_id, request.get("tenant_id"))
+                row = await conn.fetchrow(Q["claim_variant"], variant_id, stage.name, stage.after, lease,
+                                          stage.name == FIRST_VARIANT_STAGE, WORKER)
+                if row and stage.name == FIRST_VARIANT_STAGE:
+                    await conn.execute(Q["mark_job_started"], job_id)
+            else:
+                state = await conn.fetchrow(Q["job_state"], job_id)
+                if state is None:
+                    raise NotFound(f"job {job_id} not found")
+                tenant = await self._check_tenant(conn, job_id, request.get("tenant_id"))
+                row = await conn.fetchrow(Q["claim_job"], job_id, stage.name, stage.after, lease, WORKER)
+            if row is None:
+                raise ClaimLost(f"{stage.name} needs ({stage.after}, done) or a due retry; "
+                                f"the row is at ({state['current_step']}, {state['status']})")
+        return StageContext(stage, job_id, variant_id, tenant, row["run_token"], row["attempt"], request)
+
+    async def _check_tenant(self, conn, job_id: UUID, tenant_id: str | None) -> str | None:
+        actual = await conn.fetchval("SELECT tenant_id FROM jobs WHERE job_id = $1", job_id)
+        if tenant_id is not None and tenant_id != actual:
+            raise NotFound(f"job {job_id} not found for tenant {tenant_id}")
+        return actual
+
+    async def _work(self, ctx: StageContext) -> dict:
+        handler = self.handlers[ctx.stage.name]
+        async with self.pool.acquire() as conn:
+            inputs = await handler.load(conn, ctx)
+        output = await asyncio.to_thread(handler.run, inputs)
+        async with self.pool.acquire() as conn, conn.transaction():
+            if ctx.stage.level == "variant":
+                finished = await conn.fetchval(Q["finish_variant"], ctx.job_variants_id, ctx.run_token)
+            else:
+                finished = await conn.fetchval(Q["finish_job"], ctx.job_id, ctx.run_token)
+            if finished is None:  # the lease expired and the sweeper took the row back
+                raise ClaimLost(f"{ctx.stage.name}: lease lost before commit; results discarded")
+            summary = await handler.save(conn, ctx, output)
+            await conn.execute(Q["close_run"], ctx.run_token, "done", None)
+            if ctx.stage.name == LAST_VARIANT_STAGE:
+                await advance_job_if_finished(conn, ctx.job_id)
+        log.info("stage done", extra=self._log_ids(ctx))
+        return summary
+
+    def retry_delay(self, ctx: StageContext, exc: Exception) -> float | None:
+        """Seconds until the next attempt, or None when the failure is final."""
+        if isinstance(exc, InputError) or ctx.attempt > self.settings.max_retries:
+            return None
+        backoff = min(self.settings.retry_base_seconds * 2 ** (ctx.attempt - 1), self.settings.retry_max_seconds)
+        return backoff * random.uniform(0.8, 1.2)  # jitter: retries of a batch do not align
+
+    async def _fail(self, ctx: StageContext, exc: Exception) -> dict:
+        error = f"{type(exc).__name__}: {exc}"[:2000]
+        delay = self.retry_delay(ctx, exc)
+        log.warning("stage failed: %s (retry in %s s)", error, None if delay is None else round(delay, 2),
+                    extra=self._log_ids(ctx), exc_info=not isinstance(exc, InputError))
+        async with self.pool.acquire() as conn, conn.transaction():
+            if ctx.stage.level == "variant":
+                failed = await conn.fetchval(Q["fail_variant"], ctx.job_variants_id, ctx.run_token, error, delay)
+            else:
+                failed = await conn.fetchval(Q["fail_job"], ctx.job_id, ctx.run_token, error, delay)
+            if failed is None:
+                raise ClaimLost(f"{ctx.stage.name}: lease lost before the failure was stored")
+            await conn.execute(Q["close_run"], ctx.run_token, "failed", error)
+            if ctx.stage.level == "variant" and delay is None:
+                await advance_job_if_finished(conn, ctx.job_id)  # a dead variant may finish the job
+        metrics.STAGE_RUNS.labels(ctx.stage.name, "failed").inc()
+        if delay is not None:
+            metrics.STAGE_RETRIES.labels(ctx.stage.name).inc()
+            if self.on_retry_scheduled:
+                self.on_retry_scheduled(ctx, delay)
+        return {"status": "failed", "attempt": ctx.attempt, "run_token": str(ctx.run_token), "error": error,
+                "retry_in_seconds": delay}
+
+    @staticmethod
+    def _log_ids(ctx: StageContext) -> dict:
+        return {"stage": ctx.stage.name, "job_id": str(ctx.job_id),
+                "job_variants_id": str(ctx.job_variants_id) if ctx.job_variants_id else None}

@@ -1,0 +1,103 @@
+"""Periodic recovery: lost notifications, dead workers, due retries, jobs that did not advance."""
+import asyncio
+import logging
+
+import asyncpg
+
+from config import Settings
+from services import metrics
+from services.dispatch import Dispatcher
+from services.jobstate import advance_job_if_finished
+from services.pipeline import BY_NAME, STAGES, VARIANT_STEPS
+from services.queries import Q
+
+log = logging.getLogger(__name__)
+_SWEEP_LOCK = 7_300_002  # one replica sweeps at a time; the others skip that round
+_VARIANT_AFTER = [s.after for s in STAGES if s.level == "variant"]
+_VARIANT_STAGES = [s.name for s in STAGES if s.level == "variant"]
+_JOB_AFTER = [s.after for s in STAGES if s.level == "job"]
+_JOB_STAGES = [s.name for s in STAGES if s.level == "job"]
+
+
+async def sweep_once(pool: asyncpg.Pool, dispatcher: Dispatcher, settings: Settings) -> dict:
+    """One recovery pass; returns what it found (for logs and tests)."""
+    found = {"expired": 0, "variants": 0, "jobs": 0, "advanced": 0}
+    async with pool.acquire() as conn:
+        async with conn.transaction():
+            if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", _SWEEP_LOCK):
+                return found
+            expired = await conn.fetch(Q["expire_variant_leases"], settings.max_retries)
+            expired += await conn.fetch(Q["expire_job_leases"], settings.max_retries)
+            found["expired"] = len(expired)
+        for job_id in {r["job_id"] for r in expired} | {r["job_id"] for r in await conn.fetch(Q["unadvanced_jobs"])}:
+            async with conn.transaction():
+                if await advance_job_if_finished(conn, job_id):
+                    found["advanced"] += 1
+        variants = await conn.fetch(Q["stalled_variants"], settings.sweep_grace_seconds,
+                                    _VARIANT_AFTER, _VARIANT_STAGES)
+        jobs = await conn.fetch(Q["stalled_jobs"], settings.sweep_grace_seconds, _JOB_AFTER, _JOB_STAGES)
+        await _count_waiting(conn)
+    for row in variants:
+        stage = BY_NAME[row["current_step"]] if row["status"] == "failed" else _next(row["current_step"], "variant")
+        dispatcher.submit(stage, row["job_id"], row["job_variants_id"], row["tenant_id"])
+    for row in jobs:
+        stage = BY_NAME[row["current_step"]] if row["status"] == "failed" else _next(row["current_step"], "job")
+        dispatcher.submit(stage, row["job_id"], None, row["tenant_id"])
+    found["variants"], found["jobs"] = len(variants), len(jobs)
+    for kind, count in found.items():
+        if count:
+            metrics.SWEEPER_RECOVERED.labels(kind).inc(count)
+    if any(found.values()):
+        log.info("sweeper: %s", found)
+    return found
+
+
+def _next(step: str, level: str):
+    return next(s for s in STAGES if s.level == level and s.after == step)
+
+
+async def _count_waiting(conn: asyncpg.Connection) -> None:
+    # Finished variants (iou_eval, done) are not waiting for anything and would only grow.
+    rows = await conn.fetch("SELECT current_step, status, count(*) AS n FROM jobs_variants "
+                            "WHERE current_step = ANY($1::text[]) AND NOT (current_step = 'iou_eval' "
+                            "AND status = 'done') GROUP BY 1, 2", list(VARIANT_STEPS))
+    metrics.ROWS_WAITING.clear()
+    for row in rows:
+        metrics.ROWS_WAITING.labels(row["current_step"], row["status"]).set(row["n"])
+
+
+class Sweeper:
+    """Runs sweep_once every few seconds until stopped."""
+
+    def __init__(self, pool: asyncpg.Pool, dispatcher: Dispatcher, settings: Settings):
+        self.pool, self.dispatcher, self.settings = pool, dispatcher, settings
+        self._task: asyncio.Task | None = None
+        self._wake = asyncio.Event()
+
+    def start(self) -> None:
+        """Start the periodic loop."""
+        self._task = asyncio.create_task(self._loop(), name="sweeper")
+
+    def wake(self) -> None:
+        """Sweep now (after the listener reconnects, to catch what it missed)."""
+        self._wake.set()
+
+    async def stop(self) -> None:
+        """Stop the loop."""
+        if self._task:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=self.settings.sweep_interval_seconds)
+            except asyncio.TimeoutError:
+                pass
+            self._wake.clear()
+            try:
+                await sweep_once(self.pool, self.dispatcher, self.settings)
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("sweep skipped: %r", exc)  # database down: try again next round
+            except Exception:  # noqa: BLE001 - the sweeper must keep running
+                log.exception("sweep failed")

@@ -1,0 +1,38 @@
+"""Helpers for integration tests: sync sessions on a test database and waiting for states."""
+import time
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.orm import Session
+
+
+def session_for(url: str) -> Session:
+    """A sync SQLAlchemy session (psycopg2), like upstream code uses."""
+    return Session(bind=create_engine(url.replace("postgresql://", "postgresql+psycopg2://", 1)))
+
+
+def wait_for(predicate, timeout: float, interval: float = 0.05, what: str = "condition"):
+    """Poll until predicate() is truthy; fail with `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def job_state(db: Session, job_id: str) -> tuple:
+    """(current_step, status) of a job."""
+    db.rollback()  # a fresh snapshot each poll
+    return tuple(db.execute(text("SELECT current_step, status FROM jobs WHERE job_id = :j"), {"j": job_id}).one())
+
+
+def job_finished(db: Session, job_id: str) -> bool:
+    """True once the job is at (instagram_feed_gen, done)."""
+    return job_state(db, job_id) == ("instagram_feed_gen", "done")
+
+
+def executions(db: Session) -> list[tuple]:
+    """(stage, row_id, count) of recorded stage executions."""
+    db.rollback()
+    return db.execute(text("SELECT stage, row_id, count(*) FROM test_executions GROUP BY 1, 2")).all()
