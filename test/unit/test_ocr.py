@@ -1,0 +1,109 @@
+"""OCR check on real renders over a sample photo, with the offline EasyOCR weights."""
+from __future__ import annotations
+
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import pylopdf_fonts_ko
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+
+from services.ocr import OcrReader, evaluate, levenshtein, ocr_metrics, text_crop, verify_model_files
+
+ROOT = Path(__file__).resolve().parents[2]
+FONT = Path(pylopdf_fonts_ko.__file__).parent / "NotoSansKR-Regular.otf"
+
+
+@pytest.fixture(scope="module")
+def reader() -> OcrReader:
+    return OcrReader()
+
+
+def photo(size: tuple[int, int] = (1080, 1620)) -> Image.Image:
+    """The coffee sample photo at feed-post size (4:5 portrait is 1080x1350; this is 2:3)."""
+    return Image.open(ROOT / "assets/samples/coffee.png").convert("RGB").resize(size, Image.LANCZOS)
+
+
+def render(img: Image.Image, lines: list[str], xy: tuple[int, int], px: int, fill, panel=None):
+    """Draw lines of text (optionally on a panel) and return (rgb array, text box x, y, w, h)."""
+    draw = ImageDraw.Draw(img, "RGBA")
+    font = ImageFont.truetype(str(FONT), px)
+    line_h = int(px * 1.35)
+    boxes = [draw.textbbox((xy[0], xy[1] + i * line_h), line, font=font) for i, line in enumerate(lines)]
+    x0, y0 = min(b[0] for b in boxes), min(b[1] for b in boxes)
+    x1, y1 = max(b[2] for b in boxes), max(b[3] for b in boxes)
+    if panel is not None:
+        pad = max(4, px // 2)
+        draw.rectangle([x0 - pad, y0 - pad, x1 + pad, y1 + pad], fill=panel)
+    for i, line in enumerate(lines):
+        draw.text((xy[0], xy[1] + i * line_h), line, font=font, fill=fill)
+    return np.asarray(img), (x0, y0, x1 - x0, y1 - y0)
+
+
+def test_weights_are_the_files_easyocr_expects() -> None:
+    report = verify_model_files()
+    assert set(report) == {"craft_mlt_25k.pth", "english_g2.pth"}
+    assert all(item["ok"] for item in report.values()), report
+    assert report["craft_mlt_25k.pth"]["md5"] == "2f8227d2def4037cdb3b34389dcf9ec1"
+
+
+def test_clean_large_text_on_white_reads_exactly(reader: OcrReader) -> None:
+    rgb, box = render(photo(), ["Fresh Coffee Daily"], (120, 1150), 48, (0, 0, 0), panel=(255, 255, 255))
+    result = evaluate(rgb, box, "Fresh Coffee Daily", reader)
+    assert result["exact_match"]["value"] is True, result["recognised_text"]
+    assert result["cer"]["value"] < 0.1 and result["passed"] is True
+    assert result["backend"] == "easyocr" and result["confidence"]["value"] > 0.5
+    x, y, w, h = result["crop"]
+    assert x <= box[0] and y <= box[1] and x + w >= box[0] + box[2] and y + h >= box[1] + box[3]
+
+
+def test_three_line_copy_over_photo_reads_in_order_and_fast(reader: OcrReader) -> None:
+    lines = ["Fresh Coffee Daily", "Roasted every morning", "at Cafe Bom"]
+    rgb, box = render(photo(), lines, (100, 1100), 48, (20, 20, 20), panel=(255, 255, 255, 215))
+    timings = []
+    for _ in range(3):
+        started = time.perf_counter()
+        result = evaluate(rgb, box, "\n".join(lines), reader)
+        timings.append(time.perf_counter() - started)
+    assert result["recognised_text"].splitlines() == lines
+    assert result["passed"] and result["cer"]["value"] == 0.0
+    assert statistics.median(timings) <= 1.5, timings  # budget per variant on 2 CPU cores
+
+
+def test_small_text_is_upscaled_and_read(reader: OcrReader) -> None:
+    rgb, box = render(photo(), ["Open 8am till late"], (200, 1200), 11, (0, 0, 0), panel=(255, 255, 255))
+    result = evaluate(rgb, box, "Open 8am till late", reader)
+    assert result["scale"] > 2.0
+    assert result["cer"]["value"] < 0.1, result["recognised_text"]
+
+
+def test_tiny_low_contrast_text_fails(reader: OcrReader) -> None:
+    rgb, box = render(photo(), ["Fresh Coffee Daily"], (150, 1200), 7, (128, 128, 128), panel=(140, 140, 140))
+    result = evaluate(rgb, box, "Fresh Coffee Daily", reader)
+    assert result["cer"]["value"] >= 0.5, result["recognised_text"]
+    assert result["passed"] is False and result["exact_match"]["value"] is False
+
+
+def test_metrics_known_values() -> None:
+    same = ocr_metrics("Fresh Coffee", "Fresh Coffee", [0.9, 0.7])
+    assert same["cer"]["value"] == 0.0 and same["similarity"]["value"] == 1.0
+    assert same["exact_match"]["value"] is True and same["passed"] is True
+    assert same["confidence"]["value"] == pytest.approx(0.8)
+    one_off = ocr_metrics("abc", "abd", [])
+    assert one_off["cer"]["value"] == pytest.approx(1 / 3, abs=1e-4)
+    assert one_off["similarity"]["value"] == pytest.approx(2 / 3, abs=1e-4)
+    assert one_off["exact_match"]["value"] is False and one_off["passed"] is False
+    assert one_off["cer"]["direction"] == "lower_is_better" and one_off["cer"]["threshold"] == 0.1
+    assert ocr_metrics("Fresh  Coffee\nDaily", "fresh coffee daily", 0.5)["exact_match"]["value"] is True
+    assert ocr_metrics("abc", "", [])["cer"]["value"] == 1.0
+    assert ocr_metrics("", "", [])["cer"]["value"] == 0.0
+    assert levenshtein("kitten", "sitting") == 3 and levenshtein("", "abc") == 3
+
+
+def test_text_crop_adds_margin_and_clips() -> None:
+    assert text_crop((1000, 1000, 3), (100, 100, 200, 50)) == (72, 87, 256, 76)
+    assert text_crop((100, 100, 3), (0, 0, 100, 100)) == (0, 0, 100, 100)
+    with pytest.raises(ValueError):
+        text_crop((100, 100, 3), (500, 500, 10, 10))
