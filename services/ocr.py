@@ -65,6 +65,8 @@ def _load_reader(model_dir: str) -> Any:
                 sample = np.full((48, 160), 255, np.uint8)
                 cv2.putText(sample, "Warm up", (6, 34), cv2.FONT_HERSHEY_SIMPLEX, 1.0, 0, 2)
                 reader.readtext(sample)
+            # EasyOCR builds a DataLoader with pin_memory per box; on CPU torch warns every call.
+            warnings.filterwarnings("ignore", message=".*pin_memory.*", category=UserWarning)
             _READERS[model_dir] = reader
         return _READERS[model_dir]
 
@@ -91,6 +93,7 @@ class OcrReader:
             horizontal = [[int(v * back) for v in b] for b in boxes[0]]
             polygons = [[[int(x * back), int(y * back)] for x, y in poly] for poly in free[0]]
             found = self._reader.recognize(grey, horizontal, polygons, detail=1, paragraph=False)
+        found = [(box, text.strip(), conf) for box, text, conf in found if text.strip()]
         if not found:
             return "", 0.0
         items = [(float(np.mean([p[1] for p in box])), float(min(p[0] for p in box)),
