@@ -79,10 +79,22 @@ async def create_pool(url: str | None = None) -> asyncpg.Pool:
                                      command_timeout=60, init=init_connection)
 
 
+def _json_default(value):
+    """NumPy scalars and arrays (stage results are full of them) as plain JSON."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    return str(value)  # UUIDs, paths, datetimes
+
+
+def dump_json(value) -> str:
+    """JSON text for a JSONB column."""
+    return json.dumps(value, default=_json_default, ensure_ascii=False)
+
+
 async def init_connection(conn: asyncpg.Connection) -> None:
     """JSON and JSONB columns come back as Python objects and go in from them."""
     for typename in ("json", "jsonb"):
-        await conn.set_type_codec(typename, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+        await conn.set_type_codec(typename, encoder=dump_json, decoder=json.loads, schema="pg_catalog")
 
 
 def sync_engine():

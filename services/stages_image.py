@@ -1,0 +1,181 @@
+"""Handlers of the image stages: vlm_analyze, yolo_detect, planner, overlay."""
+import time
+import uuid
+from dataclasses import dataclass
+
+from services import planner as planner_algo
+from services.detect import forbidden_mask
+from services.overlay import render
+from services.imageio import load_rgb, save_png
+from services.saliency import saliency_map
+from services.stage_inputs import english_copy, latest_proposal, variant_detections, variant_image_path
+
+
+@dataclass
+class ImageInputs:
+    """What an image stage reads before its work."""
+
+    asset_id: uuid.UUID
+    path: object
+    text: str = ""
+    detections: list | None = None
+    proposal: object = None
+
+
+class _ImageStage:
+    """Shared by the image stages: the models, the settings, loading the variant's image."""
+
+    def __init__(self, models):
+        self.models = models
+        self.settings = models.settings
+
+    def image(self, inputs: ImageInputs):
+        return load_rgb(inputs.path, self.settings.max_image_pixels, self.settings.max_image_side)
+
+
+class VlmAnalyze(_ImageStage):
+    """Does the image suit an ad, does the copy fit; refine the copy when it does not."""
+
+    async def load(self, conn, ctx):
+        asset_id, path = await variant_image_path(conn, ctx.job_variants_id, self.settings.assets_dir)
+        return ImageInputs(asset_id, path, text=await english_copy(conn, ctx.job_id, refined=False))
+
+    def run(self, inputs: ImageInputs):
+        rgb = self.image(inputs)
+        started = time.perf_counter()
+        verdict = self.models.vlm.analyze(rgb, inputs.text)
+        latency = (time.perf_counter() - started) * 1000
+        refined = None
+        if not verdict.get("copy_fits", True):
+            refined = self.models.refine_copy(inputs.text, verdict, rgb.shape)
+        return {"verdict": verdict, "latency_ms": latency, "refined": refined, "text": inputs.text,
+                "shape": rgb.shape[:2]}
+
+    async def save(self, conn, ctx, out):
+        verdict = out["verdict"]
+        await conn.execute("""
+            INSERT INTO vlm_traces (job_id, job_variants_id, provider, operation_type, request, response, latency_ms)
+            VALUES ($1, $2, $3, 'analyze', $4, $5, $6)""", ctx.job_id, ctx.job_variants_id, verdict.get("backend"),
+            {"ad_copy_eng": out["text"], "image_hw": list(out["shape"])}, verdict, out["latency_ms"])
+        refined = out["refined"]
+        if refined:
+            # Variants do not wait for each other: the first that needs a refined copy writes it
+            # (under a per-job lock), later ones keep it, so the job has one refined copy.
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1::text))", str(ctx.job_id))
+            exists = await conn.fetchval("SELECT 1 FROM txt_ad_copy_generations WHERE job_id = $1 AND "
+                                         "generation_stage = 'refined_ad_copy' AND status = 'done'", ctx.job_id)
+            if not exists:
+                trace_id = await self.models.save_llm_trace(conn, ctx.job_id, refined)
+                await conn.execute("""
+                    INSERT INTO txt_ad_copy_generations (job_id, llm_trace_id, generation_stage, ad_copy_eng,
+                        refined_ad_copy_eng, status) VALUES ($1, $2, 'refined_ad_copy', $3, $4, 'done')""",
+                    ctx.job_id, trace_id, out["text"], refined.data["refined_ad_copy_eng"])
+        return {"backend": verdict.get("backend"), "suitable": verdict.get("suitable"),
+                "copy_fits": verdict.get("copy_fits"), "reason": verdict.get("reason"),
+                "refined_ad_copy_eng": refined.data["refined_ad_copy_eng"] if refined else None}
+
+
+class YoloDetect(_ImageStage):
+    """Objects and salient regions the text must keep off, and the forbidden-region mask."""
+
+    async def load(self, conn, ctx):
+        asset_id, path = await variant_image_path(conn, ctx.job_variants_id, self.settings.assets_dir)
+        return ImageInputs(asset_id, path)
+
+    def run(self, inputs: ImageInputs):
+        rgb = self.image(inputs)
+        started = time.perf_counter()
+        saliency = saliency_map(rgb)
+        detections = self.models.detector.detect(rgb, saliency)
+        mask = forbidden_mask(rgb.shape[:2], detections, saliency)
+        latency = (time.perf_counter() - started) * 1000
+        mask_url, w, h = save_png(mask, self.settings.assets_dir, "masks")
+        return {"asset_id": inputs.asset_id, "detections": [d.to_json() for d in detections], "mask_url": mask_url,
+                "size": (w, h), "latency_ms": latency, "model": self.models.detector.name}
+
+    async def save(self, conn, ctx, out):
+        await conn.execute("DELETE FROM detections WHERE job_variants_id = $1", ctx.job_variants_id)
+        await conn.executemany("""
+            INSERT INTO detections (image_asset_id, job_id, job_variants_id, box, label, score)
+            VALUES ($1, $2, $3, $4, $5, $6)""",
+            [(out["asset_id"], ctx.job_id, ctx.job_variants_id, d["box"], d["label"][:255],
+              round(min(max(d["score"], 0.0), 0.9999), 4)) for d in out["detections"]])
+        mask_asset = await conn.fetchval("""
+            INSERT INTO image_assets (image_type, image_url, width, height, tenant_id, job_id)
+            VALUES ('forbidden_mask', $1, $2, $3, $4, $5) RETURNING image_asset_id""",
+            out["mask_url"], *out["size"], ctx.tenant_id, ctx.job_id)
+        await conn.execute("""
+            INSERT INTO yolo_runs (job_id, job_variants_id, image_asset_id, forbidden_mask_url, model_name,
+                detection_count, latency_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)
+            ON CONFLICT (job_variants_id) DO UPDATE SET image_asset_id = EXCLUDED.image_asset_id,
+                forbidden_mask_url = EXCLUDED.forbidden_mask_url, model_name = EXCLUDED.model_name,
+                detection_count = EXCLUDED.detection_count, latency_ms = EXCLUDED.latency_ms,
+                updated_at = CURRENT_TIMESTAMP""",
+            ctx.job_id, ctx.job_variants_id, out["asset_id"], out["mask_url"], out["model"], len(out["detections"]),
+            out["latency_ms"])
+        return {"model": out["model"], "detections": len(out["detections"]), "mask_url": out["mask_url"],
+                "mask_asset_id": str(mask_asset)}
+
+
+class Planner(_ImageStage):
+    """Candidate text boxes scored on what they cover and how well text can read there."""
+
+    async def load(self, conn, ctx):
+        asset_id, path = await variant_image_path(conn, ctx.job_variants_id, self.settings.assets_dir)
+        return ImageInputs(asset_id, path, text=await english_copy(conn, ctx.job_id),
+                           detections=await variant_detections(conn, ctx.job_variants_id))
+
+    def run(self, inputs: ImageInputs):
+        rgb = self.image(inputs)
+        started = time.perf_counter()
+        candidates = planner_algo.plan(rgb, saliency_map(rgb), inputs.detections, inputs.text, self.models.font_path)
+        return {"asset_id": inputs.asset_id, "text": inputs.text, "candidates": candidates,
+                "latency_ms": (time.perf_counter() - started) * 1000}
+
+    async def save(self, conn, ctx, out):
+        proposal_id = await conn.fetchval("""
+            INSERT INTO planner_proposals (image_asset_id, job_variants_id, prompt, layout, latency_ms)
+            VALUES ($1, $2, $3, $4, $5) RETURNING proposal_id""", out["asset_id"], ctx.job_variants_id, out["text"],
+            {"text": out["text"], "candidates": out["candidates"]}, out["latency_ms"])
+        best = out["candidates"][0]
+        return {"proposal_id": str(proposal_id), "candidates": len(out["candidates"]), "best_box": best["box"],
+                "best_score": best["score"]}
+
+
+class Overlay(_ImageStage):
+    """Render the copy into the best box and save the finished image."""
+
+    async def load(self, conn, ctx):
+        asset_id, path = await variant_image_path(conn, ctx.job_variants_id, self.settings.assets_dir)
+        return ImageInputs(asset_id, path, text=await english_copy(conn, ctx.job_id),
+                           proposal=await latest_proposal(conn, ctx.job_variants_id))
+
+    def run(self, inputs: ImageInputs):
+        rgb = self.image(inputs)
+        started = time.perf_counter()
+        best = inputs.proposal["layout"]["candidates"][0]
+        image, layout = render(rgb, inputs.text, best, self.models.font_path)
+        latency = (time.perf_counter() - started) * 1000
+        layout["text"] = inputs.text
+        url, w, h = save_png(image, self.settings.assets_dir, "overlaid")
+        return {"proposal_id": inputs.proposal["proposal_id"], "layout": layout, "url": url, "size": (w, h),
+                "latency_ms": latency}
+
+    async def save(self, conn, ctx, out):
+        (w, h), layout = out["size"], out["layout"]
+        x, y, bw, bh = layout["box"]
+        asset_id = await conn.fetchval("""
+            INSERT INTO image_assets (image_type, image_url, width, height, tenant_id, job_id)
+            VALUES ('overlaid', $1, $2, $3, $4, $5) RETURNING image_asset_id""", out["url"], w, h, ctx.tenant_id,
+            ctx.job_id)
+        overlay_id = await conn.fetchval("""
+            INSERT INTO overlay_layouts (proposal_id, job_variants_id, layout, x_ratio, y_ratio, width_ratio,
+                height_ratio, text_margin, latency_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING overlay_id""",
+            out["proposal_id"], ctx.job_variants_id, layout, round(x / w, 4), round(y / h, 4), round(bw / w, 4),
+            round(bh / h, 4), f"{min(x, y, w - x - bw, h - y - bh)}px", out["latency_ms"])
+        await conn.execute("INSERT INTO renders (overlay_id, image_asset_id) VALUES ($1, $2)", overlay_id, asset_id)
+        await conn.execute("UPDATE jobs_variants SET overlaid_img_asset_id = $2 WHERE job_variants_id = $1",
+                           ctx.job_variants_id, asset_id)
+        return {"overlay_id": str(overlay_id), "image_url": out["url"], "colour": layout.get("colour"),
+                "effects": layout.get("effects"), "contrast_after": layout.get("contrast_after")}
+

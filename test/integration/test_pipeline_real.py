@@ -1,0 +1,53 @@
+"""The real stages (default backends) through the engine: seeded job to finished Instagram post."""
+from pathlib import Path
+
+import httpx
+from PIL import Image
+from sqlalchemy import text
+
+from main import create_app
+from scripts import seedlib
+from test.conftest import app_settings, serve
+from test.integration.helpers import job_finished, job_state, wait_for
+
+
+def _count(db, sql, **params):
+    db.rollback()
+    return db.execute(text(sql), params).scalar()
+
+
+def test_three_variant_job_reaches_the_feed(db, db_url, tmp_path):
+    settings = app_settings(db_url, tmp_path)
+    with serve(create_app(settings), settings.port):
+        job_id, variants = seedlib.create_job(db, settings.assets_dir, variants_count=3)
+        seedlib.simulate_image_part(db, job_id)
+        wait_for(lambda: job_finished(db, job_id), 120, interval=0.2, what="the job's feed")
+        base = f"http://127.0.0.1:{settings.port}"
+        detail = httpx.get(f"{base}/api/yh/jobs/{job_id}").json()
+
+        for variant in detail["variants"]:
+            assert (variant["current_step"], variant["status"]) == ("iou_eval", "done"), variant
+            assert set(variant["evaluations"]) == {"llava_judge", "ocr", "readability", "iou"}
+            path = settings.assets_dir / variant["overlaid_image_url"].removeprefix("/assets/")
+            with Image.open(path) as img:
+                assert img.size[0] > 100
+            assert httpx.get(base + variant["overlaid_image_url"]).status_code == 200
+        assert sum(v["selected"] for v in detail["variants"]) == 1
+        assert _count(db, "SELECT count(*) FROM instagram_feeds WHERE job_id = :j", j=job_id) == 1
+        assert _count(db, "SELECT count(*) FROM txt_ad_copy_generations WHERE job_id = :j AND "
+                          "generation_stage = 'eng_to_kor'", j=job_id) == 1
+        feed = detail["instagram_feed"]
+        assert feed["hashtags"].startswith("#") and feed["provider"] == "offline"
+        assert any("\uac00" <= ch <= "\ud7a3" for ch in detail["ad_copy_kor"])
+        assert _count(db, "SELECT count(DISTINCT provider) FROM vlm_traces WHERE job_id = :j", j=job_id) == 1
+        assert _count(db, "SELECT count(*) FROM yolo_runs WHERE job_id = :j", j=job_id) == 3
+
+        # Running the two job stages again replaces the feed; it never adds a second one.
+        db.execute(text("UPDATE jobs SET current_step = 'iou_eval', status = 'done' WHERE job_id = :j"), {"j": job_id})
+        db.commit()
+        wait_for(lambda: job_state(db, job_id) == ("instagram_feed_gen", "done") and _count(
+            db, "SELECT count(*) FROM stage_runs WHERE job_id = :j AND step = 'instagram_feed_gen'", j=job_id) == 2,
+            60, what="job stages re-ran")
+        assert _count(db, "SELECT count(*) FROM instagram_feeds WHERE job_id = :j", j=job_id) == 1
+        assert _count(db, "SELECT count(*) FROM txt_ad_copy_generations WHERE job_id = :j AND "
+                          "generation_stage = 'eng_to_kor'", j=job_id) == 1
