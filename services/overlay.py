@@ -12,6 +12,7 @@ from services.fonts import (block_height_px, first_baseline_px, font_file_name, 
 
 WCAG_TARGET = 4.5
 SCRIM_ALPHAS = (0.45, 0.6, 0.75, 0.9)  # tried in order: the lightest scrim that is enough wins
+EFFECT_ORDER = ("stroke", "shadow", "scrim")  # cheapest (least of the photo hidden) first
 
 
 def ring_radius(font_size: int) -> int:
@@ -36,25 +37,34 @@ def fit_text(text: str, w: int, h: int, font_path: str | None, floor: int, hi: i
     """Largest size in [floor, hi] whose wrapped text fits w x h: (size, lines, fits)."""
     breakable = has_hangul(text)
 
-    def layout(size: int) -> tuple[list[str], bool]:
+    def layout(size: int, hint: bool) -> tuple[list[str], bool]:
         font = load_font(font_path, size)
-        lines = lines_hint if lines_hint and all(font.getlength(x) <= w for x in lines_hint) else \
-            wrap_text(text, font.getlength, w, breakable)
+        lines = lines_hint if hint and lines_hint else wrap_text(text, font.getlength, w, breakable)
         ok = max(font.getlength(x) for x in lines) <= w and block_height_px(len(lines), size, font_path) <= h
         return lines, ok
 
-    lo, top = floor, max(floor, hi)
-    lines, ok = layout(lo)
-    if not ok:
-        return floor, lines, False  # the floor wins over the box: legibility first, caller sees fits=False
-    while lo < top:  # binary search for the largest size that still fits
-        mid = (lo + top + 1) // 2
-        mid_lines, mid_ok = layout(mid)
-        if mid_ok:
-            lo, lines = mid, mid_lines
-        else:
-            top = mid - 1
-    return lo, lines, True
+    def largest(hint: bool) -> tuple[int, list[str], bool]:
+        lo, top = floor, max(floor, hi)
+        lines, ok = layout(lo, hint)
+        if not ok:
+            return floor, lines, False
+        while lo < top:  # binary search for the largest size that still fits
+            mid = (lo + top + 1) // 2
+            mid_lines, mid_ok = layout(mid, hint)
+            if mid_ok:
+                lo, lines = mid, mid_lines
+            else:
+                top = mid - 1
+        return lo, lines, True
+
+    free = largest(False)
+    if lines_hint:
+        # The planner's balanced line breaks read better than a greedy re-wrap (no orphan words):
+        # keep them unless re-wrapping buys a clearly larger size or they do not fit at all.
+        planned = largest(True)
+        if planned[2] and (not free[2] or planned[0] >= 0.9 * free[0]):
+            return planned
+    return free  # when nothing fits, the floor wins over the box: legibility first, fits=False
 
 
 def _draw_mask(size_wh: tuple[int, int], layout: dict, origin: tuple[int, int], font_path: str | None,
@@ -108,7 +118,8 @@ def _blend(base: np.ndarray, colour: tuple[int, int, int], alpha: np.ndarray) ->
     return base * (1.0 - a) + np.asarray(colour, dtype=np.float32) * a
 
 
-def render(rgb: np.ndarray, text: str, proposal: dict, font_path: str | None = None) -> tuple[np.ndarray, dict]:
+def render(rgb: np.ndarray, text: str, proposal: dict, font_path: str | None = None,
+           effects: tuple[str, ...] = EFFECT_ORDER) -> tuple[np.ndarray, dict]:
     """Draw the copy into proposal["box"]; return the new image and the layout record."""
     if not text or not text.strip():
         raise InputError("ad copy is empty")
@@ -151,20 +162,23 @@ def render(rgb: np.ndarray, text: str, proposal: dict, font_path: str | None = N
     trials: list[tuple[list[dict], np.ndarray, float]] = []
     plain, plain_ratio = finish(crop)
     trials.append(([], plain, plain_ratio))
-    if plain_ratio < WCAG_TARGET:
+    ratio = plain_ratio
+    if ratio < WCAG_TARGET and ("stroke" in effects or "shadow" in effects):
         outline = _draw_mask((x1 - x0, y1 - y0), layout, (x0, y0), font_path, stroke).astype(np.float32) / 255.0
-        out, ratio = finish(_blend(crop, partner, outline))
-        trials.append(([{"type": "stroke", "width": stroke, "colour": hex_colour(partner)}], out, ratio))
-        if ratio < WCAG_TARGET:
+        if "stroke" in effects:
+            out, ratio = finish(_blend(crop, partner, outline))
+            trials.append(([{"type": "stroke", "width": stroke, "colour": hex_colour(partner)}], out, ratio))
+        if ratio < WCAG_TARGET and "shadow" in effects:
             off = max(1, round(0.04 * size))
             sigma = max(1.0, 0.5 * stroke)
             halo = cv2.GaussianBlur(outline, (0, 0), sigma)
             halo = np.clip(halo * 1.6, 0, 1) * 0.9  # soft but dense next to the glyph
             halo = cv2.warpAffine(halo, np.float32([[1, 0, off], [0, 1, off]]), (x1 - x0, y1 - y0))
-            out, ratio = finish(_blend(crop, partner, np.maximum(halo, 0)))
+            out, ratio = finish(_blend(crop, partner, halo))
             trials.append(([{"type": "shadow", "offset": off, "blur_sigma": round(sigma, 2), "opacity": 0.9,
                              "colour": hex_colour(partner)}], out, ratio))
-        for alpha in SCRIM_ALPHAS if ratio < WCAG_TARGET else ():
+    if ratio < WCAG_TARGET and "scrim" in effects:
+        for alpha in SCRIM_ALPHAS:
             box = np.zeros(glyph.shape, dtype=np.uint8)
             sx0, sy0 = bx - scrim_pad - x0, by - scrim_pad - y0
             sx1, sy1 = bx + bw + scrim_pad - x0, by + bh + scrim_pad - y0
@@ -176,12 +190,12 @@ def render(rgb: np.ndarray, text: str, proposal: dict, font_path: str | None = N
             if ratio >= WCAG_TARGET:
                 break
     # First trial that reaches the target (they are ordered cheapest first), else the best one.
-    effects, out, after = next((t for t in trials if t[2] >= WCAG_TARGET), max(trials, key=lambda t: t[2]))
+    chosen, out, after = next((t for t in trials if t[2] >= WCAG_TARGET), max(trials, key=lambda t: t[2]))
     result = rgb.copy()
     result[y0:y1, x0:x1] = out
     ys, xs = np.nonzero(glyph_u8)
     layout.update({
-        "font": font_file_name(font_path), "colour": hex_colour(colour), "effects": effects,
+        "font": font_file_name(font_path), "colour": hex_colour(colour), "effects": chosen,
         "contrast_before": round(before, 3), "contrast_after": round(after, 3),
         "text_mask_bbox": [int(xs.min() + x0), int(ys.min() + y0), int(xs.max() + x0 + 1), int(ys.max() + y0 + 1)],
         "line_height": line_height_px(size), "ring_px": r, "fits": fits,

@@ -128,27 +128,31 @@ def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
 
 def _line_variants(text: str, font_path: str | None) -> list[tuple[list[str], float]]:
     """Balanced wrappings of the text into 1..k lines, as (lines, widest line at REF_SIZE)."""
-    breakable = has_hangul(text)  # Hangul may break between syllables; Latin words stay whole
+    # Hangul may break between syllables, but only when there are fewer words than lines:
+    # splitting an eojeol (or any Latin word) when whole words would do reads badly in an ad.
+    breakable = has_hangul(text)
 
     def measure(s: str) -> float:
         return ref_length(font_path, s)
 
     words = text.split()
     total = sum(measure(w) for w in words) + measure(" ") * (len(words) - 1)
-    floor_w = max(measure(ch) for ch in text if not ch.isspace()) if breakable else max(measure(w) for w in words)
-    max_lines = max(4, min(8, math.ceil(len(words) / 4)))
+    word_w = max(measure(w) for w in words)
+    char_w = max(measure(ch) for ch in text if not ch.isspace())
     variants: dict[tuple[str, ...], float] = {}
-    for k in range(1, max_lines + 1):
-        lo, hi = floor_w, max(floor_w, total)
-        if len(wrap_text(text, measure, hi, breakable)) > k:
+    for k in range(1, min(12, max(len(words), 4 if breakable else 1)) + 1):
+        split = breakable and k > len(words)
+        lo = char_w if split else word_w
+        hi = max(lo, total)
+        if len(wrap_text(text, measure, hi, split)) > k:
             continue  # explicit newlines already need more lines
         for _ in range(14):  # narrowest width that still wraps into <= k lines: balanced lines
             mid = (lo + hi) / 2
-            if len(wrap_text(text, measure, mid, breakable)) <= k:
+            if len(wrap_text(text, measure, mid, split)) <= k:
                 hi = mid
             else:
                 lo = mid
-        lines = wrap_text(text, measure, hi, breakable)
+        lines = wrap_text(text, measure, hi, split)
         variants.setdefault(tuple(lines), max(measure(line) for line in lines))
     return [(list(lines), width) for lines, width in variants.items()]
 
@@ -201,8 +205,18 @@ def plan(rgb: np.ndarray, saliency: np.ndarray, detections: list[dict], text: st
         for x, y in _slide(m, region, bw, bh, keep):
             placements.append((name, lines, size, x, y, bw, bh, fits))
 
-    inner = (round(MARGIN_FRACTION * min(W, H)),) * 2 + (W - round(MARGIN_FRACTION * min(W, H)),
-                                                        H - round(MARGIN_FRACTION * min(W, H)))
+    mpx = round(MARGIN_FRACTION * min(W, H))
+    inner = (mpx, mpx, W - mpx, H - mpx)
+    iw, ih = inner[2] - inner[0], inner[3] - inner[1]
+
+    def floor_wrap(width: float) -> tuple[list[str], float] | None:
+        """Copy wrapped at the floor size to `width`, or None if that block leaves the safe area."""
+        lines = wrap_text(text, lambda t: ref_length(font_path, t) * floor / REF_SIZE * WIDTH_SLACK, width,
+                          has_hangul(text))
+        width_ref = max(ref_length(font_path, line) for line in lines)
+        ok = block_height_px(len(lines), floor, font_path) <= ih and width_ref * floor / REF_SIZE * WIDTH_SLACK < iw
+        return (lines, width_ref) if ok else None
+
     for name, region in _regions(W, H):
         rw, rh = region[2] - region[0], region[3] - region[1]
         fitted = 0
@@ -211,31 +225,44 @@ def plan(rgb: np.ndarray, saliency: np.ndarray, detections: list[dict], text: st
             if size >= floor:
                 add(name, region, lines, width_ref, size, 1)
                 fitted += 1
-        if not fitted:
-            # Nothing fits this region at the floor: keep it at the floor, wrapped to the region
-            # width, anywhere inside the safe area, but penalised (dropped if not even that fits).
-            lines = wrap_text(text, lambda s: ref_length(font_path, s) * floor / REF_SIZE * WIDTH_SLACK, rw, True)
-            width_ref = max(ref_length(font_path, line) for line in lines)
-            if block_height_px(len(lines), floor, font_path) <= inner[3] - inner[1]:
-                add(name, inner, lines, width_ref, floor, 1, fits=False)
+        wrapped = None if fitted else floor_wrap(rw) or floor_wrap(iw)
+        if wrapped:
+            # Nothing fits this region at the floor: keep the floor size, wrapped to the region (or safe
+            # area) width, anywhere in the safe area, but penalised; dropped if not even that fits.
+            add(name, inner, *wrapped, floor, 1, fits=False)
     # Free regions: slide each line variant over the whole safe area and keep the calmest spots.
-    iw, ih = inner[2] - inner[0], inner[3] - inner[1]
     for lines, width_ref in variants:
-        for scale in (1.0, 0.7):
-            size = int(_fit_size(width_ref, len(lines), 0.8 * iw, 0.3 * ih, s_max, font_path) * scale)
-            if size >= floor:
-                add("free", inner, lines, width_ref, size, 2)
+        size = _fit_size(width_ref, len(lines), 0.8 * iw, 0.3 * ih, s_max, font_path)
+        if size < floor:  # long copy: let the block use the whole safe area instead
+            size = _fit_size(width_ref, len(lines), iw, ih, s_max, font_path)
+        for scaled in {size, int(size * 0.7)}:
+            if scaled >= floor:
+                add("free", inner, lines, width_ref, scaled, 2)
+    if not placements:
+        # Not even the whole safe area holds the copy at the legibility floor: no retry can fix that.
+        raise InputError(f"ad copy of {len(text)} characters does not fit a {W}x{H} image at {floor} px")
+    kept, spare = _rank([_candidate(m, p, s_max) for p in placements])
+    if len(kept) < MIN_CANDIDATES:
+        # Tight copy: other line breaks at the floor size give the caller real alternatives.
+        for frac in (1.0, 0.85, 0.7, 0.55, 0.4):
+            wrapped = floor_wrap(frac * iw)
+            if wrapped:
+                add("free", inner, *wrapped, floor, 3)
+        kept, spare = _rank([_candidate(m, p, s_max) for p in placements])
+    if len(kept) < MIN_CANDIDATES:  # last resort: near-duplicates rather than fewer than promised
+        kept = sorted(kept + spare[:MIN_CANDIDATES - len(kept)], key=lambda c: -c["score"])
+    return kept
 
-    candidates = [_candidate(m, p, s_max) for p in placements]
+
+def _rank(candidates: list[dict]) -> tuple[list[dict], list[dict]]:
+    """Sort best first and split off near-duplicates (same lines, same place): (kept, duplicates)."""
     candidates.sort(key=lambda c: -c["score"])
     kept: list[dict] = []
     spare: list[dict] = []
-    for c in candidates:  # near-duplicates (same lines, same place) add nothing for the caller
+    for c in candidates:
         dup = any(c["lines"] == k["lines"] and _iou(c["box"], k["box"]) > 0.7 for k in kept)
         (spare if dup else kept).append(c)
-    if len(kept) < MIN_CANDIDATES:
-        kept = sorted(kept + spare[:MIN_CANDIDATES - len(kept)], key=lambda c: -c["score"])
-    return kept
+    return kept, spare
 
 
 def _candidate(m: _Maps, p: tuple, s_max: int) -> dict:
