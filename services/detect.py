@@ -41,7 +41,7 @@ class Detector(Protocol):
     def describe(self) -> dict: ...
 
 
-def _thumbnail(img: np.ndarray, side: int) -> tuple[np.ndarray, float]:
+def thumbnail(img: np.ndarray, side: int) -> tuple[np.ndarray, float]:
     """Resize so the long side is at most `side`; return the image and the scale used."""
     h, w = img.shape[:2]
     scale = min(1.0, side / max(h, w))
@@ -63,7 +63,7 @@ class SaliencyDetector:
     def detect(self, rgb: np.ndarray, saliency: np.ndarray | None = None) -> list[Detection]:
         """Boxes around salient subjects, most prominent first."""
         h, w = rgb.shape[:2]
-        small, scale = _thumbnail(rgb, _WORK_SIDE)
+        small, scale = thumbnail(rgb, _WORK_SIDE)
         sh, sw = small.shape[:2]
         # The map only depends on a 64 px thumbnail, so computing it on `small` is as good and far cheaper.
         sal = saliency_map(small) if saliency is None else cv2.resize(
@@ -108,14 +108,15 @@ class YoloDetector:
         # Checked here because ultralytics treats an unknown name as a release asset and downloads it.
         if not weights_path or not path.is_file():
             raise FileNotFoundError(f"YOLO weights file not found: {weights_path!r}")
-        from ultralytics import YOLO  # late: heavy, and the env above must be set first
+        # Late import: heavy, and the env above must be set first (a checkpoint is a pickle: trusted files only).
+        from ultralytics import YOLO
 
         self.path = path.resolve()
         self.name = f"yolo:{path.name}"
         self.conf = conf
         self._lock = threading.Lock()
         self._model = YOLO(str(self.path))
-        if self._model.task not in ("detect", "segment", "pose", None):
+        if self._model.task not in ("detect", "segment", "pose"):
             raise ValueError(f"{path.name} is a {self._model.task!r} model, not a detector")
         names = self._model.names
         wanted = {label.strip() for label in keep_clear_labels or [] if label.strip()}
@@ -127,6 +128,7 @@ class YoloDetector:
         self._predict(np.zeros((64, 64, 3), np.uint8))
 
     def _predict(self, rgb: np.ndarray):
+        """One locked predict: ultralytics' predictor keeps per-call state and is not thread-safe."""
         bgr = np.ascontiguousarray(rgb[:, :, ::-1])  # ultralytics reads arrays as OpenCV BGR
         with self._lock:
             return self._model.predict(bgr, conf=self.conf, classes=self._classes, verbose=False)[0]
@@ -150,16 +152,18 @@ class YoloDetector:
                 "labels": kept, "unknown_labels": self.unknown_labels, "conf": self.conf}
 
 
-class UnavailableDetector:
-    """Stands in for a backend that failed to load when falling back is not allowed."""
+class UnavailableBackend:
+    """Stands in for a model backend that failed to load when falling back is not allowed."""
 
     def __init__(self, name: str, reason: str):
         self.name = name
         self.reason = reason
 
-    def detect(self, rgb: np.ndarray, saliency: np.ndarray | None = None) -> list[Detection]:
-        """Always fails, with the load error."""
-        raise RuntimeError(f"detector {self.name} is unavailable: {self.reason}")
+    def _fail(self, *args, **kwargs):
+        """Raise the load error, whatever the stage asked for."""
+        raise RuntimeError(f"{self.name} is unavailable: {self.reason}")
+
+    detect = analyze = judge = _fail  # one stand-in serves the detector and the VLM stages
 
     def describe(self) -> dict:
         """What runs here, for status pages and logs."""
@@ -183,6 +187,46 @@ def forbidden_mask(shape_hw: tuple[int, int], detections: list[Detection], salie
     return mask
 
 
+def _largest_rect(free: np.ndarray) -> tuple[int, int, int, int, int]:
+    """Largest all-True rectangle in a bool grid as (area, x1, y1, x2, y2), by the histogram-stack method."""
+    best = (0, 0, 0, 0, 0)
+    heights = np.zeros(free.shape[1], int)
+    for y in range(free.shape[0]):
+        heights = np.where(free[y], heights + 1, 0)
+        stack: list[tuple[int, int]] = []  # (start column, height), heights increasing
+        for x, hgt in enumerate(heights.tolist() + [0]):  # the trailing 0 empties the stack
+            start = x
+            while stack and stack[-1][1] >= hgt:
+                start, top = stack.pop()
+                if top * (x - start) > best[0]:
+                    best = (top * (x - start), start, y - top + 1, x, y + 1)
+            stack.append((start, hgt))
+    return best
+
+
+def free_regions(forbidden: np.ndarray, edges: np.ndarray | None = None, cell: int = 8, max_regions: int = 3,
+                 min_fraction: float = 0.03) -> tuple[list[list[int]], float]:
+    """Largest calm rectangles outside `forbidden` ([x1, y1, x2, y2] in its pixels) and the free cell fraction."""
+    h, w = forbidden.shape[:2]
+    grid = (max(1, w // cell), max(1, h // cell))
+    cells = cv2.resize((forbidden == 0).astype(np.float32), grid, interpolation=cv2.INTER_AREA) > 0.9
+    if edges is not None:
+        # Edge density over ~3 cells: single cells are too noisy to call a patch of wood grain busy or calm;
+        # above 15% edge pixels text needs a backing plate to be read.
+        density = cv2.blur(edges.astype(np.float32) / max(1.0, float(edges.max())), (3 * cell, 3 * cell))
+        cells &= cv2.resize(density, grid, interpolation=cv2.INTER_AREA) < 0.15
+    free_fraction = float(cells.mean())
+    cw, ch = w / grid[0], h / grid[1]
+    regions = []
+    for _ in range(max_regions):
+        area, x1, y1, x2, y2 = _largest_rect(cells)
+        if area < min_fraction * cells.size:  # a sliver is no place for ad copy
+            break
+        cells[y1:y2, x1:x2] = False
+        regions.append([round(x1 * cw), round(y1 * ch), round(x2 * cw), round(y2 * ch)])
+    return regions, free_fraction
+
+
 def build_detector(backend: str, weights_path: str, keep_clear_labels: str, fallback: bool) -> tuple[Detector, dict]:
     """The configured detector and its status; a failed real backend falls back or fails loudly."""
     requested = (backend or "default").strip().lower()
@@ -202,4 +246,4 @@ def build_detector(backend: str, weights_path: str, keep_clear_labels: str, fall
         return det, {"backend": requested, "active": det.name, "loaded": False,
                      "error": f"{reason} (fell back to {det.name})"}
     name = f"yolo:{Path(weights_path).name}" if requested == "yolo" else requested
-    return UnavailableDetector(name, reason), {"backend": requested, "active": name, "loaded": False, "error": reason}
+    return UnavailableBackend(name, reason), {"backend": requested, "active": name, "loaded": False, "error": reason}
