@@ -13,7 +13,7 @@ from transformers import (
 )
 
 IMAGE_SIZE = 32
-PATCH_SIZE = 8  # 32/8 = 4x4 = 16 image tokens per picture
+PATCH_SIZE = 8  # 32/8 = 4x4 = 16 patches, plus the CLS token = 17 image tokens per picture
 _SPECIAL = ["<unk>", "<s>", "</s>", "<pad>", "<image>"]
 # A few strings the prompts and JSON replies use, so the vocabulary covers them without <unk> everywhere.
 _CORPUS = [
