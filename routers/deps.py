@@ -1,4 +1,6 @@
-"""Dependencies shared by the routers (Annotated aliases keep signatures readable)."""
+"""Dependencies shared by the routers (Annotated aliases keep signatures readable).
+
+They are `async def` on purpose: FastAPI runs plain `def` dependencies in a thread pool."""
 import secrets
 from typing import Annotated
 
@@ -9,17 +11,17 @@ from config import Settings
 from services.runner import StageRunner
 
 
-def get_pool(request: Request) -> asyncpg.Pool:
+async def get_pool(request: Request) -> asyncpg.Pool:
     """The asyncpg pool created in the lifespan."""
     return request.app.state.pool
 
 
-def get_runner(request: Request) -> StageRunner:
+async def get_runner(request: Request) -> StageRunner:
     """The stage runner created in the lifespan."""
     return request.app.state.runner
 
 
-def get_settings_dep(request: Request) -> Settings:
+async def get_settings_dep(request: Request) -> Settings:
     """The settings the app was started with."""
     return request.app.state.settings
 
@@ -29,7 +31,7 @@ RunnerDep = Annotated[StageRunner, Depends(get_runner)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 
 
-def require_api_key(settings: SettingsDep, x_api_key: Annotated[str | None, Header()] = None) -> None:
+async def require_api_key(settings: SettingsDep, x_api_key: Annotated[str | None, Header()] = None) -> None:
     """Stage and admin endpoints demand X-API-Key when API_KEY is set."""
     if settings.api_key and not secrets.compare_digest(x_api_key or "", settings.api_key):
         raise HTTPException(status_code=401, detail="missing or wrong X-API-Key")

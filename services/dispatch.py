@@ -9,7 +9,7 @@ import httpx
 
 from config import Settings
 from services import metrics
-from services.pipeline import Stage, next_stage
+from services.pipeline import STAGES, Stage, next_stage
 from services.queries import Q
 
 log = logging.getLogger(__name__)
@@ -26,6 +26,10 @@ class Dispatcher:
                                                   limits=httpx.Limits(max_connections=64))
         self._tasks: set[asyncio.Task] = set()
         self._inflight: set[tuple[str, UUID]] = set()  # one request per (stage, row) at a time
+        # A stage holds its HTTP request open while it works, so more requests than it can run at once
+        # only queue; keeping them here (not in httpx's pool, whose bookkeeping is quadratic in queued
+        # requests) is what keeps the engine fast under load.
+        self._slots = {s.name: asyncio.Semaphore(2 * s.concurrency) for s in STAGES}
 
     def on_state(self, level: str, job_id: UUID, variant_id: UUID | None, tenant_id: str | None,
                  step: str | None, status: str | None, received: float | None = None) -> None:
@@ -58,6 +62,11 @@ class Dispatcher:
         task.add_done_callback(self._tasks.discard)
 
     async def _post(self, stage: Stage, job_id: UUID, variant_id: UUID | None, tenant_id: str | None,
+                    received: float) -> None:
+        async with self._slots[stage.name]:
+            await self._send(stage, job_id, variant_id, tenant_id, received)
+
+    async def _send(self, stage: Stage, job_id: UUID, variant_id: UUID | None, tenant_id: str | None,
                     received: float) -> None:
         body: dict = {"job_id": str(job_id), "tenant_id": tenant_id}
         try:

@@ -1,0 +1,132 @@
+"""Engine benchmark with no-op stages: dispatch latency, transitions/s, and PgQueuer on the same database."""
+import argparse
+import asyncio
+import statistics
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import asyncpg
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import database  # noqa: E402
+from scripts import seedlib  # noqa: E402
+from test.conftest import free_port  # noqa: E402
+from test.engine_app import EXECUTIONS_DDL  # noqa: E402
+from test.integration.helpers import session_for  # noqa: E402
+from test.integration.procs import AppProcess  # noqa: E402
+
+# Latency of a transition: the next stage's claim (stage_runs.started_at) minus the commit of the
+# previous one (its close_run, the last statement before COMMIT), both on the database clock.
+_LATENCIES = """
+SELECT EXTRACT(EPOCH FROM r.started_at - p.finished_at) * 1000 AS ms
+FROM stage_runs r JOIN LATERAL (
+    SELECT finished_at FROM stage_runs p WHERE p.job_id = r.job_id
+      AND p.job_variants_id IS NOT DISTINCT FROM r.job_variants_id AND p.run_id < r.run_id
+    ORDER BY p.run_id DESC LIMIT 1) p ON TRUE
+WHERE r.status = 'done'
+"""
+
+
+async def fresh_database(admin_url: str, name: str) -> str:
+    """Drop and create the benchmark database; apply the schema."""
+    conn = await asyncpg.connect(admin_url)
+    await conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    await conn.execute(f"CREATE DATABASE {name}")
+    await conn.close()
+    url = admin_url.rsplit("/", 1)[0] + "/" + name
+    conn = await asyncpg.connect(url)
+    await database.apply_schema(conn)
+    await conn.execute(EXECUTIONS_DDL)
+    await conn.close()
+    return url
+
+
+def _wait_finished(db, n: int, poll: float) -> None:
+    while db.execute(seedlib.text("SELECT count(*) FROM jobs WHERE current_step = 'instagram_feed_gen' "
+                                  "AND status = 'done'")).scalar() < n:
+        db.rollback()
+        time.sleep(poll)
+
+
+def run_engine(url: str, jobs: int, variants: int, latency_jobs: int, assets: Path, processes: int) -> dict:
+    """Latency: single-variant jobs one after another (nothing queues). Throughput: all jobs at once."""
+    db = session_for(url)
+    apps = [AppProcess(url, free_port(), assets, log_level="WARNING").start() for _ in range(processes)]
+    try:
+        for i in range(latency_jobs):
+            job_id = seedlib.create_job(db, assets, variants_count=1, one_image=True)[0]
+            seedlib.simulate_image_part(db, job_id)
+            _wait_finished(db, i + 1, 0.005)
+        latencies = sorted(float(r[0]) for r in db.execute(seedlib.text(_LATENCIES)))
+        db.execute(seedlib.text("TRUNCATE stage_runs"))
+        db.commit()
+        job_ids = [seedlib.create_job(db, assets, variants_count=variants, one_image=True)[0] for _ in range(jobs)]
+        for job_id in job_ids:
+            seedlib.simulate_image_part(db, job_id)
+        _wait_finished(db, latency_jobs + jobs, 0.25)  # slow polling: the machine's 2 cores are the engine's
+        # Wall time on the database clock: first claim to last commit.
+        wall = db.execute(seedlib.text("SELECT EXTRACT(EPOCH FROM max(finished_at) - min(started_at)) "
+                                       "FROM stage_runs")).scalar()
+    finally:
+        for app in apps:
+            app.stop()
+    runs = db.execute(seedlib.text("SELECT count(*) FROM stage_runs WHERE status = 'done'")).scalar()
+    loaded = sorted(float(r[0]) for r in db.execute(seedlib.text(_LATENCIES)))
+    db.close()
+    db.get_bind().dispose()
+    return {"wall_s": float(wall), "runs": runs, "latencies": latencies, "loaded": loaded}
+
+
+async def run_pgqueuer(url: str, n: int) -> float:
+    """PgQueuer's own no-op throughput (jobs/s) on the same server, drained by one worker."""
+    from pgqueuer.db import AsyncpgDriver
+    from pgqueuer.qm import QueueManager
+    from pgqueuer.queries import Queries
+    from pgqueuer.types import QueueExecutionMode
+
+    conn = await asyncpg.connect(url)
+    queries = Queries(AsyncpgDriver(conn))
+    await queries.install()
+    await queries.enqueue(["noop"] * n, [None] * n, [0] * n)
+    qm = QueueManager(queries)
+
+    @qm.entrypoint("noop")
+    async def noop(job):
+        return None
+    started = time.perf_counter()
+    await qm.run(mode=QueueExecutionMode.drain, batch_size=10, dequeue_timeout=timedelta(seconds=1))
+    elapsed = time.perf_counter() - started
+    await conn.close()
+    return n / elapsed
+
+
+def main() -> None:
+    """Run both measurements and print the figures."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--admin-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--jobs", type=int, default=100)
+    parser.add_argument("--variants", type=int, default=3)
+    parser.add_argument("--latency-jobs", type=int, default=120, help="sequential 1-variant jobs (9 transitions each)")
+    parser.add_argument("--processes", type=int, default=1)
+    parser.add_argument("--pgqueuer-jobs", type=int, default=3000)
+    args = parser.parse_args()
+    url = asyncio.run(fresh_database(args.admin_url, "adpipe_bench"))
+    assets = Path("/tmp/adpipe_bench_assets")
+    result = run_engine(url, args.jobs, args.variants, args.latency_jobs, assets, args.processes)
+    tps = result["runs"] / result["wall_s"]
+    print(f"engine, {args.processes} app process(es), no-op stages:")
+    for name, lat in (("idle", result["latencies"]), ("under load", result["loaded"])):
+        q = statistics.quantiles(lat, n=100)
+        print(f"  commit -> next claim, {name}: {len(lat)} transitions, p50 {q[49]:.2f} ms, p99 {q[98]:.2f} ms")
+    print(f"  throughput: {args.jobs} jobs x {args.variants} variants, {result['runs']} stage runs in "
+          f"{result['wall_s']:.2f} s = {tps:.0f} transitions/s")
+    pgq = asyncio.run(run_pgqueuer(url, args.pgqueuer_jobs))
+    print(f"pgqueuer: {pgq:.0f} no-op jobs/s (one worker, drain mode, same server)")
+    print(f"ratio engine transitions/s : pgqueuer jobs/s = {tps / pgq:.2f}")
+
+
+if __name__ == "__main__":
+    main()
