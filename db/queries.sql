@@ -1,7 +1,7 @@
 -- Named queries of the engine. `-- name: x` starts a query; services/queries.py loads them.
 
 -- name: claim_variant
--- $1 variant, $2 stage, $3 previous step, $4 lease seconds, $5 start gate on, $6 worker
+-- $1 variant, $2 stage, $3 previous step, $4 lease seconds, $5 start gate on, $6 worker, $7 job, $8 tenant or NULL
 WITH claimed AS (
     UPDATE jobs_variants v
     SET current_step = $2, status = 'running', run_token = uuid_generate_v4(),
@@ -13,14 +13,18 @@ WITH claimed AS (
            OR (v.current_step = $2 AND v.status = 'failed' AND v.next_retry_at <= clock_timestamp()))
       AND (NOT $5 OR EXISTS (SELECT 1 FROM txt_ad_copy_generations t WHERE t.job_id = v.job_id
                              AND t.generation_stage = 'ad_copy_eng' AND t.status = 'done'))
+      AND v.job_id = $7
+      AND ($8::text IS NULL OR EXISTS (SELECT 1 FROM jobs j WHERE j.job_id = $7 AND j.tenant_id = $8))
     RETURNING v.job_variants_id, v.job_id, v.run_token, v.retry_count
+), run AS (
+    INSERT INTO stage_runs (run_token, job_id, job_variants_id, step, attempt, worker)
+    SELECT run_token, job_id, job_variants_id, $2, retry_count + 1, $6 FROM claimed
+    RETURNING run_token, job_id, job_variants_id, attempt
 )
-INSERT INTO stage_runs (run_token, job_id, job_variants_id, step, attempt, worker)
-SELECT run_token, job_id, job_variants_id, $2, retry_count + 1, $6 FROM claimed
-RETURNING run_token, job_id, job_variants_id, attempt;
+SELECT run.*, (SELECT tenant_id FROM jobs WHERE job_id = run.job_id) AS tenant_id FROM run;
 
 -- name: claim_job
--- $1 job, $2 stage, $3 previous step, $4 lease seconds, $5 worker
+-- $1 job, $2 stage, $3 previous step, $4 lease seconds, $5 worker, $6 tenant or NULL
 WITH claimed AS (
     UPDATE jobs j
     SET current_step = $2, status = 'running', run_token = uuid_generate_v4(),
@@ -30,11 +34,14 @@ WITH claimed AS (
     WHERE j.job_id = $1
       AND ((j.current_step = $3 AND j.status = 'done')
            OR (j.current_step = $2 AND j.status = 'failed' AND j.next_retry_at <= clock_timestamp()))
-    RETURNING j.job_id, j.run_token, j.retry_count
+      AND ($6::text IS NULL OR j.tenant_id = $6)
+    RETURNING j.job_id, j.run_token, j.retry_count, j.tenant_id
+), run AS (
+    INSERT INTO stage_runs (run_token, job_id, job_variants_id, step, attempt, worker)
+    SELECT run_token, job_id, NULL, $2, retry_count + 1, $5 FROM claimed
+    RETURNING run_token, job_id, job_variants_id, attempt
 )
-INSERT INTO stage_runs (run_token, job_id, job_variants_id, step, attempt, worker)
-SELECT run_token, job_id, NULL, $2, retry_count + 1, $5 FROM claimed
-RETURNING run_token, job_id, job_variants_id, attempt;
+SELECT run.*, claimed.tenant_id FROM run JOIN claimed USING (run_token);
 
 -- name: mark_job_started
 -- Option C of seed 002: the job shows (vlm_analyze, running) once its first variant starts.
@@ -43,14 +50,25 @@ WHERE job_id = $1 AND current_step IS DISTINCT FROM 'vlm_analyze'
   AND coalesce(current_step, '') NOT IN ('iou_eval', 'ad_copy_gen_kor', 'instagram_feed_gen');
 
 -- name: finish_variant
-UPDATE jobs_variants SET status = 'done', lease_until = NULL, next_retry_at = NULL, last_error = NULL
-WHERE job_variants_id = $1 AND run_token = $2 AND status = 'running'
-RETURNING job_id;
+-- Marks the row done and closes its stage run, only if this attempt still holds the lease.
+WITH finished AS (
+    UPDATE jobs_variants SET status = 'done', lease_until = NULL, next_retry_at = NULL, last_error = NULL
+    WHERE job_variants_id = $1 AND run_token = $2 AND status = 'running'
+    RETURNING job_id, run_token
+)
+UPDATE stage_runs r SET status = 'done', finished_at = clock_timestamp()
+FROM finished f WHERE r.run_token = f.run_token
+RETURNING f.job_id;
 
 -- name: finish_job
-UPDATE jobs SET status = 'done', lease_until = NULL, next_retry_at = NULL, last_error = NULL
-WHERE job_id = $1 AND run_token = $2 AND status = 'running'
-RETURNING job_id;
+WITH finished AS (
+    UPDATE jobs SET status = 'done', lease_until = NULL, next_retry_at = NULL, last_error = NULL
+    WHERE job_id = $1 AND run_token = $2 AND status = 'running'
+    RETURNING job_id, run_token
+)
+UPDATE stage_runs r SET status = 'done', finished_at = clock_timestamp()
+FROM finished f WHERE r.run_token = f.run_token
+RETURNING f.job_id;
 
 -- name: fail_variant
 -- $3 error, $4 retry delay in seconds (NULL: failed for good)
@@ -87,7 +105,8 @@ UPDATE jobs SET current_step = 'iou_eval', status = $2, last_error = $3, lease_u
 WHERE job_id = $1;
 
 -- name: variant_state
-SELECT job_id, current_step, status, next_retry_at FROM jobs_variants WHERE job_variants_id = $1;
+SELECT v.job_id, v.current_step, v.status, j.tenant_id FROM jobs_variants v JOIN jobs j USING (job_id)
+WHERE v.job_variants_id = $1;
 
 -- name: job_state
 SELECT job_id, tenant_id, current_step, status, next_retry_at FROM jobs WHERE job_id = $1;

@@ -54,7 +54,8 @@ def _wait_finished(db, n: int, poll: float) -> None:
 def run_engine(url: str, jobs: int, variants: int, latency_jobs: int, assets: Path, processes: int) -> dict:
     """Latency: single-variant jobs one after another (nothing queues). Throughput: all jobs at once."""
     db = session_for(url)
-    apps = [AppProcess(url, free_port(), assets, log_level="WARNING").start() for _ in range(processes)]
+    apps = [AppProcess(url, free_port(), assets, log_level="WARNING", sweep_interval_seconds=2, sweep_grace_seconds=3).start()
+            for _ in range(processes)]  # production sweeper settings
     try:
         for i in range(latency_jobs):
             job_id = seedlib.create_job(db, assets, variants_count=1, one_image=True)[0]

@@ -81,33 +81,30 @@ class StageRunner:
 
     async def _claim(self, stage: Stage, request: dict) -> StageContext:
         lease = stage.timeout_seconds * self.settings.stage_timeout_scale
-        job_id, variant_id = request.get("job_id"), request.get("job_variants_id")
-        async with self.pool.acquire() as conn, conn.transaction():
+        job_id, variant_id, tenant = request.get("job_id"), request.get("job_variants_id"), request.get("tenant_id")
+        async with self.pool.acquire() as conn:
+            # One statement claims; only a lost claim pays for finding out why (404 or 409).
             if stage.level == "variant":
-                state = await conn.fetchrow(Q["variant_state"], variant_id)
-                if state is None or state["job_id"] != job_id:
+                first = stage.name == FIRST_VARIANT_STAGE
+                async with conn.transaction():
+                    row = await conn.fetchrow(Q["claim_variant"], variant_id, stage.name, stage.after, lease, first,
+                                              WORKER, job_id, tenant)
+                    if row and first:
+                        await conn.execute(Q["mark_job_started"], job_id)
+                state = None if row else await conn.fetchrow(Q["variant_state"], variant_id)
+                if not row and (state is None or state["job_id"] != job_id):
                     raise NotFound(f"variant {variant_id} of job {job_id} not found")
-                tenant = await self._check_tenant(conn, job_id, request.get("tenant_id"))
-                row = await conn.fetchrow(Q["claim_variant"], variant_id, stage.name, stage.after, lease,
-                                          stage.name == FIRST_VARIANT_STAGE, WORKER)
-                if row and stage.name == FIRST_VARIANT_STAGE:
-                    await conn.execute(Q["mark_job_started"], job_id)
             else:
-                state = await conn.fetchrow(Q["job_state"], job_id)
-                if state is None:
+                row = await conn.fetchrow(Q["claim_job"], job_id, stage.name, stage.after, lease, WORKER, tenant)
+                state = None if row else await conn.fetchrow(Q["job_state"], job_id)
+                if not row and state is None:
                     raise NotFound(f"job {job_id} not found")
-                tenant = await self._check_tenant(conn, job_id, request.get("tenant_id"))
-                row = await conn.fetchrow(Q["claim_job"], job_id, stage.name, stage.after, lease, WORKER)
-            if row is None:
-                raise ClaimLost(f"{stage.name} needs ({stage.after}, done) or a due retry; "
-                                f"the row is at ({state['current_step']}, {state['status']})")
-        return StageContext(stage, job_id, variant_id, tenant, row["run_token"], row["attempt"], request)
-
-    async def _check_tenant(self, conn, job_id: UUID, tenant_id: str | None) -> str | None:
-        actual = await conn.fetchval("SELECT tenant_id FROM jobs WHERE job_id = $1", job_id)
-        if tenant_id is not None and tenant_id != actual:
-            raise NotFound(f"job {job_id} not found for tenant {tenant_id}")
-        return actual
+        if row is None:
+            if tenant is not None and tenant != state["tenant_id"]:
+                raise NotFound(f"job {job_id} not found for tenant {tenant}")
+            raise ClaimLost(f"{stage.name} needs ({stage.after}, done) or a due retry; "
+                            f"the row is at ({state['current_step']}, {state['status']})")
+        return StageContext(stage, job_id, variant_id, row["tenant_id"], row["run_token"], row["attempt"], request)
 
     async def _work(self, ctx: StageContext) -> dict:
         handler = self.handlers[ctx.stage.name]
@@ -122,7 +119,6 @@ class StageRunner:
             if finished is None:  # the lease expired and the sweeper took the row back
                 raise ClaimLost(f"{ctx.stage.name}: lease lost before commit; results discarded")
             summary = await handler.save(conn, ctx, output)
-            await conn.execute(Q["close_run"], ctx.run_token, "done", None)
             if ctx.stage.name == LAST_VARIANT_STAGE:
                 await advance_job_if_finished(conn, ctx.job_id)
         log.info("stage done", extra=self._log_ids(ctx))
