@@ -1,0 +1,76 @@
+"""Per-stage CPU latency of the default backends on a 1024x1024 photo (median of N runs)."""
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import cv2
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from services import iou, readability  # noqa: E402
+from services.detect import SaliencyDetector, forbidden_mask  # noqa: E402
+from services.fonts import default_font_path, line_height_px  # noqa: E402
+from services.imageio import load_rgb  # noqa: E402
+from services.ocr import OcrReader  # noqa: E402
+from services.ocr import evaluate as ocr_evaluate  # noqa: E402
+from services.overlay import render  # noqa: E402
+from services.planner import plan  # noqa: E402
+from services.saliency import saliency_map  # noqa: E402
+from services.vlm import DefaultVlm  # noqa: E402
+
+GOALS_MS = {"vlm_analyze (default)": 100, "yolo_detect (saliency)": 50, "planner": 200, "overlay": 150,
+            "vlm_judge (default)": 50, "ocr_eval (EasyOCR)": 1500, "readability_eval": 50, "iou_eval": 20}
+
+
+def timed(fn, runs: int) -> float:
+    """Median wall time of fn() in ms, after one warm-up call."""
+    fn()
+    samples = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - started) * 1000)
+    return statistics.median(samples)
+
+
+def main() -> None:
+    """Print one line per stage with its goal."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--image", default=str(Path(__file__).resolve().parents[1] / "assets/samples/astronaut.png"))
+    parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--text", default="Fresh roasted coffee, made slowly for you. Visit us today!")
+    args = parser.parse_args()
+    rgb = cv2.resize(load_rgb(Path(args.image)), (1024, 1024), interpolation=cv2.INTER_AREA)
+    font, text, vlm, detector = default_font_path(), args.text, DefaultVlm(), SaliencyDetector()
+    started = time.perf_counter()
+    reader = OcrReader()
+    load_s = time.perf_counter() - started
+
+    saliency = saliency_map(rgb)
+    detections = detector.detect(rgb, saliency)
+    dets = [d.to_json() for d in detections]
+    best = plan(rgb, saliency, dets, text, font)[0]
+    rendered, layout = render(rgb, text, best, font)
+    measured = {"contrast_ratio": layout["contrast_after"], "occ": 0.1, "max_iou": 0.0, "rea": 0.2}
+    results = {
+        "vlm_analyze (default)": timed(lambda: vlm.analyze(rgb, text), args.runs),
+        "yolo_detect (saliency)": timed(lambda: forbidden_mask(rgb.shape[:2], detector.detect(rgb, saliency_map(rgb)),
+                                                               saliency), args.runs),
+        "planner": timed(lambda: plan(rgb, saliency_map(rgb), dets, text, font), args.runs),
+        "overlay": timed(lambda: render(rgb, text, best, font), args.runs),
+        "vlm_judge (default)": timed(lambda: vlm.judge(rendered, layout["box"], measured), args.runs),
+        "ocr_eval (EasyOCR)": timed(lambda: ocr_evaluate(rendered, layout["box"], text, reader,
+                                                         line_height_px=line_height_px(layout["font_size"])), args.runs),
+        "readability_eval": timed(lambda: readability.evaluate(rendered, layout, text, font), args.runs),
+        "iou_eval": timed(lambda: iou.evaluate(layout["box"], dets, saliency_map(rgb)), args.runs),
+    }
+    print(f"1024x1024 {Path(args.image).name}, median of {args.runs}; OCR model load {load_s:.1f} s (once per process)")
+    for name, ms in results.items():
+        goal = GOALS_MS[name]
+        print(f"  {name:24s} {ms:8.1f} ms   goal <= {goal} ms  {'ok' if ms <= goal else 'OVER'}")
+
+
+if __name__ == "__main__":
+    main()
