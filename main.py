@@ -11,7 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 import database
 from config import Settings, get_settings
 from models import HealthOut
-from routers import jobs, stages
+from routers import dashboard, jobs, stages
 from services.dispatch import Dispatcher
 from services.listener import Listener
 from services.logs import setup_logging
@@ -72,6 +72,7 @@ def create_app(settings: Settings | None = None, handlers_factory=None) -> FastA
                   description="Turns generated ad images into finished Instagram-ready creatives.")
     app.include_router(stages.router)
     app.include_router(jobs.router)
+    app.include_router(dashboard.router)
     settings.assets_dir.mkdir(parents=True, exist_ok=True)
     app.mount("/assets", StaticFiles(directory=settings.assets_dir), name="assets")
 
