@@ -20,6 +20,8 @@ from services.queries import Q
 
 log = logging.getLogger(__name__)
 WORKER = f"{socket.gethostname()}:{os.getpid()}"
+CONNECTION_ERRORS = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
+                      asyncpg.CannotConnectNowError, asyncpg.AdminShutdownError, asyncio.TimeoutError)
 
 
 @dataclass
@@ -111,7 +113,8 @@ class StageRunner:
         async with self.pool.acquire() as conn:
             inputs = await handler.load(conn, ctx)
         output = await asyncio.to_thread(handler.run, inputs)
-        async with self.pool.acquire() as conn, conn.transaction():
+
+        async def commit(conn):
             if ctx.stage.level == "variant":
                 finished = await conn.fetchval(Q["finish_variant"], ctx.job_variants_id, ctx.run_token)
             else:
@@ -121,8 +124,23 @@ class StageRunner:
             summary = await handler.save(conn, ctx, output)
             if ctx.stage.name == LAST_VARIANT_STAGE:
                 await advance_job_if_finished(conn, ctx.job_id)
+            return summary
+        summary = await self._in_transaction(commit)
         log.info("stage done", extra=self._log_ids(ctx))
         return summary
+
+    async def _in_transaction(self, work, attempts: int = 6):
+        """Run work(conn) in a transaction, retrying while the database is unreachable (a restart
+        takes seconds; the alternative is waiting out the lease). Safe: the run token makes it idempotent."""
+        for attempt in range(attempts):
+            try:
+                async with self.pool.acquire() as conn, conn.transaction():
+                    return await work(conn)
+            except CONNECTION_ERRORS as exc:
+                if attempt == attempts - 1:
+                    raise
+                log.warning("database unreachable (%r); retrying the commit", exc)
+                await asyncio.sleep(min(0.25 * 2 ** attempt, 4.0))
 
     def retry_delay(self, ctx: StageContext, exc: Exception) -> float | None:
         """Seconds until the next attempt, or None when the failure is final."""
@@ -136,7 +154,8 @@ class StageRunner:
         delay = self.retry_delay(ctx, exc)
         log.warning("stage failed: %s (retry in %s s)", error, None if delay is None else round(delay, 2),
                     extra=self._log_ids(ctx), exc_info=not isinstance(exc, InputError))
-        async with self.pool.acquire() as conn, conn.transaction():
+
+        async def store(conn):
             if ctx.stage.level == "variant":
                 failed = await conn.fetchval(Q["fail_variant"], ctx.job_variants_id, ctx.run_token, error, delay)
             else:
@@ -146,6 +165,7 @@ class StageRunner:
             await conn.execute(Q["close_run"], ctx.run_token, "failed", error)
             if ctx.stage.level == "variant" and delay is None:
                 await advance_job_if_finished(conn, ctx.job_id)  # a dead variant may finish the job
+        await self._in_transaction(store)
         metrics.STAGE_RUNS.labels(ctx.stage.name, "failed").inc()
         if delay is not None:
             metrics.STAGE_RETRIES.labels(ctx.stage.name).inc()

@@ -25,7 +25,8 @@ def test_jobs_finish_across_a_postgres_restart(tmp_path):
         await conn.close()
     asyncio.run(prepare())
     db = session_for(url)
-    app = AppProcess(url, free_port(), tmp_path).start()
+    # Short leases bound the wait for a claim whose reply was lost in the restart.
+    app = AppProcess(url, free_port(), tmp_path, stage_timeout_scale=0.1).start()
     try:
         jobs = [seedlib.create_job(db, tmp_path, variants_count=3, one_image=True)[0] for _ in range(6)]
         for job_id in jobs[:3]:

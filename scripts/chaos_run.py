@@ -1,0 +1,169 @@
+"""Chaos run: 3 app processes on one embedded PostgreSQL; kill listeners, restart the database, SIGKILL a worker."""
+import argparse
+import asyncio
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import asyncpg
+from sqlalchemy import text
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import database  # noqa: E402
+from scripts import seedlib  # noqa: E402
+from test.conftest import free_port  # noqa: E402
+from test.integration.helpers import session_for  # noqa: E402
+from test.integration.procs import AppProcess  # noqa: E402
+
+FINISHED = "SELECT count(*) FROM jobs WHERE current_step = 'instagram_feed_gen' AND status = 'done'"
+CHECKS = {
+    # Every state change ran its stage once: exactly one successful run per (row, step).
+    "duplicate_successful_runs": "SELECT count(*) FROM (SELECT job_id, job_variants_id, step FROM stage_runs "
+                                 "WHERE status = 'done' GROUP BY 1, 2, 3 HAVING count(*) > 1) d",
+    "variants_not_finished": "SELECT count(*) FROM jobs_variants WHERE NOT (current_step = 'iou_eval' AND status = 'done')",
+    "rows_running": "SELECT (SELECT count(*) FROM jobs_variants WHERE status = 'running') "
+                    "+ (SELECT count(*) FROM jobs WHERE status = 'running')",
+    "feeds_missing": "SELECT count(*) FROM jobs j WHERE NOT EXISTS (SELECT 1 FROM instagram_feeds f WHERE f.job_id = j.job_id)",
+    "evaluations_missing": "SELECT 4 * count(*) - (SELECT count(*) FROM evaluations) FROM jobs_variants",
+}
+
+
+class Chaos:
+    """Owns the database server and the app processes, and injects the faults."""
+
+    def __init__(self, workdir: Path, jobs: int):
+        self.workdir, self.jobs = workdir, jobs
+        self.server = database.start_embedded(workdir / "pg")
+        self.url = self.server.get_uri()
+        self.assets = workdir / "assets"
+        self.apps: list[AppProcess] = []
+        self.events: list[str] = []
+
+    def log(self, message: str) -> None:
+        self.events.append(f"{time.strftime('%H:%M:%S')} {message}")
+        print(self.events[-1], flush=True)
+
+    def start_app(self) -> AppProcess:
+        # Short leases (stage timeouts x 0.25) so a killed worker's stage comes back within seconds.
+        app = AppProcess(self.url, free_port(), self.assets, module="main", stage_timeout_scale=0.25,
+                         sweep_interval_seconds=1, sweep_grace_seconds=2, log_level="WARNING")
+        self.apps.append(app.start(wait=180))
+        return app
+
+    def finished(self, db) -> int:
+        db.rollback()
+        return db.execute(text(FINISHED)).scalar()
+
+    def kill_listeners(self, db) -> None:
+        n = db.execute(text("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                            "WHERE query ILIKE 'LISTEN%'")).scalar()
+        db.commit()
+        self.log(f"terminated {n} LISTEN connections")
+
+    def restart_postgres(self, db) -> None:
+        db.close()
+        db.get_bind().dispose()
+        started = time.monotonic()
+        self.server.stop()
+        self.server.ensure_postgres_running()
+        self.log(f"restarted PostgreSQL ({time.monotonic() - started:.1f} s down)")
+
+    def kill_worker_mid_stage(self, db) -> tuple[str, str, float]:
+        """SIGKILL an app process while it runs a stage; start it again. Returns (variant, step, kill time)."""
+        pids = {str(a.proc.pid): a for a in self.apps if a.proc and a.proc.poll() is None}
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            db.rollback()
+            for variant, step, worker in db.execute(text(
+                    "SELECT job_variants_id, step, worker FROM stage_runs WHERE status = 'running' "
+                    "AND job_variants_id IS NOT NULL")):
+                victim = pids.get(worker.rsplit(":", 1)[-1])
+                if victim:
+                    victim.kill()
+                    killed = time.monotonic()
+                    self.log(f"SIGKILLed pid {worker} in the middle of {step} of variant {variant}")
+                    self.apps.remove(victim)
+                    self.start_app()
+                    return str(variant), step, killed
+            time.sleep(0.02)
+        raise RuntimeError("no stage was running to kill")
+
+    def run(self, timeout: float) -> dict:
+        asyncio.run(_apply_schema(self.url))
+        db = session_for(self.url)
+        for _ in range(3):
+            self.start_app()
+        self.log(f"3 app processes up; seeding {self.jobs} jobs x 3 variants")
+        job_ids = [seedlib.create_job(db, self.assets, tenant_id="chaos")[0] for _ in range(self.jobs)]
+        started = time.monotonic()
+        for job_id in job_ids:
+            seedlib.simulate_image_part(db, job_id)
+        faults = [(0.2, self.kill_listeners), (0.4, self.restart_postgres)]
+        killed = None
+        while True:
+            done = self.finished(db)
+            if faults and done >= faults[0][0] * self.jobs:
+                faults.pop(0)[1](db)
+                db = session_for(self.url)
+            elif killed is None and done >= 0.6 * self.jobs:
+                killed = self.kill_worker_mid_stage(db)
+            if done == self.jobs and killed:
+                break
+            if time.monotonic() - started > timeout:
+                raise RuntimeError(f"timed out with {done}/{self.jobs} jobs finished")
+            time.sleep(0.2)
+        elapsed = time.monotonic() - started
+        variant, step, kill_time = killed
+        recovered_at = db.execute(text("SELECT EXTRACT(EPOCH FROM clock_timestamp() - finished_at) FROM stage_runs "
+                                       "WHERE job_variants_id = :v AND step = :s AND status = 'done'"),
+                                  {"v": variant, "s": step}).scalar()
+        summary = {name: db.execute(text(sql)).scalar() for name, sql in CHECKS.items()}
+        summary.update(
+            jobs=self.jobs, variants=3 * self.jobs, seconds=round(elapsed, 1),
+            jobs_per_minute=round(60 * self.jobs / elapsed, 1),
+            stage_runs=db.execute(text("SELECT count(*) FROM stage_runs")).scalar(),
+            lost_runs=db.execute(text("SELECT count(*) FROM stage_runs WHERE status = 'lost'")).scalar(),
+            failed_runs=db.execute(text("SELECT count(*) FROM stage_runs WHERE status = 'failed'")).scalar(),
+            retried_runs=db.execute(text("SELECT count(*) FROM stage_runs WHERE attempt > 1")).scalar(),
+            killed_stage=step,
+            killed_stage_recovery_seconds=round(time.monotonic() - kill_time - float(recovered_at or 0), 1),
+        )
+        db.close()
+        db.get_bind().dispose()
+        return summary
+
+    def stop(self) -> None:
+        for app in self.apps:
+            app.stop()
+        self.server.cleanup()
+
+
+async def _apply_schema(url: str) -> None:
+    conn = await asyncpg.connect(url)
+    await database.apply_schema(conn)
+    await conn.close()
+
+
+def main() -> int:
+    """Run, print the figures as JSON; exit 0 only when every check holds."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--jobs", type=int, default=100)
+    parser.add_argument("--timeout", type=float, default=1800)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="chaos_", dir="/tmp") as workdir:
+        chaos = Chaos(Path(workdir), args.jobs)
+        try:
+            summary = chaos.run(args.timeout)
+        finally:
+            chaos.stop()
+    print(json.dumps(summary, indent=2))
+    ok = all(summary[name] == 0 for name in CHECKS)
+    print("chaos run:", "PASSED" if ok else "FAILED")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
