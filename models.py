@@ -1,9 +1,26 @@
 """Pydantic request and response models of the HTTP API."""
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import Query
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+
+def _storable_text(value: str | None) -> str | None:
+    """PostgreSQL text takes neither NUL nor lone surrogates: refuse them here (422), not in the database."""
+    if value is not None:
+        if "\x00" in value:
+            raise ValueError("must not contain NUL characters")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ValueError("must be valid Unicode text") from exc
+    return value
+
+
+TenantId = Annotated[str | None, Field(None, max_length=255), AfterValidator(_storable_text)]
+QueryText = Annotated[str | None, Query(max_length=255), AfterValidator(_storable_text)]
 
 
 class VariantStageIn(BaseModel):
@@ -12,7 +29,7 @@ class VariantStageIn(BaseModel):
     model_config = ConfigDict(extra="ignore")
     job_id: UUID
     job_variants_id: UUID
-    tenant_id: str | None = Field(None, max_length=255)
+    tenant_id: TenantId = None
     overlay_id: UUID | None = None  # evaluations: the engine looks it up; must belong to the variant
 
 
@@ -21,7 +38,7 @@ class JobStageIn(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
     job_id: UUID
-    tenant_id: str | None = Field(None, max_length=255)
+    tenant_id: TenantId = None
 
 
 class StageOut(BaseModel):

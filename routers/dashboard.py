@@ -1,14 +1,14 @@
 """The dashboard: read-only, server-rendered pages over the jobs read model (no JS, no build step)."""
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
 from uuid import UUID
 
 import jinja2
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import FileResponse
 from fastapi.templating import Jinja2Templates
 
+from models import QueryText
 from routers.deps import PoolDep
 from services import jobs_view
 from services.fonts import default_font_path
@@ -108,8 +108,8 @@ async def hangul_font():
 
 
 @router.get("")
-async def dashboard(request: Request, pool: PoolDep, tenant_id: Annotated[str | None, Query(max_length=255)] = None,
-                    status: Annotated[str | None, Query(max_length=32)] = None):
+async def dashboard(request: Request, pool: PoolDep, tenant_id: QueryText = None,
+                    status: QueryText = None):
     """Recent jobs with status, progress and variants finished; filter by tenant and status."""
     jobs = await jobs_view.list_jobs(pool, tenant_id, status, 100)
     live = any(is_live(j["current_step"], j["status"]) for j in jobs)

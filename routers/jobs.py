@@ -4,7 +4,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 
-from models import JobOut, JobSummary, RetryOut
+from models import JobOut, JobSummary, QueryText, RetryOut
 from routers.deps import PoolDep, require_api_key
 from services import jobs_view
 
@@ -24,15 +24,15 @@ WHERE job_id = $1 AND status = 'failed' RETURNING job_id
 
 
 @router.get("", response_model=list[JobSummary])
-async def list_jobs(pool: PoolDep, tenant_id: Annotated[str | None, Query(max_length=255)] = None,
-                    status: Annotated[str | None, Query(max_length=32)] = None,
+async def list_jobs(pool: PoolDep, tenant_id: QueryText = None,
+                    status: QueryText = None,
                     limit: Annotated[int, Query(ge=1, le=500)] = 50):
     """Recent jobs, newest first; filter by tenant and status."""
     return await jobs_view.list_jobs(pool, tenant_id, status, limit)
 
 
 @router.get("/{job_id}", response_model=JobOut, responses={404: {"description": "Unknown job"}})
-async def get_job(job_id: UUID, pool: PoolDep, tenant_id: Annotated[str | None, Query(max_length=255)] = None):
+async def get_job(job_id: UUID, pool: PoolDep, tenant_id: QueryText = None):
     """A job with per-variant step, status, retries, last error, timeline and evaluations."""
     detail = await jobs_view.job_detail(pool, job_id)
     if detail is None or (tenant_id is not None and detail["tenant_id"] != tenant_id):

@@ -7,7 +7,7 @@ from scripts import seedlib
 from services.pipeline import STAGES
 from test.conftest import app_settings, serve
 from test.engine_app import counting_handlers
-from test.integration.helpers import executions, job_finished, job_state, wait_for
+from test.integration.helpers import executions, job_finished, wait_for
 
 
 def test_upstream_statements_start_and_finish_a_job(db, db_url, tmp_path):

@@ -1,5 +1,4 @@
 """The real stages (default backends) through the engine: seeded job to finished Instagram post."""
-from pathlib import Path
 
 import httpx
 from PIL import Image
