@@ -8,7 +8,8 @@ import pytest
 
 from services.errors import InputError
 from services.imageio import load_rgb
-from services.vlm import SCORE_BOUNDS, DefaultVlm, LlavaVlm, build_vlm, parse_json_reply
+from services.llava import LlavaVlm, parse_json_reply
+from services.vlm import SCORE_BOUNDS, DefaultVlm, build_vlm
 from test.tiny_llava import build_tiny_llava
 
 SAMPLES = Path(__file__).resolve().parents[2] / "assets" / "samples"
