@@ -18,6 +18,7 @@ MIN_CANDIDATES = 8
 
 # Weights: every term is in [0, 1], so the free-candidate scores stay within about [-3, 2].
 W_SALIENCY, W_BUSY, W_CONTRAST, W_SIZE, W_MARGIN, W_ALIGN = 2.0, 1.0, 0.5, 0.8, 0.3, 0.3
+LINE_PENALTY = 0.15  # per line beyond 3: a narrow column of one-word lines reads badly
 OVERLAP_PENALTY = 10.0  # larger than any free score range, so covering an object always loses
 NOFIT_PENALTY = 5.0  # text that does not fit at the legibility floor ranks after every fitting box
 
@@ -276,10 +277,10 @@ def _candidate(m: _Maps, p: tuple, s_max: int) -> dict:
     contrast = max(worst_case_from_range(1.0, lo, hi), worst_case_from_range(0.0, lo, hi))
     size_term = size / s_max
     score = (float(_partial_score({k: np.array(v) for k, v in t.items()})) + W_CONTRAST * min(contrast, 7.0) / 7.0
-             + W_SIZE * size_term - (0.0 if fits else NOFIT_PENALTY))
+             + W_SIZE * size_term - (0.0 if fits else NOFIT_PENALTY) - LINE_PENALTY * max(0, len(lines) - 3))
     align = ("left", "center", "right")[int(t["align_idx"])]
     scores = {k: round(t[k], 4) for k in ("saliency", "object_overlap", "busyness", "margin", "alignment")}
-    scores.update(contrast=round(contrast, 3), size=round(size_term, 4))
+    scores.update(contrast=round(contrast, 3), size=round(size_term, 4), lines=len(lines))
     return {"box": [x, y, bw, bh], "lines": list(lines), "font_size": size, "align": align, "region": name,
             "fits": fits, "scores": scores, "score": round(score, 4)}
 
