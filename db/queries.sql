@@ -91,7 +91,9 @@ RETURNING job_id;
 UPDATE stage_runs SET status = $2, error = $3, finished_at = clock_timestamp() WHERE run_token = $1;
 
 -- name: lock_job
-SELECT current_step, status FROM jobs WHERE job_id = $1 FOR UPDATE;
+-- NO KEY UPDATE, not UPDATE: stage results reference jobs, so every finishing transaction already holds
+-- a KEY SHARE lock on the job row; FOR UPDATE would conflict with those and deadlock two finishers.
+SELECT current_step, status FROM jobs WHERE job_id = $1 FOR NO KEY UPDATE;
 
 -- name: variant_tally
 -- Finished means done at the last variant step, or failed with no retry coming.

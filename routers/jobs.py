@@ -45,7 +45,7 @@ async def get_job(job_id: UUID, pool: PoolDep, tenant_id: QueryText = None):
 async def retry_job(job_id: UUID, pool: PoolDep):
     """Re-run what failed (even failures that were final); the sweeper picks them up at once."""
     async with pool.acquire() as conn, conn.transaction():
-        if await conn.fetchval("SELECT 1 FROM jobs WHERE job_id = $1 FOR UPDATE", job_id) is None:
+        if await conn.fetchval("SELECT 1 FROM jobs WHERE job_id = $1 FOR NO KEY UPDATE", job_id) is None:
             raise HTTPException(status_code=404, detail=f"job {job_id} not found")
         variants = await conn.fetch(_REQUEUE_VARIANTS, job_id)
         job = await conn.fetchval(_REQUEUE_JOB, job_id)

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ValidationError
 from services import metrics
 
 log = logging.getLogger(__name__)
+APPLICATION_NAME = "adpipe-listener"
 CHANNELS = {"job_variant_state_changed": "variant", "job_state_changed": "job"}
 
 
@@ -74,7 +75,8 @@ class Listener:
                 pass
 
     async def _listen_once(self) -> None:
-        conn = await asyncpg.connect(self.url, timeout=10)
+        # The name lets operators (and the chaos run) find the listener in pg_stat_activity.
+        conn = await asyncpg.connect(self.url, timeout=10, server_settings={"application_name": APPLICATION_NAME})
         lost = asyncio.Event()
         conn.add_termination_listener(lambda _c: lost.set())
         try:

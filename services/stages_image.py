@@ -20,6 +20,7 @@ class ImageInputs:
     text: str = ""
     detections: list | None = None
     proposal: object = None
+    has_refined: bool = False
 
 
 class _ImageStage:
@@ -38,7 +39,11 @@ class VlmAnalyze(_ImageStage):
 
     async def load(self, conn, ctx):
         asset_id, path = await variant_image_path(conn, ctx.job_variants_id, self.settings.assets_dir)
-        return ImageInputs(asset_id, path, text=await english_copy(conn, ctx.job_id, refined=False))
+        # A sibling variant may already have refined the copy: then this one needs no LLM call.
+        refined = await conn.fetchval("SELECT 1 FROM txt_ad_copy_generations WHERE job_id = $1 AND "
+                                      "generation_stage = 'refined_ad_copy' AND status = 'done'", ctx.job_id)
+        return ImageInputs(asset_id, path, text=await english_copy(conn, ctx.job_id, refined=False),
+                           has_refined=bool(refined))
 
     def run(self, inputs: ImageInputs):
         rgb = self.image(inputs)
@@ -46,7 +51,7 @@ class VlmAnalyze(_ImageStage):
         verdict = self.models.vlm.analyze(rgb, inputs.text)
         latency = (time.perf_counter() - started) * 1000
         refined = None
-        if not verdict.get("copy_fits", True):
+        if not verdict.get("copy_fits", True) and not inputs.has_refined:
             refined = self.models.refine_copy(inputs.text, verdict, rgb.shape)
         return {"verdict": verdict, "latency_ms": latency, "refined": refined, "text": inputs.text,
                 "shape": rgb.shape[:2]}
@@ -147,8 +152,10 @@ class Overlay(_ImageStage):
 
     async def load(self, conn, ctx):
         asset_id, path = await variant_image_path(conn, ctx.job_variants_id, self.settings.assets_dir)
-        return ImageInputs(asset_id, path, text=await english_copy(conn, ctx.job_id),
-                           proposal=await latest_proposal(conn, ctx.job_variants_id))
+        proposal = await latest_proposal(conn, ctx.job_variants_id)
+        # The copy the planner placed, even if a sibling refined the job's copy since.
+        text = proposal["layout"].get("text") or await english_copy(conn, ctx.job_id)
+        return ImageInputs(asset_id, path, text=text, proposal=proposal)
 
     def run(self, inputs: ImageInputs):
         rgb = self.image(inputs)
