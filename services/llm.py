@@ -176,7 +176,9 @@ _TONES: list[tuple[tuple[str, ...], str, str]] = [
     (("활기", "유쾌", "신나", "강렬", "energetic", "fun", "bold"), "지금 바로 {title}에서!", "지금 바로 들러 보세요! 🔥"),
 ]
 _DEFAULT_TONE = ("{title}에서 만나보세요.", "지금 방문해 보세요.")
-_PARTICLES = ("에서", "으로", "을", "를", "은", "는")
+_PARTICLES = ("에서", "으로", "을", "를", "은", "는", "로", "와", "과", "의", "에", "도")
+# Adnominal verb endings (볶은, 내린, 맛있는): descriptive words, not things worth a hashtag.
+_ADNOMINAL = ("은", "는", "린", "한", "운", "된", "던", "인")
 
 
 def _tone_phrases(tone: str, title: str) -> tuple[str, str]:
@@ -202,6 +204,8 @@ def _keywords(text: str) -> list[str]:
             if len(token) >= len(particle) + 2 and token.endswith(particle) and _HANGUL.search(token):
                 token = token[: -len(particle)]
                 break
+        if _HANGUL.search(token) and token.endswith(_ADNOMINAL):
+            continue
         if len(token) >= 2 and not token.isdigit():
             words.append(token)
     return words
