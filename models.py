@@ -77,6 +77,7 @@ class VariantOut(BaseModel):
     status: str | None
     retry_count: int | None
     last_error: str | None
+    next_retry_at: datetime | None  # failed with this set: a retry is scheduled; failed without: final
     selected: bool | None
     img_asset_id: UUID | None
     image_url: str | None
@@ -98,6 +99,7 @@ class JobOut(BaseModel):
     status: str | None
     retry_count: int | None
     last_error: str | None
+    next_retry_at: datetime | None
     created_at: datetime | None
     updated_at: datetime | None
     progress: float

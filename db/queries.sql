@@ -53,7 +53,7 @@ WHERE job_id = $1 AND current_step IS DISTINCT FROM 'vlm_analyze'
 -- Marks the row done and closes its stage run, only if this attempt still holds the lease.
 WITH finished AS (
     UPDATE jobs_variants SET status = 'done', lease_until = NULL, next_retry_at = NULL, last_error = NULL
-    WHERE job_variants_id = $1 AND run_token = $2 AND status = 'running'
+    WHERE job_variants_id = $1 AND run_token = $2 AND status = 'running' AND current_step = $3
     RETURNING job_id, run_token
 )
 UPDATE stage_runs r SET status = 'done', finished_at = clock_timestamp()
@@ -61,9 +61,10 @@ FROM finished f WHERE r.run_token = f.run_token
 RETURNING f.job_id;
 
 -- name: finish_job
+-- $3: the step; a writer that moved the row elsewhere (e.g. back to img_gen) voids this run
 WITH finished AS (
     UPDATE jobs SET status = 'done', lease_until = NULL, next_retry_at = NULL, last_error = NULL
-    WHERE job_id = $1 AND run_token = $2 AND status = 'running'
+    WHERE job_id = $1 AND run_token = $2 AND status = 'running' AND current_step = $3
     RETURNING job_id, run_token
 )
 UPDATE stage_runs r SET status = 'done', finished_at = clock_timestamp()
@@ -76,7 +77,7 @@ UPDATE jobs_variants SET status = 'failed', last_error = $3, lease_until = NULL,
     retry_count = retry_count + CASE WHEN $4::float8 IS NULL THEN 0 ELSE 1 END,
     next_retry_at = CASE WHEN $4::float8 IS NULL THEN NULL
                          ELSE clock_timestamp() + make_interval(secs => $4::float8) END
-WHERE job_variants_id = $1 AND run_token = $2 AND status = 'running'
+WHERE job_variants_id = $1 AND run_token = $2 AND status = 'running' AND current_step = $5
 RETURNING job_id;
 
 -- name: fail_job
@@ -84,7 +85,7 @@ UPDATE jobs SET status = 'failed', last_error = $3, lease_until = NULL,
     retry_count = retry_count + CASE WHEN $4::float8 IS NULL THEN 0 ELSE 1 END,
     next_retry_at = CASE WHEN $4::float8 IS NULL THEN NULL
                          ELSE clock_timestamp() + make_interval(secs => $4::float8) END
-WHERE job_id = $1 AND run_token = $2 AND status = 'running'
+WHERE job_id = $1 AND run_token = $2 AND status = 'running' AND current_step = $5
 RETURNING job_id;
 
 -- name: close_run
@@ -118,12 +119,13 @@ SELECT overlay_id FROM overlay_layouts WHERE job_variants_id = $1 ORDER BY creat
 
 -- name: expire_variant_leases
 -- A running row past its lease: the worker died or hung. Fail it; retry now if attempts remain.
+-- $1 max retries, $2 this service's steps (an upstream writer's running rows are not ours)
 WITH expired AS (
     UPDATE jobs_variants SET status = 'failed', lease_until = NULL,
         last_error = 'lease expired: the worker died or the stage exceeded its timeout',
         retry_count = retry_count + CASE WHEN retry_count < $1 THEN 1 ELSE 0 END,
         next_retry_at = CASE WHEN retry_count < $1 THEN clock_timestamp() ELSE NULL END
-    WHERE status = 'running' AND lease_until < clock_timestamp()
+    WHERE status = 'running' AND lease_until < clock_timestamp() AND current_step = ANY($2::text[])
     RETURNING job_id, run_token
 )
 UPDATE stage_runs r SET status = 'lost', error = 'lease expired', finished_at = clock_timestamp()
@@ -136,7 +138,7 @@ WITH expired AS (
         last_error = 'lease expired: the worker died or the stage exceeded its timeout',
         retry_count = retry_count + CASE WHEN retry_count < $1 THEN 1 ELSE 0 END,
         next_retry_at = CASE WHEN retry_count < $1 THEN clock_timestamp() ELSE NULL END
-    WHERE status = 'running' AND lease_until < clock_timestamp()
+    WHERE status = 'running' AND lease_until < clock_timestamp() AND current_step = ANY($2::text[])
     RETURNING job_id, run_token
 )
 UPDATE stage_runs r SET status = 'lost', error = 'lease expired', finished_at = clock_timestamp()

@@ -6,11 +6,11 @@ import asyncpg
 from services.pipeline import stage_progress
 
 _JOB = """
-SELECT job_id, tenant_id, current_step, status, retry_count, last_error, created_at, updated_at
+SELECT job_id, tenant_id, current_step, status, retry_count, last_error, next_retry_at, created_at, updated_at
 FROM jobs WHERE job_id = $1
 """
 _VARIANTS = """
-SELECT v.job_variants_id, v.creation_order, v.current_step, v.status, v.retry_count, v.last_error,
+SELECT v.job_variants_id, v.creation_order, v.current_step, v.status, v.retry_count, v.last_error, v.next_retry_at,
        v.selected, v.img_asset_id, src.image_url, v.overlaid_img_asset_id, ov.image_url AS overlaid_image_url,
        o.overlay_id, v.created_at, v.updated_at
 FROM jobs_variants v

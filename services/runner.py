@@ -116,9 +116,10 @@ class StageRunner:
 
         async def commit(conn):
             if ctx.stage.level == "variant":
-                finished = await conn.fetchval(Q["finish_variant"], ctx.job_variants_id, ctx.run_token)
+                finished = await conn.fetchval(Q["finish_variant"], ctx.job_variants_id, ctx.run_token,
+                                                ctx.stage.name)
             else:
-                finished = await conn.fetchval(Q["finish_job"], ctx.job_id, ctx.run_token)
+                finished = await conn.fetchval(Q["finish_job"], ctx.job_id, ctx.run_token, ctx.stage.name)
             if finished is None:  # the lease expired and the sweeper took the row back
                 raise ClaimLost(f"{ctx.stage.name}: lease lost before commit; results discarded")
             summary = await handler.save(conn, ctx, output)
@@ -157,9 +158,10 @@ class StageRunner:
 
         async def store(conn):
             if ctx.stage.level == "variant":
-                failed = await conn.fetchval(Q["fail_variant"], ctx.job_variants_id, ctx.run_token, error, delay)
+                failed = await conn.fetchval(Q["fail_variant"], ctx.job_variants_id, ctx.run_token, error, delay,
+                                              ctx.stage.name)
             else:
-                failed = await conn.fetchval(Q["fail_job"], ctx.job_id, ctx.run_token, error, delay)
+                failed = await conn.fetchval(Q["fail_job"], ctx.job_id, ctx.run_token, error, delay, ctx.stage.name)
             if failed is None:
                 raise ClaimLost(f"{ctx.stage.name}: lease lost before the failure was stored")
             await conn.execute(Q["close_run"], ctx.run_token, "failed", error)
