@@ -88,11 +88,14 @@ class StageRunner:
             # One statement claims; only a lost claim pays for finding out why (404 or 409).
             if stage.level == "variant":
                 first = stage.name == FIRST_VARIANT_STAGE
-                async with conn.transaction():
-                    row = await conn.fetchrow(Q["claim_variant"], variant_id, stage.name, stage.after, lease, first,
-                                              WORKER, job_id, tenant)
-                    if row and first:
-                        await conn.execute(Q["mark_job_started"], job_id)
+                args = (variant_id, stage.name, stage.after, lease, first, WORKER, job_id, tenant)
+                if first:  # the claim and the job's (vlm_analyze, running) commit together
+                    async with conn.transaction():
+                        row = await conn.fetchrow(Q["claim_variant"], *args)
+                        if row:
+                            await conn.execute(Q["mark_job_started"], job_id)
+                else:  # one statement: no BEGIN/COMMIT round trips
+                    row = await conn.fetchrow(Q["claim_variant"], *args)
                 state = None if row else await conn.fetchrow(Q["variant_state"], variant_id)
                 if not row and (state is None or state["job_id"] != job_id):
                     raise NotFound(f"variant {variant_id} of job {job_id} not found")

@@ -2,6 +2,7 @@
 import asyncio
 import time
 
+import httpx
 import pytest
 from sqlalchemy import text
 
@@ -84,6 +85,29 @@ def test_always_failing_stage_ends_failed_after_max_retries(db, db_url, tmp_path
     assert row[:3] == ("overlay", "failed", 2)
     assert "always fails" in row[3] and row[4] is None
     assert db.execute(text("SELECT count(*) FROM test_executions WHERE stage = 'overlay'")).scalar() == 3
+
+
+@pytest.mark.slow
+def test_manual_retry_reruns_what_failed_for_good(db, db_url, tmp_path):
+    broken = AppProcess(db_url, free_port(), tmp_path, test_fail_stage="planner", max_retries=0).start()
+    try:
+        job_id, variants = seedlib.create_job(db, tmp_path, variants_count=2)
+        seedlib.simulate_image_part(db, job_id)
+        wait_for(lambda: job_state(db, job_id) == ("iou_eval", "failed"), 30, what="job failed for good")
+    finally:
+        broken.stop()
+    fixed = AppProcess(db_url, free_port(), tmp_path).start()
+    try:
+        base = f"http://127.0.0.1:{fixed.port}"
+        assert httpx.post(f"{base}/api/yh/jobs/00000000-0000-0000-0000-000000000000/retry").status_code == 404
+        answer = httpx.post(f"{base}/api/yh/jobs/{job_id}/retry").json()
+        assert answer == {"job_id": job_id, "variants_requeued": 2, "job_requeued": True}
+        wait_for(lambda: job_finished(db, job_id), 30, what="job finished after the manual retry")
+    finally:
+        fixed.stop()
+    planner_runs = db.execute(text("SELECT status, count(*) FROM stage_runs WHERE step = 'planner' GROUP BY 1 "
+                                   "ORDER BY 1")).all()
+    assert planner_runs == [("done", 2), ("failed", 2)]
 
 
 @pytest.mark.slow

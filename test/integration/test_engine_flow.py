@@ -14,8 +14,13 @@ def test_upstream_statements_start_and_finish_a_job(db, db_url, tmp_path):
     settings = app_settings(db_url, tmp_path)
     with serve(create_app(settings, counting_handlers), settings.port):
         job_id, variants = seedlib.create_job(db, settings.assets_dir, variants_count=3)
+        before = db.execute(text("SELECT clock_timestamp()")).scalar()
         seedlib.simulate_image_part(db, job_id)
         wait_for(lambda: job_finished(db, job_id), 20, what="job finished")
+    # Every variant was claimed by vlm_analyze within a second of the image part's statements.
+    lag = db.execute(text("SELECT max(EXTRACT(EPOCH FROM started_at - :t)) FROM stage_runs WHERE step = 'vlm_analyze'"),
+                     {"t": before}).scalar()
+    assert lag is not None and float(lag) < 1.0, lag
     runs = executions(db)
     variant_stages = [s.name for s in STAGES if s.level == "variant"]
     assert sorted((s, str(r)) for s, r, _ in runs if s in variant_stages) == sorted(

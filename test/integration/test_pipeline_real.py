@@ -41,6 +41,16 @@ def test_three_variant_job_reaches_the_feed(db, db_url, tmp_path):
         assert _count(db, "SELECT count(DISTINCT provider) FROM vlm_traces WHERE job_id = :j", j=job_id) == 1
         assert _count(db, "SELECT count(*) FROM yolo_runs WHERE job_id = :j", j=job_id) == 3
 
+        # Re-running an evaluation for the same overlay replaces its row instead of adding one.
+        first = variants[0]
+        db.execute(text("UPDATE jobs_variants SET current_step = 'ocr_eval', status = 'done' WHERE job_variants_id = :v"),
+                   {"v": first})
+        db.commit()
+        wait_for(lambda: _count(db, "SELECT count(*) FROM stage_runs WHERE job_variants_id = :v AND step = 'iou_eval' "
+                                    "AND status = 'done'", v=first) == 2, 60, what="evaluations re-ran")
+        assert _count(db, "SELECT count(*) FROM evaluations e JOIN overlay_layouts o USING (overlay_id) "
+                          "WHERE o.job_variants_id = :v", v=first) == 4
+
         # Running the two job stages again replaces the feed; it never adds a second one.
         db.execute(text("UPDATE jobs SET current_step = 'iou_eval', status = 'done' WHERE job_id = :j"), {"j": job_id})
         db.commit()
