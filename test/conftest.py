@@ -101,3 +101,12 @@ def db(db_url):
     yield session
     session.close()
     session.get_bind().dispose()
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """Any DNS lookup or connection fails the test: models must load from local files only."""
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"network access attempted: {args[:2]}")
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    monkeypatch.setattr(socket.socket, "connect", refuse)

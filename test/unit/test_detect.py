@@ -1,5 +1,4 @@
 """Detectors on real photos: saliency boxes, forbidden masks, YOLO from a local file, fallbacks."""
-import socket
 from pathlib import Path
 
 import numpy as np
@@ -19,15 +18,6 @@ def iou(a, b) -> float:
     iw, ih = min(a[2], b[2]) - max(a[0], b[0]), min(a[3], b[3]) - max(a[1], b[1])
     inter = max(0, iw) * max(0, ih)
     return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
-
-
-@pytest.fixture
-def no_network(monkeypatch):
-    """Any DNS lookup or connection fails the test: models must load from local files only."""
-    def refuse(*args, **kwargs):
-        raise AssertionError(f"network access attempted: {args[:2]}")
-    monkeypatch.setattr(socket, "getaddrinfo", refuse)
-    monkeypatch.setattr(socket.socket, "connect", refuse)
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,4 @@
 """VLM stage: measured analyze/judge on real photos, the JSON reply parser, and LLaVA's real generate path."""
-import socket
 from pathlib import Path
 
 import cv2
@@ -18,15 +17,6 @@ JUDGE_KEYS = {"backend", "legibility", "placement", "harmony", "covers_product",
 JUDGE_DEFAULTS = {"legibility": 5.0, "placement": 5.0, "harmony": 5.0, "covers_product": False, "overall": 5.0,
                   "reason": "measured"}
 CUP = (172, 15, 425, 328)  # the cup in coffee.png, checked by eye
-
-
-@pytest.fixture
-def no_network(monkeypatch):
-    """Any DNS lookup or connection fails the test: models must load from local files only."""
-    def refuse(*args, **kwargs):
-        raise AssertionError(f"network access attempted: {args[:2]}")
-    monkeypatch.setattr(socket, "getaddrinfo", refuse)
-    monkeypatch.setattr(socket.socket, "connect", refuse)
 
 
 @pytest.fixture(scope="module")
