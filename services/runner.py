@@ -59,7 +59,7 @@ class StageRunner:
         self.pool = pool
         self.settings = settings
         self.handlers = handlers
-        self.on_retry_scheduled = on_retry_scheduled  # callback(stage, ctx, delay) for a prompt retry
+        self.on_retry_scheduled = on_retry_scheduled  # callback(ctx, delay): dispatch the retry when due
         self._slots = {s.name: asyncio.Semaphore(s.concurrency) for s in BY_NAME.values()}
 
     async def run(self, stage_name: str, request: dict) -> dict:
