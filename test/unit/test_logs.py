@@ -1,0 +1,24 @@
+"""Log lines carry the job and variant ids; JSON output parses."""
+import json
+import logging
+
+from services.logs import _Formatter
+
+
+def _record(**extra) -> logging.LogRecord:
+    record = logging.LogRecord("services.runner", logging.WARNING, __file__, 1, "stage failed: %s", ("boom",), None)
+    record.__dict__.update(extra)
+    return record
+
+
+def test_json_lines_carry_ids():
+    line = _Formatter(as_json=True).format(_record(stage="planner", job_id="j1", job_variants_id="v1"))
+    data = json.loads(line)
+    assert data["msg"] == "stage failed: boom" and data["level"] == "WARNING"
+    assert (data["stage"], data["job_id"], data["job_variants_id"]) == ("planner", "j1", "v1")
+
+
+def test_plain_lines_carry_ids_and_skip_missing_ones():
+    line = _Formatter(as_json=False).format(_record(stage="ocr_eval", job_id="j2"))
+    assert line.endswith("stage failed: boom stage=ocr_eval job_id=j2")
+    assert "job_variants_id" not in line
