@@ -77,3 +77,28 @@ def test_bad_requests(db, db_url, tmp_path):
         seedlib.simulate_image_part(db, job_id)
         wait_for(lambda: job_finished(db, job_id), 20, what="job finished after bad notifications")
         assert httpx.get(f"{base}/healthz").json()["listener_connected"] is True
+
+
+def test_seed_003_statements_through_session_local(db, db_url, tmp_path, monkeypatch):
+    """Upstream code as the seeds write it: `from database import SessionLocal`, raw UPDATEs, commit."""
+    import database
+    from config import get_settings
+
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    get_settings.cache_clear()
+    monkeypatch.setattr(database, "_sync_engine", None)
+    settings = app_settings(db_url, tmp_path)
+    try:
+        with serve(create_app(settings, counting_handlers), settings.port):
+            job_id, variants = seedlib.create_job(db, settings.assets_dir, variants_count=2)
+            upstream = database.SessionLocal()
+            for variant_id in variants:
+                upstream.execute(text(seedlib.IMG_GEN_RUNNING), {"job_variants_id": variant_id})
+                upstream.commit()
+                upstream.execute(text(seedlib.IMG_GEN_DONE), {"job_variants_id": variant_id})
+                upstream.commit()
+            upstream.close()
+            wait_for(lambda: job_finished(db, job_id), 20, what="job finished")
+    finally:
+        database.sync_engine().dispose()
+        get_settings.cache_clear()
