@@ -138,7 +138,7 @@ class Chaos:
     def stop(self) -> None:
         for app in self.apps:
             app.stop()
-        self.server.cleanup()
+        self.server.stop()
 
 
 async def _apply_schema(url: str) -> None:

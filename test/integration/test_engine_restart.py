@@ -49,4 +49,4 @@ def test_jobs_finish_across_a_postgres_restart(tmp_path):
         app.stop()
         db.close()
         db.get_bind().dispose()
-        server.cleanup()
+        server.stop()  # cleanup() would leave it running: the server was started with cleanup_mode=None
