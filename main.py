@@ -20,6 +20,7 @@ from services.runner import StageRunner
 from services.sweeper import Sweeper
 
 log = logging.getLogger("app")
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 _OLDEST_PENDING = """
 SELECT EXTRACT(EPOCH FROM clock_timestamp() - min(updated_at)) FROM jobs_variants
@@ -32,6 +33,9 @@ def create_app(settings: Settings | None = None, handlers_factory=None) -> FastA
     """Build the app; tests pass their own handlers_factory(settings) -> (handlers, status)."""
     settings = settings or get_settings()
     setup_logging(settings.log_level, settings.log_json)
+    if settings.host not in LOOPBACK and not settings.api_key:
+        # Stage and admin endpoints change data: open only on localhost (issue: "off by default on localhost").
+        raise RuntimeError(f"API_KEY must be set when the service listens on {settings.host} (not loopback)")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):

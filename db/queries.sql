@@ -45,9 +45,10 @@ SELECT run.*, claimed.tenant_id FROM run JOIN claimed USING (run_token);
 
 -- name: mark_job_started
 -- Option C of seed 002: the job shows (vlm_analyze, running) once its first variant starts.
+-- $2 the job steps at or after the variant phase (pipeline.JOB_ADVANCED_STEPS)
 UPDATE jobs SET current_step = 'vlm_analyze', status = 'running'
 WHERE job_id = $1 AND current_step IS DISTINCT FROM 'vlm_analyze'
-  AND coalesce(current_step, '') NOT IN ('iou_eval', 'ad_copy_gen_kor', 'instagram_feed_gen');
+  AND coalesce(current_step, '') <> ALL($2::text[]);
 
 -- name: finish_variant
 -- Marks the row done and closes its stage run, only if this attempt still holds the lease.
@@ -167,10 +168,10 @@ ORDER BY updated_at LIMIT 500;
 
 -- name: unadvanced_jobs
 -- Jobs whose variants have all finished but which were not advanced (e.g. a crash in between).
+-- $1 JOB_ADVANCED_STEPS, $2 this service's variant stages (at least one variant reached them)
 SELECT v.job_id FROM jobs_variants v JOIN jobs j USING (job_id)
-WHERE coalesce(j.current_step, '') NOT IN ('iou_eval', 'ad_copy_gen_kor', 'instagram_feed_gen')
+WHERE coalesce(j.current_step, '') <> ALL($1::text[])
 GROUP BY v.job_id
 HAVING bool_and((v.current_step = 'iou_eval' AND v.status = 'done') OR (v.status = 'failed' AND v.next_retry_at IS NULL))
-   AND bool_or(v.current_step = 'iou_eval' AND v.status = 'done' OR v.current_step IN
-       ('vlm_analyze','yolo_detect','planner','overlay','vlm_judge','ocr_eval','readability_eval','iou_eval'))
+   AND bool_or(v.current_step = ANY($2::text[]))
 LIMIT 200;

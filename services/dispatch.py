@@ -25,6 +25,7 @@ class Dispatcher:
         self.client = client or httpx.AsyncClient(base_url=settings.base_url, headers=headers,
                                                   limits=httpx.Limits(max_connections=64))
         self._tasks: set[asyncio.Task] = set()
+        self._sleepers: set[asyncio.Task] = set()  # scheduled retries; the sweeper finds them after a restart
         self._inflight: set[tuple[str, UUID]] = set()  # one request per (stage, row) at a time
         # A stage holds its HTTP request open while it works, so more requests than it can run at once
         # only queue; keeping them here (not in httpx's pool, whose bookkeeping is quadratic in queued
@@ -58,8 +59,8 @@ class Dispatcher:
             await asyncio.sleep(delay)
             self.submit(stage, job_id, variant_id, tenant_id)
         task = asyncio.create_task(later())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._sleepers.add(task)
+        task.add_done_callback(self._sleepers.discard)
 
     async def _post(self, stage: Stage, job_id: UUID, variant_id: UUID | None, tenant_id: str | None,
                     received: float) -> None:
@@ -90,6 +91,8 @@ class Dispatcher:
 
     async def drain(self, timeout: float = 30.0) -> None:
         """Wait for in-flight requests (on shutdown), then close the client."""
+        for sleeper in list(self._sleepers):
+            sleeper.cancel()
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=timeout)
         await self.client.aclose()

@@ -3,7 +3,7 @@ from uuid import UUID
 
 import asyncpg
 
-from services.pipeline import stage_progress
+from services.pipeline import JOB_ADVANCED_STEPS, stage_progress
 
 _JOB = """
 SELECT job_id, tenant_id, current_step, status, retry_count, last_error, next_retry_at, created_at, updated_at
@@ -38,15 +38,19 @@ SELECT instagram_feed_id, instagram_ad_copy, hashtags, ad_copy_kor, refined_ad_c
 FROM instagram_feeds f WHERE job_id = $1
 """
 _LIST = """
+WITH recent AS (  -- the LIMIT applies to jobs first, so the aggregate touches only their variants
+    SELECT job_id, tenant_id, current_step, status, created_at, updated_at FROM jobs
+    WHERE ($1::text IS NULL OR tenant_id = $1) AND ($2::text IS NULL OR status = $2)
+    ORDER BY created_at DESC LIMIT $3)
 SELECT j.job_id, j.tenant_id, j.current_step, j.status, j.created_at, j.updated_at,
        count(v.*) AS variants,
        count(v.*) FILTER (WHERE v.current_step = 'iou_eval' AND v.status = 'done'
                           OR v.status = 'failed' AND v.next_retry_at IS NULL) AS variants_finished,
        coalesce(json_agg(json_build_array(v.current_step, v.status)) FILTER (WHERE v.job_variants_id IS NOT NULL),
                 '[]') AS states
-FROM jobs j LEFT JOIN jobs_variants v USING (job_id)
-WHERE ($1::text IS NULL OR j.tenant_id = $1) AND ($2::text IS NULL OR j.status = $2)
-GROUP BY j.job_id ORDER BY j.created_at DESC LIMIT $3
+FROM recent j LEFT JOIN jobs_variants v USING (job_id)
+GROUP BY j.job_id, j.tenant_id, j.current_step, j.status, j.created_at, j.updated_at
+ORDER BY j.created_at DESC
 """
 
 
@@ -54,7 +58,7 @@ def job_progress(job_step: str | None, job_status: str | None, variant_states: l
     """0..1: the mean variant progress, then the two job stages take the last tenth."""
     if job_step == "instagram_feed_gen" and job_status == "done":
         return 1.0
-    if job_step in ("iou_eval", "ad_copy_gen_kor", "instagram_feed_gen"):
+    if job_step in JOB_ADVANCED_STEPS:
         return 0.9 + (0.05 if job_step == "instagram_feed_gen" else 0.0)
     if not variant_states:
         return 0.0

@@ -53,11 +53,10 @@ class Listener:
             await asyncio.wait([self._task], timeout=10)
 
     async def _run(self) -> None:
-        attempt = 0
+        self._attempt = 0
         while not self._stopping.is_set():
             try:
                 await self._listen_once()
-                attempt = 0
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, asyncio.TimeoutError) as exc:
                 log.warning("listener connection lost: %r", exc)
             except Exception:  # noqa: BLE001 - the listener must outlive any bug
@@ -66,9 +65,9 @@ class Listener:
             metrics.LISTENER_CONNECTED.set(0)
             if self._stopping.is_set():
                 break
-            attempt += 1
+            self._attempt += 1
             # Exponential backoff with full jitter, so replicas do not reconnect in lockstep.
-            delay = random.uniform(0, min(self.max_backoff, 0.1 * 2 ** attempt))
+            delay = random.uniform(0, min(self.max_backoff, 0.1 * 2 ** self._attempt))
             try:
                 await asyncio.wait_for(self._stopping.wait(), timeout=delay)
             except asyncio.TimeoutError:
@@ -84,6 +83,7 @@ class Listener:
                 await conn.add_listener(channel, self._notify)
             self.connected = True
             self.connects += 1
+            self._attempt = 0  # the backoff starts over after every successful LISTEN
             metrics.LISTENER_CONNECTED.set(1)
             if self.connects > 1:
                 metrics.LISTENER_RECONNECTS.inc()

@@ -36,9 +36,10 @@ STAGES: tuple[Stage, ...] = (
           "WCAG and APCA contrast, background busyness and text size"),
     Stage("iou_eval", "readability_eval", "/api/yh/iou/evaluate", "variant", True, 30, 2,
           "Overlap of the text box with detections and salient regions"),
-    Stage("ad_copy_gen_kor", "iou_eval", "/api/yh/gpt/eng-to-kor", "job", False, 120, 4,
+    # Job stages call an LLM: up to OPENAI_MAX_RETRIES + 1 attempts of OPENAI_TIMEOUT_SECONDS must fit.
+    Stage("ad_copy_gen_kor", "iou_eval", "/api/yh/gpt/eng-to-kor", "job", False, 300, 4,
           "Translate the (refined) English copy into Korean advertising copy"),
-    Stage("instagram_feed_gen", "ad_copy_gen_kor", "/api/yh/instagram/feed", "job", False, 120, 4,
+    Stage("instagram_feed_gen", "ad_copy_gen_kor", "/api/yh/instagram/feed", "job", False, 300, 4,
           "Write the job's one Instagram post with hashtags"),
 )
 

@@ -15,7 +15,7 @@ from config import Settings
 from services import metrics
 from services.errors import ClaimLost, InputError
 from services.jobstate import advance_job_if_finished
-from services.pipeline import BY_NAME, FIRST_VARIANT_STAGE, LAST_VARIANT_STAGE, Stage
+from services.pipeline import BY_NAME, FIRST_VARIANT_STAGE, JOB_ADVANCED_STEPS, LAST_VARIANT_STAGE, Stage
 from services.queries import Q
 
 log = logging.getLogger(__name__)
@@ -45,6 +45,10 @@ class StageHandler(Protocol):
     def run(self, inputs: Any) -> Any: ...
 
     async def save(self, conn: asyncpg.Connection, ctx: StageContext, output: Any) -> dict: ...
+
+
+class StageTimeout(Exception):
+    """The stage's work ran past its time limit (retried like any other failure)."""
 
 
 class NotFound(Exception):
@@ -87,13 +91,15 @@ class StageRunner:
         async with self.pool.acquire() as conn:
             # One statement claims; only a lost claim pays for finding out why (404 or 409).
             if stage.level == "variant":
+                if stage.needs_overlay_id and request.get("overlay_id"):
+                    await self._check_overlay(conn, variant_id, request["overlay_id"])
                 first = stage.name == FIRST_VARIANT_STAGE
                 args = (variant_id, stage.name, stage.after, lease, first, WORKER, job_id, tenant)
                 if first:  # the claim and the job's (vlm_analyze, running) commit together
                     async with conn.transaction():
                         row = await conn.fetchrow(Q["claim_variant"], *args)
                         if row:
-                            await conn.execute(Q["mark_job_started"], job_id)
+                            await conn.execute(Q["mark_job_started"], job_id, list(JOB_ADVANCED_STEPS))
                 else:  # one statement: no BEGIN/COMMIT round trips
                     row = await conn.fetchrow(Q["claim_variant"], *args)
                 state = None if row else await conn.fetchrow(Q["variant_state"], variant_id)
@@ -111,11 +117,28 @@ class StageRunner:
                             f"the row is at ({state['current_step']}, {state['status']})")
         return StageContext(stage, job_id, variant_id, row["tenant_id"], row["run_token"], row["attempt"], request)
 
+    @staticmethod
+    async def _check_overlay(conn, variant_id: UUID, overlay_id: UUID) -> None:
+        """Before claiming: a caller's overlay_id must be the variant's latest overlay (else 404/409)."""
+        if await conn.fetchval(Q["latest_overlay"], variant_id) == overlay_id:
+            return
+        owned = await conn.fetchval("SELECT 1 FROM overlay_layouts WHERE overlay_id = $1 AND job_variants_id = $2",
+                                    overlay_id, variant_id)
+        if not owned:
+            raise NotFound(f"overlay {overlay_id} not found for variant {variant_id}")
+        raise ClaimLost(f"overlay {overlay_id} is not the variant's latest overlay")
+
     async def _work(self, ctx: StageContext) -> dict:
         handler = self.handlers[ctx.stage.name]
         async with self.pool.acquire() as conn:
             inputs = await handler.load(conn, ctx)
-        output = await asyncio.to_thread(handler.run, inputs)
+        # The lease is the stage's time limit: past it the sweeper would hand the row to another worker,
+        # so give up first and free the slot (a stuck thread cannot be killed; it is left to finish).
+        lease = ctx.stage.timeout_seconds * self.settings.stage_timeout_scale
+        try:
+            output = await asyncio.wait_for(asyncio.to_thread(handler.run, inputs), timeout=0.9 * lease)
+        except asyncio.TimeoutError:
+            raise StageTimeout(f"{ctx.stage.name} took longer than {0.9 * lease:.0f} s") from None
 
         async def commit(conn):
             if ctx.stage.level == "variant":

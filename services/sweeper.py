@@ -8,7 +8,7 @@ from config import Settings
 from services import metrics
 from services.dispatch import Dispatcher
 from services.jobstate import advance_job_if_finished
-from services.pipeline import BY_NAME, STAGES, VARIANT_STEPS
+from services.pipeline import BY_NAME, JOB_ADVANCED_STEPS, STAGES, VARIANT_STEPS, next_stage
 from services.queries import Q
 
 log = logging.getLogger(__name__)
@@ -29,7 +29,8 @@ async def sweep_once(pool: asyncpg.Pool, dispatcher: Dispatcher, settings: Setti
             expired = await conn.fetch(Q["expire_variant_leases"], settings.max_retries, _VARIANT_STAGES)
             expired += await conn.fetch(Q["expire_job_leases"], settings.max_retries, _JOB_STAGES)
             found["expired"] = len(expired)
-        for job_id in {r["job_id"] for r in expired} | {r["job_id"] for r in await conn.fetch(Q["unadvanced_jobs"])}:
+        for job_id in {r["job_id"] for r in expired} | {r["job_id"] for r in await conn.fetch(
+                Q["unadvanced_jobs"], list(JOB_ADVANCED_STEPS), _VARIANT_STAGES)}:
             async with conn.transaction():
                 if await advance_job_if_finished(conn, job_id):
                     found["advanced"] += 1
@@ -38,10 +39,10 @@ async def sweep_once(pool: asyncpg.Pool, dispatcher: Dispatcher, settings: Setti
         jobs = await conn.fetch(Q["stalled_jobs"], settings.sweep_grace_seconds, _JOB_AFTER, _JOB_STAGES)
         await _count_waiting(conn)
     for row in variants:
-        stage = BY_NAME[row["current_step"]] if row["status"] == "failed" else _next(row["current_step"], "variant")
+        stage = BY_NAME[row["current_step"]] if row["status"] == "failed" else next_stage("variant", row["current_step"])
         dispatcher.submit(stage, row["job_id"], row["job_variants_id"], row["tenant_id"])
     for row in jobs:
-        stage = BY_NAME[row["current_step"]] if row["status"] == "failed" else _next(row["current_step"], "job")
+        stage = BY_NAME[row["current_step"]] if row["status"] == "failed" else next_stage("job", row["current_step"])
         dispatcher.submit(stage, row["job_id"], None, row["tenant_id"])
     found["variants"], found["jobs"] = len(variants), len(jobs)
     for kind, count in found.items():
@@ -50,10 +51,6 @@ async def sweep_once(pool: asyncpg.Pool, dispatcher: Dispatcher, settings: Setti
     if any(found.values()):
         log.info("sweeper: %s", found)
     return found
-
-
-def _next(step: str, level: str):
-    return next(s for s in STAGES if s.level == level and s.after == step)
 
 
 async def _count_waiting(conn: asyncpg.Connection) -> None:

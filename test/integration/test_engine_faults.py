@@ -51,8 +51,8 @@ def test_three_processes_run_every_stage_exactly_once(db, db_url, tmp_path):
 
 @pytest.mark.slow
 def test_killed_worker_lease_expires_and_stage_reruns(db, db_url, tmp_path):
-    # planner sleeps 3 s; its lease is 60 s x 0.05 = 3 s; the worker is SIGKILLed mid-stage.
-    env = dict(test_slow_stage="planner", test_slow_seconds=3, stage_timeout_scale=0.05)
+    # planner sleeps 3 s; its lease is 60 s x 0.1 = 6 s (time limit 5.4 s); the worker is SIGKILLed mid-stage.
+    env = dict(test_slow_stage="planner", test_slow_seconds=3, stage_timeout_scale=0.1)
     victim = AppProcess(db_url, free_port(), tmp_path, **env).start()
     job_id, (variant,) = seedlib.create_job(db, tmp_path, variants_count=1)
     seedlib.simulate_image_part(db, job_id)
@@ -69,6 +69,24 @@ def test_killed_worker_lease_expires_and_stage_reruns(db, db_url, tmp_path):
     planner_runs = db.execute(text("SELECT status, error FROM stage_runs WHERE step = 'planner' ORDER BY run_id")).all()
     assert [r[0] for r in planner_runs] == ["lost", "done"], planner_runs
     assert recovery < 30
+
+
+@pytest.mark.slow
+def test_stage_past_its_time_limit_fails_and_frees_its_slot(db, db_url, tmp_path):
+    # planner sleeps 3 s; lease 60 s x 0.04 = 2.4 s, time limit 90 % of it: every attempt times out.
+    app = AppProcess(db_url, free_port(), tmp_path, test_slow_stage="planner", test_slow_seconds=3,
+                     stage_timeout_scale=0.04, max_retries=1).start()
+    try:
+        job_id, variants = seedlib.create_job(db, tmp_path, variants_count=2)
+        seedlib.simulate_image_part(db, job_id)
+        wait_for(lambda: job_state(db, job_id) == ("iou_eval", "failed"), 60, what="job failed")
+    finally:
+        app.stop()
+    rows = db.execute(text("SELECT current_step, status, retry_count, last_error FROM jobs_variants "
+                           "WHERE job_id = :j"), {"j": job_id}).all()
+    assert all(r[:3] == ("planner", "failed", 1) and "StageTimeout" in r[3] for r in rows), rows
+    # Both variants ran both attempts although planner has 2 slots per process: timed-out work let go of them.
+    assert db.execute(text("SELECT count(*) FROM test_executions WHERE stage = 'planner'")).scalar() == 4
 
 
 @pytest.mark.slow

@@ -1,4 +1,5 @@
 """The real stages (default backends) through the engine: seeded job to finished Instagram post."""
+import uuid
 
 import httpx
 from PIL import Image
@@ -40,6 +41,16 @@ def test_three_variant_job_reaches_the_feed(db, db_url, tmp_path):
         assert any("\uac00" <= ch <= "\ud7a3" for ch in detail["ad_copy_kor"])
         assert _count(db, "SELECT count(DISTINCT provider) FROM vlm_traces WHERE job_id = :j", j=job_id) == 1
         assert _count(db, "SELECT count(*) FROM yolo_runs WHERE job_id = :j", j=job_id) == 3
+
+        # A caller's overlay_id must be the variant's latest overlay: checked before any claim.
+        variant = detail["variants"][0]
+        body = {"job_id": job_id, "job_variants_id": variant["job_variants_id"]}
+        stranger = httpx.post(f"{base}/api/yh/ocr/evaluate", json={**body, "overlay_id": str(uuid.uuid4())})
+        assert stranger.status_code == 404
+        own = httpx.post(f"{base}/api/yh/ocr/evaluate", json={**body, "overlay_id": variant["overlay_id"]})
+        assert own.status_code == 409  # the right overlay, but the variant is not at (vlm_judge, done)
+        assert _count(db, "SELECT count(*) FROM jobs_variants WHERE job_id = :j AND current_step = 'iou_eval' "
+                          "AND status = 'done'", j=job_id) == 3
 
         # Re-running an evaluation for the same overlay replaces its row instead of adding one.
         first = variants[0]
