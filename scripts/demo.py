@@ -35,6 +35,10 @@ def start_service(url: str, port: int) -> subprocess.Popen:
     raise SystemExit("the service did not become healthy in 120 s")
 
 
+def _interrupt(_signum, _frame):
+    raise KeyboardInterrupt
+
+
 def main() -> int:
     """Run the demo; returns the exit code."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -46,6 +50,7 @@ def main() -> int:
     from scripts.monitor_job import watch
 
     console = Console()
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops everything cleanly, like Ctrl+C
     settings = get_settings()
     url = database.database_url(settings)
     console.print(f"[bold]database[/] {'external' if settings.database_url else 'embedded: ' + str(settings.pgdata_dir)}")
@@ -66,8 +71,8 @@ def main() -> int:
         if code != 0 or args.exit:
             return code
         console.print("serving; press Ctrl+C to stop")
-        signal.sigwait({signal.SIGINT, signal.SIGTERM})
-        return 0
+        while True:
+            time.sleep(3600)
     except KeyboardInterrupt:
         return 130
     finally:

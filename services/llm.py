@@ -96,6 +96,7 @@ class OpenAIProvider:
     def __init__(self, api_key: str, base_url: str, model: str, timeout: float, max_retries: int,
                  *, backoff_base: float = 0.5, backoff_max: float = 8.0) -> None:
         self.model = model
+        self.base_url = base_url or "https://api.openai.com/v1"  # recorded in traces: which server answered
         self.max_retries = max(0, int(max_retries))
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
@@ -163,7 +164,7 @@ class OpenAIProvider:
             completion_tokens=usage.completion_tokens if usage else 0,
             total_tokens=usage.total_tokens if usage else 0,
             token_usage=usage.model_dump(exclude_none=True) if usage else {},
-            request=request, attempts=attempt + 1,
+            request={**request, "base_url": self.base_url}, attempts=attempt + 1,
         )
 
 

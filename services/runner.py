@@ -171,7 +171,7 @@ class StageRunner:
 
     def retry_delay(self, ctx: StageContext, exc: Exception) -> float | None:
         """Seconds until the next attempt, or None when the failure is final."""
-        if isinstance(exc, InputError) or ctx.attempt > self.settings.max_retries:
+        if isinstance(exc, InputError) or not getattr(exc, "retryable", True) or ctx.attempt > self.settings.max_retries:
             return None
         backoff = min(self.settings.retry_base_seconds * 2 ** (ctx.attempt - 1), self.settings.retry_max_seconds)
         return backoff * random.uniform(0.8, 1.2)  # jitter: retries of a batch do not align

@@ -130,7 +130,8 @@ class VlmJudge(_EvalStage):
         }
 
     async def save(self, conn, ctx, out):
-        trace = out["metrics"].pop("_trace")
+        trace = out["metrics"]["_trace"]  # not popped: a commit retried after a lost connection saves again
+        out = {**out, "metrics": {k: v for k, v in out["metrics"].items() if k != "_trace"}}
         await conn.execute("""
             INSERT INTO vlm_traces (job_id, job_variants_id, provider, operation_type, request, response, latency_ms)
             VALUES ($1, $2, $3, 'judge', $4, $5, $6)""", ctx.job_id, ctx.job_variants_id,

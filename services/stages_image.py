@@ -67,17 +67,18 @@ class VlmAnalyze(_ImageStage):
             # Variants do not wait for each other: the first that needs a refined copy writes it
             # (under a per-job lock), later ones keep it, so the job has one refined copy.
             await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1::text))", str(ctx.job_id))
+            trace_id = await self.models.save_llm_trace(conn, ctx.job_id, refined)  # every call is traced
             exists = await conn.fetchval("SELECT 1 FROM txt_ad_copy_generations WHERE job_id = $1 AND "
                                          "generation_stage = 'refined_ad_copy' AND status = 'done'", ctx.job_id)
             if not exists:
-                trace_id = await self.models.save_llm_trace(conn, ctx.job_id, refined)
                 await conn.execute("""
                     INSERT INTO txt_ad_copy_generations (job_id, llm_trace_id, generation_stage, ad_copy_eng,
                         refined_ad_copy_eng, status) VALUES ($1, $2, 'refined_ad_copy', $3, $4, 'done')""",
                     ctx.job_id, trace_id, out["text"], refined.data["refined_ad_copy_eng"])
+        stored = await english_copy(conn, ctx.job_id) if refined else None
         return {"backend": verdict.get("backend"), "suitable": verdict.get("suitable"),
                 "copy_fits": verdict.get("copy_fits"), "reason": verdict.get("reason"),
-                "refined_ad_copy_eng": refined.data["refined_ad_copy_eng"] if refined else None}
+                "refined_ad_copy_eng": stored}
 
 
 class YoloDetect(_ImageStage):

@@ -117,7 +117,9 @@ class DefaultVlm:
         longest_word = max((len(t) for t in copy.split()), default=0) * glyph * _GLYPH_W
         m.update(copy_chars=len(copy), min_glyph_px=round(glyph, 1), copy_area_fraction=round(need / (w * h), 4))
         word_fits = longest_word <= largest[2] - largest[0]
-        fits = bool(copy) and not problems and need <= have and word_fits
+        # Whether the copy fits is about the copy: a dark or blurry photo is "unsuitable", and shortening
+        # the job's copy would not help it.
+        fits = bool(copy) and need <= have and word_fits
         fit_reason = "no ad copy given" if not copy else (
             f"{len(copy)} characters at a legible {glyph:.0f} px need about {need / (w * h):.0%} of the frame, "
             f"the largest free region is {have / (w * h):.0%}" + ("" if word_fits else

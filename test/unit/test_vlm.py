@@ -79,7 +79,8 @@ def test_analyze_finds_the_cup_and_fits_short_copy_only(coffee):
 def test_analyze_rejects_blurred_and_dark_images(coffee):
     vlm = DefaultVlm()
     blurred = vlm.analyze(cv2.GaussianBlur(coffee, (0, 0), 4), "Espresso")
-    assert blurred["suitable"] is False and blurred["copy_fits"] is False and "blurry" in blurred["reason"]
+    assert blurred["suitable"] is False and "blurry" in blurred["reason"]
+    assert blurred["copy_fits"] is True  # a short copy still fits: shortening it would not fix the photo
     dark = vlm.analyze((coffee * 0.1).astype(np.uint8), "Espresso")
     assert dark["suitable"] is False and "brightness" in dark["reason"]
 
