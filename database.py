@@ -93,9 +93,21 @@ def _json_default(value):
     return str(value)  # UUIDs, paths, datetimes
 
 
+def _without_nul(value):
+    """PostgreSQL's JSONB refuses \u0000; model output (a raw LLaVA reply) can contain it."""
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, dict):
+        return {_without_nul(k): _without_nul(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_without_nul(v) for v in value]
+    return value
+
+
 def dump_json(value) -> str:
     """JSON text for a JSONB column."""
-    return json.dumps(value, default=_json_default, ensure_ascii=False)
+    text = json.dumps(value, default=_json_default, ensure_ascii=False)
+    return json.dumps(_without_nul(value), default=_json_default, ensure_ascii=False) if "\\u0000" in text else text
 
 
 async def init_connection(conn: asyncpg.Connection) -> None:
