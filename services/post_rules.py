@@ -22,7 +22,7 @@ def validate_korean_copy(text: object) -> str:
     """Strip the copy (and quotes a model wrapped it in); raise LlmOutputError without Hangul."""
     if not isinstance(text, str):
         raise LlmOutputError(f"Korean copy must be a string, got {type(text).__name__}")
-    text = text.strip()
+    text = text.replace("\x00", "").strip()  # PostgreSQL text cannot hold NUL
     # Models often answer "\"카피\"": a quote pair around the whole copy is never wanted.
     if len(text) >= 2 and text[0] in _QUOTES and text[-1] in _QUOTES:
         text = text[1:-1].strip()
@@ -95,7 +95,7 @@ def validate_post(text: object, hashtags: list[str] | str | None) -> tuple[str, 
     """Repair a post so body + blank line + hashtags fits 2,200 characters; return (body, "#a #b")."""
     if not isinstance(text, str) or not text.strip():
         raise LlmOutputError("Instagram post text is empty")
-    body = text.strip()
+    body = text.replace("\x00", "").strip()  # PostgreSQL text cannot hold NUL
     tags = normalise_hashtags(hashtags)
     # The hashtags line may not eat the caption: keep at most half of the limit for it.
     while tags and ig_len(" ".join(tags)) > MAX_POST_CHARS // 2:
