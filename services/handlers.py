@@ -55,7 +55,7 @@ class Models:
         result = self.llm.complete_json(messages, operation="refine_copy", temperature=self.settings.openai_temperature,
                                         max_tokens=self.settings.openai_max_tokens,
                                         context={"ad_copy_eng": text, "max_chars": max_chars})
-        refined = " ".join(str(result.data.get("refined_ad_copy_eng") or "").split())
+        refined = " ".join(str(result.data.get("refined_ad_copy_eng") or "").replace("\x00", "").split())
         if not refined:
             raise ValueError("the refined copy came back empty")
         result.data["refined_ad_copy_eng"] = refined
