@@ -1,7 +1,6 @@
 """The FastAPI app: stage endpoints, jobs API, dashboard; the engine starts in the lifespan."""
 import asyncio
 import logging
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
@@ -40,10 +39,6 @@ def create_app(settings: Settings | None = None, handlers_factory=None) -> FastA
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        # One thread per stage slot (plus a few for start-up): the default pool (cores + 4) would make
-        # stages queue for a thread while their time limit runs.
-        asyncio.get_running_loop().set_default_executor(
-            ThreadPoolExecutor(sum(s.concurrency for s in BY_NAME.values()) + 4, thread_name_prefix="stage"))
         url = await asyncio.to_thread(database.database_url, settings)
         pool = await database.create_pool(url)
         if handlers_factory is None:

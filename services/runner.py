@@ -4,6 +4,7 @@ import logging
 import os
 import random
 import socket
+from concurrent.futures import ThreadPoolExecutor
 import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -65,6 +66,10 @@ class StageRunner:
         self.handlers = handlers
         self.on_retry_scheduled = on_retry_scheduled  # callback(ctx, delay): dispatch the retry when due
         self._slots = {s.name: asyncio.Semaphore(s.concurrency) for s in BY_NAME.values()}
+        # Job stages wait on an LLM for minutes at worst: their own threads, so they can never starve the
+        # CPU-bound variant stages of the default pool (cores + 4 threads: more only adds GIL contention).
+        job_slots = sum(s.concurrency for s in BY_NAME.values() if s.level == "job")
+        self._pools = {"variant": None, "job": ThreadPoolExecutor(job_slots, thread_name_prefix="job-stage")}
 
     async def run(self, stage_name: str, request: dict) -> dict:
         """Run `stage_name` for the row named in `request`; raises NotFound or ClaimLost."""
@@ -136,7 +141,8 @@ class StageRunner:
         # so give up first and free the slot (a stuck thread cannot be killed; it is left to finish).
         lease = ctx.stage.timeout_seconds * self.settings.stage_timeout_scale
         try:
-            output = await asyncio.wait_for(asyncio.to_thread(handler.run, inputs), timeout=0.9 * lease)
+            work = asyncio.get_running_loop().run_in_executor(self._pools[ctx.stage.level], handler.run, inputs)
+            output = await asyncio.wait_for(work, timeout=0.9 * lease)
         except asyncio.TimeoutError:
             raise StageTimeout(f"{ctx.stage.name} took longer than {0.9 * lease:.0f} s") from None
 
