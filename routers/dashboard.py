@@ -28,12 +28,6 @@ KEY_METRICS = {"llava_judge": ("overall",), "ocr": ("cer", "similarity"), "reada
                "iou": ("max_ioa", "occ")}
 NOTES = {"llava_judge": ("reason",), "ocr": ("recognised_text", "expected_text")}
 COMPARATORS = {"higher_is_better": "≥", "lower_is_better": "≤", "higher_abs_is_better": "|x| ≥"}
-# Failures with no retry left (the read model leaves next_retry_at out).
-_FINAL_FAILURES = """
-SELECT (SELECT status = 'failed' AND next_retry_at IS NULL FROM jobs WHERE job_id = $1) AS job,
-       ARRAY(SELECT job_variants_id FROM jobs_variants
-             WHERE job_id = $1 AND status = 'failed' AND next_retry_at IS NULL) AS variants
-"""
 
 
 def fmt(value) -> str:
@@ -97,6 +91,11 @@ def variant_view(variant: dict, dead: bool) -> dict:
             "dead": dead, "finished": dead or (variant["current_step"] == VARIANT_STEPS[-1] and variant["status"] == "done")}
 
 
+def _failed_for_good(row: dict) -> bool:
+    """Failed with no retry scheduled."""
+    return row["status"] == "failed" and row["next_retry_at"] is None
+
+
 @router.get("/font.otf")
 async def hangul_font():
     """The pipeline's own Noto Sans KR, so Hangul renders offline on machines without CJK fonts."""
@@ -124,12 +123,12 @@ async def job_page(request: Request, job_id: UUID, pool: PoolDep):
     detail = await jobs_view.job_detail(pool, job_id)
     if detail is None:
         return templates.TemplateResponse(request, "not_found.html", {"job_id": job_id}, status_code=404)
-    dead = await pool.fetchrow(_FINAL_FAILURES, job_id)
-    live = not dead["job"] and not (detail["current_step"] == FINAL_STAGE and detail["status"] == "done")
-    variants = [variant_view(v, v["job_variants_id"] in dead["variants"]) for v in detail["variants"]]
+    job_dead = _failed_for_good(detail)
+    live = not job_dead and not (detail["current_step"] == FINAL_STAGE and detail["status"] == "done")
+    variants = [variant_view(v, _failed_for_good(v)) for v in detail["variants"]]
     selected = next((v for v in variants if v["selected"]), None)
     hashtags = ((detail["instagram_feed"] or {}).get("hashtags") or "").split()
     return templates.TemplateResponse(request, "job.html", {
-        "job": detail, "job_dead": dead["job"], "variants": variants, "selected": selected, "live": live, "hashtags": hashtags,
+        "job": detail, "job_dead": job_dead, "variants": variants, "selected": selected, "live": live, "hashtags": hashtags,
         "job_steps": steps_table(detail["timeline"], JOB_STEPS),
         "finished_count": sum(v["finished"] for v in variants)})
