@@ -73,21 +73,29 @@ class Chaos:
 
     def kill_worker_mid_stage(self, db) -> tuple[str, str, float]:
         """SIGKILL an app process while it runs a stage; start it again. Returns (variant, step, kill time)."""
-        pids = {str(a.proc.pid): a for a in self.apps if a.proc and a.proc.poll() is None}
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
+            pids = {str(a.proc.pid): a for a in self.apps if a.proc and a.proc.poll() is None}
             db.rollback()
-            for variant, step, worker in db.execute(text(
-                    "SELECT job_variants_id, step, worker FROM stage_runs WHERE status = 'running' "
-                    "AND job_variants_id IS NOT NULL")):
+            # The slowest stage first: the kill must land before the stage commits.
+            for token, variant, step, worker in db.execute(text(
+                    "SELECT run_token, job_variants_id, step, worker FROM stage_runs WHERE status = 'running' "
+                    "AND job_variants_id IS NOT NULL ORDER BY (step = 'ocr_eval') DESC, started_at")).all():
                 victim = pids.get(worker.rsplit(":", 1)[-1])
-                if victim:
-                    victim.kill()
-                    killed = time.monotonic()
+                if not victim:
+                    continue
+                victim.kill()
+                killed = time.monotonic()
+                self.apps.remove(victim)
+                db.rollback()
+                cut_off = db.execute(text("SELECT status = 'running' FROM stage_runs WHERE run_token = :t"),
+                                     {"t": token}).scalar()
+                self.start_app()
+                if cut_off:
                     self.log(f"SIGKILLed pid {worker} in the middle of {step} of variant {variant}")
-                    self.apps.remove(victim)
-                    self.start_app()
                     return str(variant), step, killed
+                self.log(f"pid {worker} committed {step} before the kill landed; trying again")
+                break
             time.sleep(0.02)
         raise RuntimeError("no stage was running to kill")
 
@@ -108,7 +116,7 @@ class Chaos:
             if faults and done >= faults[0][0] * self.jobs:
                 faults.pop(0)[1](db)
                 db = session_for(self.url)
-            elif killed is None and done >= 0.6 * self.jobs:
+            elif killed is None and done >= 0.5 * self.jobs:
                 killed = self.kill_worker_mid_stage(db)
             if done == self.jobs and killed:
                 break

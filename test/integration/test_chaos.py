@@ -10,7 +10,7 @@ from test.integration.procs import ROOT
 
 @pytest.mark.slow
 def test_short_chaos_run_loses_nothing():
-    proc = subprocess.run([sys.executable, "scripts/chaos_run.py", "--jobs", "5", "--timeout", "400"], cwd=ROOT,
+    proc = subprocess.run([sys.executable, "scripts/chaos_run.py", "--jobs", "6", "--timeout", "400"], cwd=ROOT,
                           capture_output=True, text=True, timeout=600)
     out = proc.stdout
     assert proc.returncode == 0, out[-3000:] + proc.stderr[-3000:]
