@@ -92,3 +92,10 @@ def simulate_image_part(db: Session, job_id: str) -> list[str]:
         db.execute(text(IMG_GEN_DONE), {"job_variants_id": variant_id})
         db.commit()
     return variants
+
+
+def start_job(db: Session, assets_dir: Path, **options) -> tuple[str, list[str]]:
+    """create_job, then the image part marks every variant img_gen done: the pipeline starts."""
+    job_id, variant_ids = create_job(db, assets_dir, **options)
+    simulate_image_part(db, job_id)
+    return job_id, variant_ids

@@ -40,8 +40,7 @@ def test_dashboard_in_chromium_shows_a_finished_job(db, db_url, tmp_path):
     sync_playwright = _require_browser()
     settings = app_settings(db_url, tmp_path)
     with serve(create_app(settings), settings.port):
-        job_id, _ = seedlib.create_job(db, settings.assets_dir, variants_count=3)
-        seedlib.simulate_image_part(db, job_id)
+        job_id, _ = seedlib.start_job(db, settings.assets_dir, variants_count=3)
         wait_for(lambda: job_finished(db, job_id), 120, interval=0.2, what="the job's feed")
         base = f"http://127.0.0.1:{settings.port}"
         detail = httpx.get(f"{base}/api/yh/jobs/{job_id}").json()
@@ -131,8 +130,7 @@ def test_dashboard_http_is_read_only_filtered_and_escaped(db, db_url, tmp_path, 
         assert httpx.get(f"{base}/dashboard/jobs/00000000-0000-0000-0000-000000000000").status_code == 404
         assert httpx.get(f"{base}/dashboard/jobs/not-a-uuid").status_code == 422
 
-        failing, _ = seedlib.create_job(db, settings.assets_dir, tenant_id="x", variants_count=2)
-        seedlib.simulate_image_part(db, failing)
+        failing, _ = seedlib.start_job(db, settings.assets_dir, tenant_id="x", variants_count=2)
         wait_for(lambda: _db_value(db, "SELECT status FROM jobs WHERE job_id = :j", j=failing) == "failed", 30,
                  what="every variant failed")
         failed_page = httpx.get(f"{base}/dashboard/jobs/{failing}").text

@@ -54,8 +54,7 @@ def test_killed_worker_lease_expires_and_stage_reruns(db, db_url, tmp_path):
     # planner sleeps 3 s; its lease is 60 s x 0.1 = 6 s (time limit 5.4 s); the worker is SIGKILLed mid-stage.
     env = dict(test_slow_stage="planner", test_slow_seconds=3, stage_timeout_scale=0.1)
     victim = AppProcess(db_url, free_port(), tmp_path, **env).start()
-    job_id, (variant,) = seedlib.create_job(db, tmp_path, variants_count=1)
-    seedlib.simulate_image_part(db, job_id)
+    job_id, (variant,) = seedlib.start_job(db, tmp_path, variants_count=1)
     wait_for(lambda: db.rollback() or db.execute(text(
         "SELECT 1 FROM test_executions WHERE stage = 'planner'")).first(), 20, what="planner started")
     victim.kill()
@@ -77,8 +76,7 @@ def test_stage_past_its_time_limit_fails_and_frees_its_slot(db, db_url, tmp_path
     app = AppProcess(db_url, free_port(), tmp_path, test_slow_stage="planner", test_slow_seconds=3,
                      stage_timeout_scale=0.04, max_retries=1).start()
     try:
-        job_id, variants = seedlib.create_job(db, tmp_path, variants_count=2)
-        seedlib.simulate_image_part(db, job_id)
+        job_id, variants = seedlib.start_job(db, tmp_path, variants_count=2)
         wait_for(lambda: job_state(db, job_id) == ("iou_eval", "failed"), 60, what="job failed")
     finally:
         app.stop()
@@ -93,8 +91,7 @@ def test_stage_past_its_time_limit_fails_and_frees_its_slot(db, db_url, tmp_path
 def test_always_failing_stage_ends_failed_after_max_retries(db, db_url, tmp_path):
     app = AppProcess(db_url, free_port(), tmp_path, test_fail_stage="overlay", max_retries=2).start()
     try:
-        job_id, (variant,) = seedlib.create_job(db, tmp_path, variants_count=1)
-        seedlib.simulate_image_part(db, job_id)
+        job_id, (variant,) = seedlib.start_job(db, tmp_path, variants_count=1)
         wait_for(lambda: job_state(db, job_id) == ("iou_eval", "failed"), 30, what="job failed")
     finally:
         app.stop()
@@ -109,8 +106,7 @@ def test_always_failing_stage_ends_failed_after_max_retries(db, db_url, tmp_path
 def test_manual_retry_reruns_what_failed_for_good(db, db_url, tmp_path):
     broken = AppProcess(db_url, free_port(), tmp_path, test_fail_stage="planner", max_retries=0).start()
     try:
-        job_id, variants = seedlib.create_job(db, tmp_path, variants_count=2)
-        seedlib.simulate_image_part(db, job_id)
+        job_id, variants = seedlib.start_job(db, tmp_path, variants_count=2)
         wait_for(lambda: job_state(db, job_id) == ("iou_eval", "failed"), 30, what="job failed for good")
     finally:
         broken.stop()

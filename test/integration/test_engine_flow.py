@@ -33,8 +33,7 @@ def test_upstream_statements_start_and_finish_a_job(db, db_url, tmp_path):
 def test_start_gate_waits_for_the_english_copy(db, db_url, tmp_path):
     settings = app_settings(db_url, tmp_path)
     with serve(create_app(settings, counting_handlers), settings.port):
-        job_id, variants = seedlib.create_job(db, settings.assets_dir, variants_count=2, ad_copy_eng=None)
-        seedlib.simulate_image_part(db, job_id)
+        job_id, variants = seedlib.start_job(db, settings.assets_dir, variants_count=2, ad_copy_eng=None)
         # Twice the sweeper's grace period: nothing may start without the text.
         import time
         time.sleep(2.5)

@@ -16,8 +16,7 @@ from test.integration.helpers import job_finished, wait_for
 def test_schemathesis_finds_no_server_errors_and_nothing_is_corrupted(db, db_url, tmp_path):
     settings = app_settings(db_url, tmp_path)
     with serve(create_app(settings), settings.port):
-        job_id, variants = seedlib.create_job(db, settings.assets_dir, variants_count=2)
-        seedlib.simulate_image_part(db, job_id)
+        job_id, variants = seedlib.start_job(db, settings.assets_dir, variants_count=2)
         wait_for(lambda: job_finished(db, job_id), 120, interval=0.2, what="job finished before fuzzing")
         before = db.execute(text("SELECT job_variants_id, current_step, status, selected FROM jobs_variants "
                                  "ORDER BY 1")).all()

@@ -28,8 +28,7 @@ def _health(settings) -> dict:
 
 
 def _run_one_variant_job(db, settings, timeout: float = 60) -> str:
-    job_id, _ = seedlib.create_job(db, settings.assets_dir, variants_count=1)
-    seedlib.simulate_image_part(db, job_id)
+    job_id, _ = seedlib.start_job(db, settings.assets_dir, variants_count=1)
     wait_for(lambda: job_finished(db, job_id), timeout, interval=0.2, what="the job's feed")
     return job_id
 
@@ -114,8 +113,7 @@ def test_missing_llava_weights_without_fallback_fail_the_variant(db, db_url, tmp
         vlm = _health(settings)["models"]["vlm"]
         assert vlm["loaded"] is False and vlm["active"] == "llava:nonexistent"
         assert "/nonexistent" in vlm["error"] and "fell back" not in vlm["error"]
-        job_id, (variant_id,) = seedlib.create_job(db, settings.assets_dir, variants_count=1)
-        seedlib.simulate_image_part(db, job_id)
+        job_id, (variant_id,) = seedlib.start_job(db, settings.assets_dir, variants_count=1)
         # Retried max_retries times, then failed for good; with no variant left the job fails too.
         wait_for(lambda: job_state(db, job_id) == ("iou_eval", "failed"), 45, interval=0.2,
                  what="the job to fail")

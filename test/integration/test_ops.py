@@ -39,8 +39,7 @@ def total(samples: dict, name: str, **labels) -> float:
 def test_metrics_move_and_the_pipeline_runs_with_the_key(keyed_app, db):
     settings, base = keyed_app
     before = scrape(base)
-    job_id, _ = seedlib.create_job(db, settings.assets_dir, tenant_id="ops_tenant", variants_count=2)
-    seedlib.simulate_image_part(db, job_id)
+    job_id, _ = seedlib.start_job(db, settings.assets_dir, tenant_id="ops_tenant", variants_count=2)
     # The dispatcher sends X-API-Key itself: the whole pipeline still completes.
     wait_for(lambda: job_finished(db, job_id), 120, interval=0.2, what="the job's feed")
     after = scrape(base)

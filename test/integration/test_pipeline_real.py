@@ -19,8 +19,7 @@ def _count(db, sql, **params):
 def test_three_variant_job_reaches_the_feed(db, db_url, tmp_path):
     settings = app_settings(db_url, tmp_path)
     with serve(create_app(settings), settings.port):
-        job_id, variants = seedlib.create_job(db, settings.assets_dir, variants_count=3)
-        seedlib.simulate_image_part(db, job_id)
+        job_id, variants = seedlib.start_job(db, settings.assets_dir, variants_count=3)
         wait_for(lambda: job_finished(db, job_id), 120, interval=0.2, what="the job's feed")
         base = f"http://127.0.0.1:{settings.port}"
         detail = httpx.get(f"{base}/api/yh/jobs/{job_id}").json()

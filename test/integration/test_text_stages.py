@@ -133,8 +133,7 @@ def test_openai_provider_through_the_engine(db, db_url, tmp_path, chat_server):
     with serve(create_app(settings), settings.port):
         health = httpx.get(f"http://127.0.0.1:{settings.port}/healthz").json()
         assert health["models"]["llm"] == {"provider": "openai", "model": "local-gpt"}
-        job_id, _ = seedlib.create_job(db, settings.assets_dir, variants_count=3)
-        seedlib.simulate_image_part(db, job_id)
+        job_id, _ = seedlib.start_job(db, settings.assets_dir, variants_count=3)
         wait_for(lambda: job_finished(db, job_id), 90, interval=0.2, what="the job's feed")
 
     # The 429 was retried by the provider inside one stage attempt: the stage ran once and succeeded.
@@ -203,8 +202,7 @@ def test_a_copy_too_long_for_the_image_is_refined_once(db, db_url, tmp_path):
     settings = app_settings(db_url, tmp_path)  # no openai settings: the offline writer refines
     assert len(LONG_COPY) > 500
     with serve(create_app(settings), settings.port):
-        job_id, variants = seedlib.create_job(db, settings.assets_dir, variants_count=3, ad_copy_eng=LONG_COPY)
-        seedlib.simulate_image_part(db, job_id)
+        job_id, variants = seedlib.start_job(db, settings.assets_dir, variants_count=3, ad_copy_eng=LONG_COPY)
         wait_for(lambda: job_finished(db, job_id), 90, interval=0.2, what="the job's feed")
 
     analyses = _rows(db, "SELECT pk, job_variants_id, provider, request, response FROM vlm_traces WHERE job_id = :j "
@@ -258,8 +256,7 @@ def _value(metrics: dict, key: str) -> float:
 def test_exactly_one_variant_is_selected_and_it_is_the_best(db, db_url, tmp_path):
     settings = app_settings(db_url, tmp_path)
     with serve(create_app(settings), settings.port):
-        job_id, variants = seedlib.create_job(db, settings.assets_dir, variants_count=3)
-        seedlib.simulate_image_part(db, job_id)
+        job_id, variants = seedlib.start_job(db, settings.assets_dir, variants_count=3)
         wait_for(lambda: job_finished(db, job_id), 90, interval=0.2, what="the job's feed")
         detail = httpx.get(f"http://127.0.0.1:{settings.port}/api/yh/jobs/{job_id}").json()
 

@@ -1,6 +1,5 @@
 """Unit tests for rendering, readability and overlap evaluation of ad copy (no database)."""
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,15 +11,8 @@ from services.imageio import load_rgb
 from services.overlay import render, text_mask
 from services.planner import plan
 from services.saliency import saliency_map
+from test.unit.samples import DETECTIONS, SAMPLES, TEXT_EN, TEXT_KO
 
-SAMPLES = Path(__file__).resolve().parents[2] / "assets" / "samples"
-TEXT_EN = "Fresh espresso, every morning"
-TEXT_KO = "갓 내린 에스프레소, 매일 아침 맛있는 한 잔"
-DETECTIONS = {
-    "coffee": [{"box": [180, 110, 440, 330], "label": "cup", "score": 0.9}],
-    "astronaut": [{"box": [20, 10, 370, 512], "label": "person", "score": 0.9}],
-    "chelsea": [{"box": [130, 60, 370, 280], "label": "cat", "score": 0.9}],
-}
 METRIC_KEYS = {"value", "unit", "direction", "threshold", "passed", "gates", "description"}
 
 

@@ -5,22 +5,20 @@ import numpy as np
 import pytest
 
 from services import iou
-from services.contrast import (apca_lc, best_text_colour, luminance, relative_luminance, wcag_ratio,
-                               worst_case_ratio)
+from services.contrast import (
+    apca_lc,
+    best_text_colour,
+    luminance,
+    relative_luminance,
+    wcag_ratio,
+    worst_case_ratio,
+)
 from services.errors import InputError
 from services.fonts import default_font_path, has_hangul, load_font, min_font_px
 from services.imageio import load_rgb
 from services.planner import OVERLAP_PENALTY, plan
 from services.saliency import saliency_map
-
-SAMPLES = Path(__file__).resolve().parents[2] / "assets" / "samples"
-TEXT_EN = "Fresh espresso, every morning"
-TEXT_KO = "갓 내린 에스프레소, 매일 아침 맛있는 한 잔"
-DETECTIONS = {
-    "coffee": [{"box": [180, 110, 440, 330], "label": "cup", "score": 0.9}],
-    "astronaut": [{"box": [20, 10, 370, 512], "label": "person", "score": 0.9}],
-    "chelsea": [{"box": [130, 60, 370, 280], "label": "cat", "score": 0.9}],
-}
+from test.unit.samples import DETECTIONS, SAMPLES, TEXT_EN, TEXT_KO
 
 
 @pytest.fixture(scope="module", params=sorted(DETECTIONS))
