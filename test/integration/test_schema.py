@@ -1,0 +1,52 @@
+"""The schema files: safe to run again, updated_at kept by the database, NOTIFY payload shape."""
+import asyncio
+import json
+
+import asyncpg
+from sqlalchemy import text
+
+import database
+from scripts import seedlib
+
+
+async def test_schema_files_run_twice_in_order(db_url):
+    conn = await asyncpg.connect(db_url)
+    try:
+        for _ in range(2):  # as docker's entrypoint would, then again: nothing fails, nothing duplicates
+            for _name, sql in database.schema_sql():
+                await conn.execute(sql)
+        triggers = await conn.fetchval("SELECT count(*) FROM pg_trigger WHERE tgname = 'job_variant_state_change_trigger'")
+        assert triggers == 1
+    finally:
+        await conn.close()
+
+
+def test_updated_at_is_kept_even_when_a_writer_forgets(db, tmp_path):
+    job_id, (variant,) = seedlib.create_job(db, tmp_path, variants_count=1)
+    before = db.execute(text("SELECT updated_at FROM jobs_variants WHERE job_variants_id = :v"), {"v": variant}).scalar()
+    db.execute(text("UPDATE jobs_variants SET status = 'running', current_step = 'img_gen' WHERE job_variants_id = :v"),
+               {"v": variant})
+    db.commit()
+    after = db.execute(text("SELECT updated_at FROM jobs_variants WHERE job_variants_id = :v"), {"v": variant}).scalar()
+    assert after > before
+
+
+async def test_notify_payloads_carry_ids_step_status_and_type(db_url, db, tmp_path):
+    job_id, (variant,) = await asyncio.to_thread(seedlib.create_job, db, tmp_path, variants_count=1, ad_copy_eng=None)
+    conn = await asyncpg.connect(db_url)
+    received: list[tuple[str, dict]] = []
+    for channel in ("job_variant_state_changed", "job_state_changed"):
+        await conn.add_listener(channel, lambda _c, _p, ch, payload: received.append((ch, json.loads(payload))))
+    try:
+        await asyncio.to_thread(seedlib.simulate_image_part, db, job_id)
+        await asyncio.to_thread(seedlib.add_text_part, db, job_id, "Copy")
+        await asyncio.to_thread(db.commit)
+        await asyncio.sleep(0.5)
+    finally:
+        await conn.close()
+    variant_events = [p for ch, p in received if ch == "job_variant_state_changed"]
+    assert [(p["type"], p["current_step"], p["status"]) for p in variant_events] == [
+        ("variant_state", "img_gen", "running"), ("variant_state", "img_gen", "done"),
+        ("text_ready", "img_gen", "done")]  # the start gate wakes the waiting variant
+    assert all(set(p) == {"type", "job_variants_id", "job_id", "tenant_id", "current_step", "status"}
+               and p["job_variants_id"] == variant and p["job_id"] == job_id for p in variant_events)
