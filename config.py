@@ -17,6 +17,8 @@ class Settings(BaseSettings):
     pgdata_dir: Path = ROOT / ".pgdata"
     db_pool_min: int = 2
     db_pool_max: int = 10
+    migrate_on_start: bool = True  # apply pending db/migrations at start (else: scripts/migrate.py apply)
+    db_connect_retry_seconds: float = 60.0  # at start, keep retrying an unreachable database this long
 
     host: str = "127.0.0.1"
     port: int = 8000
@@ -36,6 +38,10 @@ class Settings(BaseSettings):
     retry_base_seconds: float = 2.0
     retry_max_seconds: float = 300.0
     listener_reconnect_max_seconds: float = 30.0
+    job_state_listener_reconnect_delay: float = 5.0  # first reconnect delay (seed 001); doubles up to the max
+    # A variant inserted already at (img_gen, done) waits this long before it starts: seed 000's test
+    # path flips it running -> done right after the insert, and that flip must not rewind a started run.
+    start_settle_seconds: float = 3.0
     stage_timeout_scale: float = 1.0  # multiplies every stage timeout (lease length)
 
     # Model backends: "default" runs anywhere; real backends load from local paths only.

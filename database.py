@@ -1,19 +1,19 @@
 """Database access: the embedded server, the schema, the asyncpg pool, and SessionLocal."""
-import hashlib
+import asyncio
 import json
 import logging
 import os
+import time
 from pathlib import Path
 
 import asyncpg
 from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
-from config import ROOT, get_settings
+from config import get_settings
+from services import migrations
 
 log = logging.getLogger(__name__)
-SCHEMA_DIR = ROOT / "db" / "init"
-_SCHEMA_LOCK = 7_300_001  # advisory lock id: one process applies the schema at a time
 _embedded = None
 _sync_engine = None
 
@@ -42,37 +42,50 @@ def database_url(settings=None) -> str:
 
 
 def schema_sql() -> list[tuple[str, str]]:
-    """The numbered schema files in the order PostgreSQL's docker entrypoint runs them."""
-    return [(p.name, p.read_text()) for p in sorted(SCHEMA_DIR.glob("*.sql"))]
-
-
-def schema_hash() -> str:
-    """A fingerprint of the schema files, stored once they are applied."""
-    return hashlib.sha256("".join(sql for _, sql in schema_sql()).encode()).hexdigest()[:16]
+    """The migration files in the order psql (and docker's entrypoint) runs them."""
+    return [(m.filename, m.sql) for m in migrations.discover()]
 
 
 async def apply_schema(conn: asyncpg.Connection) -> bool:
-    """Apply db/init/*.sql unless this exact schema is already there; True when applied."""
-    wanted = schema_hash()
-    async with conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock($1)", _SCHEMA_LOCK)
-        await conn.execute("CREATE TABLE IF NOT EXISTS service_schema (hash TEXT PRIMARY KEY, applied_at TIMESTAMPTZ DEFAULT now())")
-        if await conn.fetchval("SELECT 1 FROM service_schema WHERE hash = $1", wanted):
-            return False
-        for name, sql in schema_sql():
-            log.info("applying schema file %s", name)
-            await conn.execute(sql)
-        await conn.execute("INSERT INTO service_schema (hash) VALUES ($1)", wanted)
-    return True
+    """Apply the pending migrations (db/migrations); True when any was applied. Raises MigrationError."""
+    return bool(await migrations.migrate(conn))
 
 
-async def create_pool(url: str | None = None) -> asyncpg.Pool:
-    """The service's connection pool; the schema is applied on first use of a database."""
-    settings = get_settings()
+async def connect_with_retry(url: str, settings=None) -> asyncpg.Connection:
+    """Connect, retrying with backoff for up to DB_CONNECT_RETRY_SECONDS (the database may still be starting)."""
+    settings = settings or get_settings()
+    deadline = time.monotonic() + settings.db_connect_retry_seconds
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            return await asyncpg.connect(url, timeout=10)
+        except (OSError, asyncio.TimeoutError, asyncpg.CannotConnectNowError, asyncpg.TooManyConnectionsError) as exc:
+            delay = min(0.5 * 2 ** (attempt - 1), 8.0)
+            if time.monotonic() + delay > deadline:
+                raise StartupError(f"database unreachable after {attempt} attempts: {type(exc).__name__}: {exc}") from exc
+            log.warning("database not reachable (%s: %s); retrying in %.1f s (attempt %d)",
+                        type(exc).__name__, exc, delay, attempt)
+            await asyncio.sleep(delay)
+
+
+class StartupError(Exception):
+    """The service cannot start; the message is one line for the operator."""
+
+
+async def create_pool(url: str | None = None, settings=None) -> asyncpg.Pool:
+    """The service's connection pool, after connecting (with retries) and migrating (MIGRATE_ON_START)."""
+    settings = settings or get_settings()
     url = url or database_url()
-    conn = await asyncpg.connect(url)
+    conn = await connect_with_retry(url, settings)
     try:
-        await apply_schema(conn)
+        if settings.migrate_on_start:
+            await apply_schema(conn)
+        elif pending := await migrations.pending(conn):
+            log.warning("MIGRATE_ON_START is off and %d migration(s) are pending: %s (run scripts/migrate.py apply)",
+                        len(pending), ", ".join(m.filename for m in pending))
+    except migrations.MigrationError as exc:
+        raise StartupError(f"cannot start: {exc}") from exc
     finally:
         await conn.close()
     return await asyncpg.create_pool(url, min_size=settings.db_pool_min, max_size=settings.db_pool_max,

@@ -40,7 +40,11 @@ def create_app(settings: Settings | None = None, handlers_factory=None) -> FastA
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         url = await asyncio.to_thread(database.database_url, settings)
-        pool = await database.create_pool(url)
+        try:
+            pool = await database.create_pool(url, settings)
+        except database.StartupError as exc:
+            log.critical("%s", exc)  # one line the operator can act on (the traceback follows from uvicorn)
+            raise
         if handlers_factory is None:
             from services.handlers import build_handlers
             handlers, models_status = await asyncio.to_thread(build_handlers, settings)

@@ -54,7 +54,7 @@ def check_triggers(checks: Checks, db) -> bool:
     for name, purpose in TRIGGERS.items():
         row = db.execute(text("SELECT tgname, tgenabled FROM pg_trigger WHERE tgname = :name"), {"name": name}).first()
         if row is None:
-            ok &= checks.report(False, f"trigger {name}", "missing: apply db/init/03_triggers.sql (start the app once)")
+            ok &= checks.report(False, f"trigger {name}", "missing: run python scripts/migrate.py apply (or start the app once)")
         else:
             ok &= checks.report(row[1] != "D", f"trigger {name}", purpose if row[1] != "D" else "present but DISABLED")
     return ok

@@ -40,7 +40,7 @@ def resolve_images(paths: list[str] | None) -> list[Path]:
 
 
 def ensure_schema() -> None:
-    """Apply db/init/*.sql if this database has never seen the app (a no-op otherwise)."""
+    """Apply the pending db/migrations (a no-op when there are none)."""
     import asyncpg
 
     import database

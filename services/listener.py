@@ -17,7 +17,7 @@ CHANNELS = {"job_variant_state_changed": "variant", "job_state_changed": "job"}
 
 
 class StateEvent(BaseModel):
-    """A NOTIFY payload from the triggers in db/init/03_triggers.sql."""
+    """A NOTIFY payload from the triggers in db/migrations (0003, 0004)."""
 
     type: Literal["variant_state", "job_state", "text_ready"]
     job_id: UUID

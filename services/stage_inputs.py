@@ -71,5 +71,5 @@ async def upsert_evaluation(conn: asyncpg.Connection, job_id: UUID, overlay_id: 
     """One evaluation per (overlay, type): a re-run replaces it."""
     await conn.execute("""
         INSERT INTO evaluations (job_id, overlay_id, evaluation_type, metrics) VALUES ($1, $2, $3, $4)
-        ON CONFLICT (overlay_id, evaluation_type) DO UPDATE SET metrics = EXCLUDED.metrics,
+        ON CONFLICT (overlay_id, evaluation_type, dedup_slot) DO UPDATE SET metrics = EXCLUDED.metrics,
             updated_at = CURRENT_TIMESTAMP""", job_id, overlay_id, kind, metrics)

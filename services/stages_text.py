@@ -104,7 +104,7 @@ class InstagramFeedGen(_TextStage):
                 tone_style, product_description, gpt_prompt, instagram_ad_copy, hashtags, used_temperature,
                 used_max_tokens, latency_ms)
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
-            ON CONFLICT (job_id) DO UPDATE SET llm_trace_id = EXCLUDED.llm_trace_id, overlay_id = EXCLUDED.overlay_id,
+            ON CONFLICT (job_id, dedup_slot) DO UPDATE SET llm_trace_id = EXCLUDED.llm_trace_id, overlay_id = EXCLUDED.overlay_id,
                 refined_ad_copy_eng = EXCLUDED.refined_ad_copy_eng, ad_copy_kor = EXCLUDED.ad_copy_kor,
                 tone_style = EXCLUDED.tone_style, product_description = EXCLUDED.product_description,
                 gpt_prompt = EXCLUDED.gpt_prompt, instagram_ad_copy = EXCLUDED.instagram_ad_copy,

@@ -93,6 +93,15 @@ def serve(app, port: int):
 
 
 @pytest.fixture
+def empty_db_url():
+    """A brand-new database without the schema (a team database or docker's first start)."""
+    name = f"adpipe_e_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_admin(f"CREATE DATABASE {name}"))
+    yield _url(name)
+    asyncio.run(_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+
+
+@pytest.fixture
 def db(db_url):
     """A sync SQLAlchemy session on the test database (closed before the database is dropped)."""
     from test.integration.helpers import session_for

@@ -1,24 +1,34 @@
 """The schema files: safe to run again, updated_at kept by the database, NOTIFY payload shape."""
 import asyncio
 import json
+import subprocess
 
 import asyncpg
 from sqlalchemy import text
 
 import database
+from services import migrations
 from scripts import seedlib
 
 
-async def test_schema_files_run_twice_in_order(db_url):
-    conn = await asyncpg.connect(db_url)
-    try:
-        for _ in range(2):  # as docker's entrypoint would, then again: nothing fails, nothing duplicates
-            for _name, sql in database.schema_sql():
-                await conn.execute(sql)
-        triggers = await conn.fetchval("SELECT count(*) FROM pg_trigger WHERE tgname = 'job_variant_state_change_trigger'")
-        assert triggers == 1
-    finally:
-        await conn.close()
+def test_migration_files_run_twice_with_psql_then_the_runner_adopts_them(empty_db_url):
+    # As docker's entrypoint runs /docker-entrypoint-initdb.d on a brand-new database, then again.
+    for _ in range(2):
+        for name, _sql in database.schema_sql():
+            subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", empty_db_url, "-f",
+                            str(migrations.MIGRATIONS_DIR / name)], check=True, capture_output=True)
+
+    async def check():
+        conn = await asyncpg.connect(empty_db_url)
+        try:
+            triggers = await conn.fetchval("SELECT count(*) FROM pg_trigger WHERE tgname = 'job_variant_state_change_trigger'")
+            assert triggers == 1
+            applied = await migrations.migrate(conn)  # the runner sees no record: re-applies, harmlessly
+            assert [m.filename for m in applied] == [name for name, _ in database.schema_sql()]
+            assert await migrations.migrate(conn) == []
+        finally:
+            await conn.close()
+    asyncio.run(check())
 
 
 def test_updated_at_is_kept_even_when_a_writer_forgets(db, tmp_path):
@@ -48,5 +58,6 @@ async def test_notify_payloads_carry_ids_step_status_and_type(db_url, db, tmp_pa
     assert [(p["type"], p["current_step"], p["status"]) for p in variant_events] == [
         ("variant_state", "img_gen", "running"), ("variant_state", "img_gen", "done"),
         ("text_ready", "img_gen", "done")]  # the start gate wakes the waiting variant
-    assert all(set(p) == {"type", "job_variants_id", "job_id", "tenant_id", "current_step", "status"}
+    assert all(set(p) == {"type", "job_variants_id", "job_id", "tenant_id", "current_step", "status", "img_asset_id",
+                          "updated_at"}
                and p["job_variants_id"] == variant and p["job_id"] == job_id for p in variant_events)

@@ -17,12 +17,8 @@ ALTER TABLE jobs
     ADD COLUMN IF NOT EXISTS next_retry_at TIMESTAMPTZ,
     ADD COLUMN IF NOT EXISTS last_error TEXT;
 
-CREATE INDEX IF NOT EXISTS idx_jobs_variants_status ON jobs_variants(status);
-CREATE INDEX IF NOT EXISTS idx_jobs_variants_current_step ON jobs_variants(current_step);
-CREATE INDEX IF NOT EXISTS idx_jobs_variants_job_id_status ON jobs_variants(job_id, status);
-CREATE INDEX IF NOT EXISTS idx_jobs_step_status ON jobs(current_step, status);
-CREATE INDEX IF NOT EXISTS idx_jobs_created ON jobs(created_at DESC);
-CREATE INDEX IF NOT EXISTS idx_txt_gen_job_stage ON txt_ad_copy_generations(job_id, generation_stage, status);
+-- Indexes on the shared, busy tables (jobs, jobs_variants, txt_ad_copy_generations) are built
+-- CONCURRENTLY in 0005_shared_indexes.sql, so building them never blocks the other parts' writes.
 
 -- yolo_runs.job_id was UNIQUE, but the pipeline runs per variant: one run per variant.
 ALTER TABLE yolo_runs DROP CONSTRAINT IF EXISTS yolo_runs_job_id_key;
@@ -37,9 +33,8 @@ CREATE INDEX IF NOT EXISTS idx_proposals_variant ON planner_proposals(job_varian
 CREATE INDEX IF NOT EXISTS idx_overlays_variant ON overlay_layouts(job_variants_id);
 CREATE INDEX IF NOT EXISTS idx_vlm_traces_variant ON vlm_traces(job_variants_id);
 
--- One feed per job and one evaluation of each type per overlay: re-runs replace, never duplicate.
-CREATE UNIQUE INDEX IF NOT EXISTS uq_instagram_feeds_job ON instagram_feeds(job_id);
-CREATE UNIQUE INDEX IF NOT EXISTS uq_evaluations_overlay_type ON evaluations(overlay_id, evaluation_type);
+-- One feed per job and one evaluation of each type per overlay: 0004_team_database.sql (history
+-- may already hold duplicates, so a plain unique index would fail there).
 
 -- Every stage execution: the timeline on the dashboard and the "ran exactly once" proof.
 CREATE TABLE IF NOT EXISTS stage_runs (
