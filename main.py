@@ -60,7 +60,8 @@ def create_app(settings: Settings | None = None, handlers_factory=None) -> FastA
                 dispatcher.on_state(level, event.job_id, event.job_variants_id, event.tenant_id,
                                     event.current_step, event.status, received)
             listener = Listener(url, on_event, on_connect=sweeper.wake,
-                                max_backoff=settings.listener_reconnect_max_seconds)
+                                max_backoff=settings.listener_reconnect_max_seconds,
+                                reconnect_delay=settings.job_state_listener_reconnect_delay)
             listener.start()
         if settings.enable_sweeper:
             sweeper.start()

@@ -1,7 +1,9 @@
 -- Named queries of the engine. `-- name: x` starts a query; services/queries.py loads them.
 
 -- name: claim_variant
--- $1 variant, $2 stage, $3 previous step, $4 lease seconds, $5 start gate on, $6 worker, $7 job, $8 tenant or NULL
+-- $1 variant, $2 stage, $3 previous step, $4 lease seconds, $5 start gate on, $6 worker, $7 job, $8 tenant or NULL,
+-- $9 settle seconds: a row inserted already at (img_gen, done) and never updated since (updated_at =
+-- created_at) waits this long, so seed 000's running -> done flip right after the insert is one start
 WITH claimed AS (
     UPDATE jobs_variants v
     SET current_step = $2, status = 'running', run_token = uuid_generate_v4(),
@@ -13,6 +15,8 @@ WITH claimed AS (
            OR (v.current_step = $2 AND v.status = 'failed' AND v.next_retry_at <= clock_timestamp()))
       AND (NOT $5 OR EXISTS (SELECT 1 FROM txt_ad_copy_generations t WHERE t.job_id = v.job_id
                              AND t.generation_stage = 'ad_copy_eng' AND t.status = 'done'))
+      AND NOT ($5 AND v.current_step = 'img_gen' AND v.updated_at = v.created_at
+               AND v.created_at > clock_timestamp() - make_interval(secs => $9))
       AND v.job_id = $7
       AND ($8::text IS NULL OR EXISTS (SELECT 1 FROM jobs j WHERE j.job_id = $7 AND j.tenant_id = $8))
     RETURNING v.job_variants_id, v.job_id, v.run_token, v.retry_count

@@ -3,6 +3,7 @@ import asyncio
 import logging
 import random
 import time
+from datetime import datetime
 from typing import Callable, Literal
 from uuid import UUID
 
@@ -14,6 +15,7 @@ from services import metrics
 log = logging.getLogger(__name__)
 APPLICATION_NAME = "adpipe-listener"
 CHANNELS = {"job_variant_state_changed": "variant", "job_state_changed": "job"}
+# The log lines below are the ones seed 001 tells operators to grep for (docker logs ... | grep "...").
 
 
 class StateEvent(BaseModel):
@@ -25,18 +27,21 @@ class StateEvent(BaseModel):
     tenant_id: str | None = None
     current_step: str | None = None
     status: str | None = None
+    img_asset_id: UUID | None = None  # seed 001's payload (0004); older triggers leave them out
+    updated_at: datetime | None = None
 
 
 class Listener:
     """Receives state changes and hands them to `on_event(level, event, received_at)`."""
 
     def __init__(self, url: str, on_event: Callable, on_connect: Callable | None = None,
-                 liveness_seconds: float = 5.0, max_backoff: float = 30.0):
+                 liveness_seconds: float = 5.0, max_backoff: float = 30.0, reconnect_delay: float = 5.0):
         self.url = url
         self.on_event = on_event
         self.on_connect = on_connect  # called after every (re)connect: catch up on what was missed
         self.liveness_seconds = liveness_seconds
         self.max_backoff = max_backoff
+        self.reconnect_delay = reconnect_delay  # JOB_STATE_LISTENER_RECONNECT_DELAY: the first delay
         self.connected = False
         self.connects = 0
         self._task: asyncio.Task | None = None
@@ -44,6 +49,7 @@ class Listener:
 
     def start(self) -> None:
         """Run the listen loop in the background."""
+        log.info("Job State Listener 시작...")
         self._task = asyncio.create_task(self._run(), name="state-listener")
 
     async def stop(self) -> None:
@@ -58,7 +64,7 @@ class Listener:
             try:
                 await self._listen_once()
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, asyncio.TimeoutError) as exc:
-                log.warning("listener connection lost: %r", exc)
+                log.warning("PostgreSQL 연결 오류 (Job State Listener): %r", exc)
             except Exception:  # noqa: BLE001 - the listener must outlive any bug
                 log.exception("listener loop error")
             self.connected = False
@@ -66,8 +72,11 @@ class Listener:
             if self._stopping.is_set():
                 break
             self._attempt += 1
-            # Exponential backoff with full jitter, so replicas do not reconnect in lockstep.
-            delay = random.uniform(0, min(self.max_backoff, 0.1 * 2 ** self._attempt))
+            # The first delay as configured, then doubling with jitter (replicas do not reconnect in lockstep).
+            delay = min(self.max_backoff, self.reconnect_delay * 2 ** (self._attempt - 1))
+            if self._attempt > 1:
+                delay *= random.uniform(0.8, 1.2)
+            log.info("재연결 시도 %d: %.1f 초 후 (Job State Listener)", self._attempt, delay)
             try:
                 await asyncio.wait_for(self._stopping.wait(), timeout=delay)
             except asyncio.TimeoutError:
@@ -87,7 +96,10 @@ class Listener:
             metrics.LISTENER_CONNECTED.set(1)
             if self.connects > 1:
                 metrics.LISTENER_RECONNECTS.inc()
-            log.info("listening on %s", ", ".join(CHANNELS))
+            log.info("PostgreSQL 연결 성공 (Job State Listener)")
+            log.info("LISTEN 'job_variant_state_changed' 시작 (also job_state_changed)")
+            if self.connects == 1:
+                log.info("✓ Job State Listener 시작 완료")
             if self.on_connect:
                 self.on_connect()
             while not self._stopping.is_set() and not lost.is_set():
@@ -112,6 +124,12 @@ class Listener:
             log.warning("ignored malformed NOTIFY on %s: %.200s (%s)", channel, payload, exc.errors()[:1])
             return
         metrics.NOTIFICATIONS.labels(channel, "yes").inc()
+        if event.job_variants_id:
+            log.info("Job Variant 상태 변화 감지: job_variants_id=%s, current_step=%s, status=%s",
+                     event.job_variants_id, event.current_step, event.status)
+        else:
+            log.info("Job 상태 변화 감지: job_id=%s, current_step=%s, status=%s",
+                     event.job_id, event.current_step, event.status)
         try:
             self.on_event(CHANNELS[channel], event, received)
         except Exception:  # noqa: BLE001 - a handler error never kills the listener

@@ -99,7 +99,8 @@ class StageRunner:
                 if stage.needs_overlay_id and request.get("overlay_id"):
                     await self._check_overlay(conn, variant_id, request["overlay_id"])
                 first = stage.name == FIRST_VARIANT_STAGE
-                args = (variant_id, stage.name, stage.after, lease, first, WORKER, job_id, tenant)
+                args = (variant_id, stage.name, stage.after, lease, first, WORKER, job_id, tenant,
+                        self.settings.start_settle_seconds)
                 if first:  # the claim and the job's (vlm_analyze, running) commit together
                     async with conn.transaction():
                         row = await conn.fetchrow(Q["claim_variant"], *args)

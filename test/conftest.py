@@ -69,7 +69,7 @@ def app_settings(db_url: str, tmp_path, **overrides) -> Settings:
     """Settings for an app under test: fast sweeper and retries, its own assets directory."""
     values = dict(database_url=db_url, port=free_port(), assets_dir=tmp_path / "assets",
                   sweep_interval_seconds=0.5, sweep_grace_seconds=1.0, retry_base_seconds=0.2,
-                  max_retries=2, db_pool_max=10)
+                  max_retries=2, db_pool_max=10, job_state_listener_reconnect_delay=0.1)
     values.update(overrides)
     return Settings(_env_file=None, **values)
 

@@ -18,7 +18,7 @@ class AppProcess:
         self.port = port
         self.env = {**os.environ, "DATABASE_URL": db_url, "PORT": str(port), "HOST": "127.0.0.1",
                     "ASSETS_DIR": str(assets_dir), "SWEEP_INTERVAL_SECONDS": "0.5", "SWEEP_GRACE_SECONDS": "1",
-                    "RETRY_BASE_SECONDS": "0.2", "LOG_LEVEL": "WARNING", **{k.upper(): str(v) for k, v in env.items()}}
+                    "RETRY_BASE_SECONDS": "0.2", "JOB_STATE_LISTENER_RECONNECT_DELAY": "0.1", "LOG_LEVEL": "WARNING", **{k.upper(): str(v) for k, v in env.items()}}
         self.module = module
         self.proc: subprocess.Popen | None = None
 
