@@ -18,6 +18,9 @@ class Settings(BaseSettings):
     db_pool_min: int = 2
     db_pool_max: int = 10
     migrate_on_start: bool = True  # apply pending db/migrations at start (else: scripts/migrate.py apply)
+    # A migration statement waits at most this long for a lock, then backs off and retries, so a long
+    # transaction of another part never queues everyone's writes behind the migration.
+    migrate_lock_timeout_seconds: float = 2.0
     db_connect_retry_seconds: float = 60.0  # at start, keep retrying an unreachable database this long
 
     host: str = "127.0.0.1"

@@ -46,9 +46,9 @@ def schema_sql() -> list[tuple[str, str]]:
     return [(m.filename, m.sql) for m in migrations.discover()]
 
 
-async def apply_schema(conn: asyncpg.Connection) -> bool:
+async def apply_schema(conn: asyncpg.Connection, lock_timeout: float = 2.0) -> bool:
     """Apply the pending migrations (db/migrations); True when any was applied. Raises MigrationError."""
-    return bool(await migrations.migrate(conn))
+    return bool(await migrations.migrate(conn, lock_timeout=lock_timeout))
 
 
 async def connect_with_retry(url: str, settings=None) -> asyncpg.Connection:
@@ -80,7 +80,7 @@ async def create_pool(url: str | None = None, settings=None) -> asyncpg.Pool:
     conn = await connect_with_retry(url, settings)
     try:
         if settings.migrate_on_start:
-            await apply_schema(conn)
+            await apply_schema(conn, settings.migrate_lock_timeout_seconds)
         elif pending := await migrations.pending(conn):
             log.warning("MIGRATE_ON_START is off and %d migration(s) are pending: %s (run scripts/migrate.py apply)",
                         len(pending), ", ".join(m.filename for m in pending))
