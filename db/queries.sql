@@ -29,6 +29,8 @@ SELECT run.*, (SELECT tenant_id FROM jobs WHERE job_id = run.job_id) AS tenant_i
 
 -- name: claim_job
 -- $1 job, $2 stage, $3 previous step, $4 lease seconds, $5 worker, $6 tenant or NULL
+-- The first job stage also needs every variant finished (done at iou_eval, or failed for good): a job
+-- moved to (iou_eval, done) by someone else (seed 002's legacy trigger does it at img_gen) waits.
 WITH claimed AS (
     UPDATE jobs j
     SET current_step = $2, status = 'running', run_token = uuid_generate_v4(),
@@ -39,6 +41,8 @@ WITH claimed AS (
       AND ((j.current_step = $3 AND j.status = 'done')
            OR (j.current_step = $2 AND j.status = 'failed' AND j.next_retry_at <= clock_timestamp()))
       AND ($6::text IS NULL OR j.tenant_id = $6)
+      AND ($3 <> 'iou_eval' OR NOT EXISTS (SELECT 1 FROM jobs_variants v WHERE v.job_id = j.job_id
+           AND NOT ((v.current_step = 'iou_eval' AND v.status = 'done') OR (v.status = 'failed' AND v.next_retry_at IS NULL))))
     RETURNING j.job_id, j.run_token, j.retry_count, j.tenant_id
 ), run AS (
     INSERT INTO stage_runs (run_token, job_id, job_variants_id, step, attempt, worker)
