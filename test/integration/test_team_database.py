@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 
 import asyncpg
 import pytest
@@ -84,16 +85,21 @@ def test_service_migrates_the_team_database_online(team_db, tmp_path):
     completed = []
 
     def other_part():
-        # While the migration waits for its lock, the other writers' statements keep completing: the
-        # migration's queued lock request gives up after lock_timeout instead of stalling them all.
+        # Another writer of the same table works on throughout. While the migration waits for its lock, its
+        # queued lock request gives up after lock_timeout, so these statements keep completing (without
+        # lock_timeout the first one queued behind the migration would wait for the long transaction and
+        # hit statement_timeout). Once it has seen three retries, the long transaction ends.
         try:
-            assert retries.seen.wait(60), "the migration never waited for its lock"
             other_writer.execute(text("SET statement_timeout = '10s'"))
-            for i in range(10):
+            other_writer.commit()
+            for i in range(2000):
                 other_writer.execute(text("UPDATE jobs_variants SET retry_count = :i WHERE job_variants_id = :v"),
-                                     {"i": i, "v": busy})
+                                     {"i": i % 100, "v": busy})
                 other_writer.commit()
                 completed.append(retries.count)
+                if retries.count >= 3:
+                    break
+                time.sleep(0.05)
         except OperationalError as exc:
             completed.append(exc)
         finally:
@@ -104,8 +110,8 @@ def test_service_migrates_the_team_database_online(team_db, tmp_path):
     try:
         with serve(create_app(settings, counting_handlers), settings.port):
             part.join(30)
-            assert len(completed) == 10 and all(isinstance(c, int) for c in completed), completed
-            assert retries.count >= 1
+            assert all(isinstance(c, int) for c in completed), completed[-1]
+            assert completed[-1] >= 3 and completed.count(1) + completed.count(2) >= 1  # writes between retries
             seedlib.simulate_image_part(db, job_id)
             wait_for(lambda: job_finished(db, job_id), 30, what="a new job finished on the team database")
     finally:
