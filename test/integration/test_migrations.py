@@ -126,3 +126,26 @@ def test_the_app_waits_for_a_database_that_comes_up_late(db_url):
         proc.terminate()
         proc.wait(30)
         stop.set()
+
+
+async def test_a_database_set_up_by_the_old_loader_migrates_cleanly(db_url):
+    conn = await asyncpg.connect(db_url)
+    try:
+        # The state the hash-based loader left: every object, plain unique indexes, service_schema, no versions.
+        await conn.execute("""
+            DROP TABLE service_migrations;
+            CREATE TABLE service_schema (hash TEXT PRIMARY KEY, applied_at TIMESTAMPTZ DEFAULT now());
+            INSERT INTO service_schema VALUES ('0123456789abcdef');
+            DROP INDEX uq_instagram_feeds_job; DROP INDEX uq_evaluations_overlay_type;
+            ALTER TABLE instagram_feeds DROP COLUMN dedup_slot; ALTER TABLE evaluations DROP COLUMN dedup_slot;
+            CREATE UNIQUE INDEX uq_instagram_feeds_job ON instagram_feeds(job_id);
+            CREATE UNIQUE INDEX uq_evaluations_overlay_type ON evaluations(overlay_id, evaluation_type);
+            DROP TRIGGER jobs_variants_supersede_rewound_run ON jobs_variants""")
+        applied = await migrations.migrate(conn)
+        assert [m.version for m in applied] == [m.version for m in migrations.discover()]
+        assert await conn.fetchval("SELECT indexdef FROM pg_indexes WHERE indexname = 'uq_instagram_feeds_job'") == (
+            "CREATE UNIQUE INDEX uq_instagram_feeds_job ON public.instagram_feeds USING btree (job_id, dedup_slot)")
+        assert await conn.fetchval("SELECT count(*) FROM pg_trigger WHERE tgname = 'jobs_variants_supersede_rewound_run'") == 1
+        assert await migrations.migrate(conn) == []
+    finally:
+        await conn.close()
