@@ -71,3 +71,14 @@ def test_rewind_supersedes_the_in_flight_run_and_the_variant_runs_again(db, db_u
     # From where it now is: vlm_analyze again, then every later stage once, all done.
     after = [(s, st) for _, s, st in runs[[r[2] for r in runs].index("superseded") + 1:]]
     assert after == [(s.name, "done") for s in STAGES if s.level == "variant"], runs
+
+
+def test_rows_inserted_already_done_and_never_flipped_start_after_the_settle_time(db, db_url, tmp_path):
+    settings = app_settings(db_url, tmp_path, start_settle_seconds=1.5)
+    with serve(create_app(settings, counting_handlers), settings.port):
+        job_id, variants = _insert_job_at_img_gen_done(db, settings.assets_dir, variants_count=2)
+        wait_for(lambda: job_finished(db, job_id), 30, what="job finished without the flip")
+    started = db.execute(text("""SELECT min(EXTRACT(EPOCH FROM r.started_at - v.created_at)) FROM stage_runs r
+                                 JOIN jobs_variants v USING (job_variants_id) WHERE r.step = 'vlm_analyze'""")).scalar()
+    assert float(started) >= 1.5  # not before the settle time (the claim refuses earlier)
+    assert all(n == 1 for _, _, n in executions(db))
