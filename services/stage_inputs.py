@@ -55,6 +55,17 @@ async def latest_proposal(conn: asyncpg.Connection, variant_id: UUID) -> asyncpg
     return row
 
 
+async def variant_proposal(conn: asyncpg.Connection, variant_id: UUID, proposal_id: UUID) -> tuple[asyncpg.Record, int] | None:
+    """A caller's proposal_id: (planner row, candidate index); candidate 0 carries the row's own id."""
+    row = await conn.fetchrow("""
+        SELECT p.proposal_id, p.layout, c.ord - 1 AS idx FROM planner_proposals p
+        CROSS JOIN LATERAL jsonb_array_elements(p.layout -> 'candidates') WITH ORDINALITY AS c(cand, ord)
+        WHERE p.job_variants_id = $1
+          AND (c.cand ->> 'proposal_id' = $2::uuid::text OR (c.ord = 1 AND p.proposal_id = $2::uuid))
+        ORDER BY p.created_at DESC, p.pk DESC LIMIT 1""", variant_id, proposal_id)
+    return (row, row["idx"]) if row else None
+
+
 async def variant_overlay(conn: asyncpg.Connection, variant_id: UUID, overlay_id: UUID | None,
                           assets_dir: Path) -> dict:
     """The overlay to evaluate (the requested one, which must belong to the variant, or the latest)."""

@@ -137,8 +137,9 @@ class VlmJudge(_EvalStage):
     async def save(self, conn, ctx, out):
         trace = out["metrics"]["_trace"]  # not popped: a commit retried after a lost connection saves again
         out = {**out, "metrics": {k: v for k, v in out["metrics"].items() if k != "_trace"}}
-        await conn.execute("""
+        trace_id = await conn.fetchval("""
             INSERT INTO vlm_traces (job_id, job_variants_id, provider, operation_type, request, response, latency_ms)
-            VALUES ($1, $2, $3, 'judge', $4, $5, $6)""", ctx.job_id, ctx.job_variants_id,
+            VALUES ($1, $2, $3, 'judge', $4, $5, $6) RETURNING vlm_trace_id""", ctx.job_id, ctx.job_variants_id,
             out["metrics"]["backend"], trace["request"], trace["response"], out["metrics"]["vlm_latency_ms"])
-        return await super().save(conn, ctx, out)
+        return {**await super().save(conn, ctx, out), "vlm_trace_id": str(trace_id),
+                "overall": out["metrics"]["overall"]["value"]}
