@@ -6,6 +6,8 @@ from uuid import UUID
 from fastapi import Query
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from services.fonts import font_by_name, shipped_fonts
+
 
 def _storable_text(value: str | None) -> str | None:
     """PostgreSQL text takes neither NUL nor lone surrogates: refuse them here (422), not in the database."""
@@ -145,14 +147,13 @@ class HealthOut(BaseModel):
 
 def _known_font(value: str | None) -> str | None:
     """font_name must name a shipped font (checked here, so a typo is a 422, not a failed variant)."""
-    from services.fonts import font_by_name, shipped_fonts
-
     if value is not None and font_by_name(value) is None:
         raise ValueError(f"unknown font {value!r}; available: {', '.join(shipped_fonts())}")
     return value
 
 
 def _visible_text(value: str | None) -> str | None:
+    """Blank text would render nothing: refuse it (422)."""
     if value is not None and not value.strip():
         raise ValueError("must contain visible text")
     return value

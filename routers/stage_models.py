@@ -114,7 +114,8 @@ class AdCopyGenKorResult(_Result):
     """ad_copy_gen_kor: the Korean copy and its LLM trace."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [{
-        "llm_trace_id": "5e6f7a8b-9c0d-4e1f-8a2b-3c4d5e6f7a8b", "ad_copy_gen_id": "6f7a8b9c-0d1e-4f2a-9b3c-4d5e6f7a8b9c",
+        "llm_trace_id": "5e6f7a8b-9c0d-4e1f-8a2b-3c4d5e6f7a8b",
+        "ad_copy_gen_id": "6f7a8b9c-0d1e-4f2a-9b3c-4d5e6f7a8b9c",
         "ad_copy_kor": "갓 볶은 원두로 내린 핸드드립 커피! 해오름 커피에서 만나요!", "provider": "offline"}]})
     llm_trace_id: str
     ad_copy_gen_id: str
@@ -126,7 +127,8 @@ class InstagramFeedGenResult(_Result):
     """instagram_feed_gen: the job's one post, its hashtags and its LLM trace."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [{
-        "llm_trace_id": "7a8b9c0d-1e2f-4a3b-8c4d-5e6f7a8b9c0d", "instagram_feed_id": "8b9c0d1e-2f3a-4b4c-9d5e-6f7a8b9c0d1e",
+        "llm_trace_id": "7a8b9c0d-1e2f-4a3b-8c4d-5e6f7a8b9c0d",
+        "instagram_feed_id": "8b9c0d1e-2f3a-4b4c-9d5e-6f7a8b9c0d1e",
         "instagram_ad_copy": "갓 볶은 원두로 내린 핸드드립 커피!\n📍 해오름 커피", "hashtags": "#카페 #해오름커피 #원두",
         "provider": "offline"}]})
     llm_trace_id: str

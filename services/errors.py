@@ -25,6 +25,6 @@ def claim_refusal(stage: str, after: str, state, now, text_ready: bool = True) -
     if state["status"] == "failed" and state["current_step"] == stage:
         due = state["next_retry_at"]
         if due is None:
-            return f"{reason}: failed for good, no retry left (POST /api/yh/jobs/{{job_id}}/retry re-queues it)"
+            return f"{reason}: failed for good, no retry left (POST /api/yh/jobs/{state['job_id']}/retry re-queues it)"
         return f"{reason}: its retry is due in {max(0.0, (due - now).total_seconds()):.1f} s"
     return reason

@@ -55,7 +55,8 @@ async def latest_proposal(conn: asyncpg.Connection, variant_id: UUID) -> asyncpg
     return row
 
 
-async def variant_proposal(conn: asyncpg.Connection, variant_id: UUID, proposal_id: UUID) -> tuple[asyncpg.Record, int] | None:
+async def variant_proposal(conn: asyncpg.Connection, variant_id: UUID,
+                           proposal_id: UUID) -> tuple[asyncpg.Record, int] | None:
     """A caller's proposal_id: (planner row, candidate index); candidate 0 carries the row's own id."""
     row = await conn.fetchrow("""
         SELECT p.proposal_id, p.layout, c.ord - 1 AS idx FROM planner_proposals p
