@@ -185,3 +185,27 @@ def test_409s_say_which_state_holds_the_row(db, db_url, tmp_path):
         # The text part is done here, so vlm_analyze's 409 is about the state, not the gate.
         r = httpx.post(f"{base}/api/yh/llava/stage1/validate", json={"job_id": job_id, "job_variants_id": vid})
         assert r.status_code == 409 and "waiting" not in r.json()["detail"]
+
+
+def test_openapi_documents_each_stage_result_with_examples(tmp_path):
+    from config import Settings
+    from services.pipeline import STAGES
+
+    schema = create_app(Settings(_env_file=None, assets_dir=tmp_path)).openapi()
+    parts = schema["components"]["schemas"]
+    expected = {"vlm_analyze": {"vlm_trace_id", "is_valid"},
+                "yolo_detect": {"detection_ids", "boxes", "forbidden_mask_url"},
+                "planner": {"proposals", "proposal_id"}, "overlay": {"overlay_id", "render", "text"},
+                "ocr_eval": {"evaluation_id"}, "iou_eval": {"evaluation_id"}, "vlm_judge": {"evaluation_id"},
+                "readability_eval": {"evaluation_id"}, "ad_copy_gen_kor": {"llm_trace_id", "ad_copy_kor"},
+                "instagram_feed_gen": {"llm_trace_id", "instagram_ad_copy", "hashtags"}}
+    for stage in STAGES:
+        ok = schema["paths"][stage.endpoint]["post"]["responses"]["200"]["content"]["application/json"]["schema"]
+        out = parts[ok["$ref"].rsplit("/", 1)[1]]
+        assert {"stage", "status", "attempt", "run_token", "result", "error"} <= set(out["properties"])
+        result = parts[out["properties"]["result"]["anyOf"][0]["$ref"].rsplit("/", 1)[1]]
+        assert expected[stage.name] <= set(result["required"]), stage.name
+        assert expected[stage.name] <= set(result["examples"][0]), stage.name
+    overlay_in = schema["paths"]["/api/yh/overlay"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    body = parts[overlay_in["$ref"].rsplit("/", 1)[1]]["properties"]
+    assert {"text", "proposal_id", "x_align", "y_align", "font_name"} <= set(body)
