@@ -161,6 +161,12 @@ class Planner(_ImageStage):
                 "best_box": best["box"], "best_score": best["score"]}
 
 
+def overlay_font(text: str, font_name: str | None, configured: str | None) -> str | None:
+    """The caller's font, else the configured one; Korean text always gets a Hangul font (no tofu boxes)."""
+    font = (font_by_name(font_name, configured) if font_name else None) or configured
+    return default_font_path() if has_hangul(text) and not covers_hangul(font) else font
+
+
 class Overlay(_ImageStage):
     """Render the copy (or the caller's text) into the best (or the caller's) proposal; save the image."""
 
@@ -182,9 +188,7 @@ class Overlay(_ImageStage):
             proposal, index = await latest_proposal(conn, ctx.job_variants_id), 0
         # The caller's text, else the copy the planner placed (even if a sibling refined the job's copy since).
         text = req.get("text") or proposal["layout"].get("text") or await english_copy(conn, ctx.job_id)
-        font = font_by_name(req["font_name"], self.models.font_path) if req.get("font_name") else self.models.font_path
-        if has_hangul(text) and not covers_hangul(font):
-            font = default_font_path()  # Korean text needs a Hangul font, or it renders as boxes
+        font = overlay_font(text, req.get("font_name"), self.models.font_path)
         candidate = proposal["layout"]["candidates"][index]
         choice = {"row_id": proposal["proposal_id"], "candidate": candidate, "font_path": font,
                   "proposal_id": candidate.get("proposal_id") or str(proposal["proposal_id"]),
