@@ -1,10 +1,12 @@
 """Pydantic request and response models of the HTTP API."""
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import Query
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from services.fonts import font_by_name, shipped_fonts
 
 
 def _storable_text(value: str | None) -> str | None:
@@ -141,3 +143,30 @@ class HealthOut(BaseModel):
     listener_connected: bool | None
     oldest_pending_seconds: float | None
     models: dict[str, Any]
+
+
+def _known_font(value: str | None) -> str | None:
+    """font_name must name a shipped font (checked here, so a typo is a 422, not a failed variant)."""
+    if value is not None and font_by_name(value) is None:
+        raise ValueError(f"unknown font {value!r}; available: {', '.join(shipped_fonts())}")
+    return value
+
+
+def _visible_text(value: str | None) -> str | None:
+    """Blank text would render nothing: refuse it (422)."""
+    if value is not None and not value.strip():
+        raise ValueError("must contain visible text")
+    return value
+
+
+class OverlayIn(VariantStageIn):
+    """Body of an overlay request: every field beside the ids is optional and checked before the claim."""
+
+    text: Annotated[str | None, Field(None, max_length=500, examples=["갓 볶은 원두로 내린 핸드드립 커피"],
+                                      description="rendered instead of the refined/English copy"),
+                    AfterValidator(_storable_text), AfterValidator(_visible_text)] = None
+    proposal_id: UUID | None = Field(None, description="one of the planner's proposals[].proposal_id (else the best)")
+    x_align: Literal["left", "center", "right"] | None = Field(None, description="lines and block in the box")
+    y_align: Literal["top", "middle", "bottom"] | None = Field(None, description="block in the box (default middle)")
+    font_name: Annotated[str | None, Field(None, max_length=100, examples=["NotoSansKR-Regular"]),
+                         AfterValidator(_known_font)] = None

@@ -117,11 +117,15 @@ UPDATE jobs SET current_step = 'iou_eval', status = $2, last_error = $3, lease_u
 WHERE job_id = $1;
 
 -- name: variant_state
-SELECT v.job_id, v.current_step, v.status, j.tenant_id FROM jobs_variants v JOIN jobs j USING (job_id)
+-- text_ready: the start gate (the text part's ad_copy_eng is done), so a 409 can say what the row waits for
+SELECT v.job_id, v.current_step, v.status, v.next_retry_at, j.tenant_id, clock_timestamp() AS now,
+       EXISTS (SELECT 1 FROM txt_ad_copy_generations t WHERE t.job_id = v.job_id
+               AND t.generation_stage = 'ad_copy_eng' AND t.status = 'done') AS text_ready
+FROM jobs_variants v JOIN jobs j USING (job_id)
 WHERE v.job_variants_id = $1;
 
 -- name: job_state
-SELECT job_id, tenant_id, current_step, status, next_retry_at FROM jobs WHERE job_id = $1;
+SELECT job_id, tenant_id, current_step, status, next_retry_at, clock_timestamp() AS now FROM jobs WHERE job_id = $1;
 
 -- name: latest_overlay
 SELECT overlay_id FROM overlay_layouts WHERE job_variants_id = $1 ORDER BY created_at DESC, pk DESC LIMIT 1;

@@ -7,3 +7,24 @@ class InputError(Exception):
 
 class ClaimLost(Exception):
     """The row was not in the state this stage needs, or its lease was taken away."""
+
+
+class NotFound(Exception):
+    """The job, variant or another id named in the request does not exist (or not for this tenant)."""
+
+
+def claim_refusal(stage: str, after: str, state, now, text_ready: bool = True) -> str:
+    """Why a claim found nothing to do, for the 409: the gate that holds the row, or the state it is in."""
+    where = f"the row is at ({state['current_step']}, {state['status']})"
+    if state["current_step"] == after and state["status"] == "done" and not text_ready:
+        return (f"{stage} is waiting for the text part's ad_copy_eng (txt_ad_copy_generations with "
+                f"generation_stage 'ad_copy_eng', status 'done'); {where}")
+    reason = f"{stage} needs ({after}, done) or a due retry of ({stage}, failed); {where}"
+    if state["status"] == "running":
+        return f"{reason}: another run holds it"
+    if state["status"] == "failed" and state["current_step"] == stage:
+        due = state["next_retry_at"]
+        if due is None:
+            return f"{reason}: failed for good, no retry left (POST /api/yh/jobs/{state['job_id']}/retry re-queues it)"
+        return f"{reason}: its retry is due in {max(0.0, (due - now).total_seconds()):.1f} s"
+    return reason

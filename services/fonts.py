@@ -109,3 +109,45 @@ def wrap_text(text: str, measure: Callable[[str], float], max_width: float, brea
 def font_file_name(path: str | None) -> str:
     """File name of the font actually used (for layout records)."""
     return Path(path or default_font_path()).name
+
+
+def _font_key(name: str) -> str:
+    """A font name compared loosely: "Noto Sans KR", "NotoSansKR-Regular.otf" and "notosanskr" are one."""
+    key = re.sub(r"[\s_-]+", "", Path(name).name.lower())
+    key = re.sub(r"\.(otf|ttf|ttc)$", "", key)
+    return key.removesuffix("regular")
+
+
+def shipped_fonts() -> dict[str, str]:
+    """Fonts a caller may name (font_name): Noto Sans KR and Noto Serif KR, both with Hangul and Latin."""
+    import pylopdf_fonts_ko
+
+    return {"NotoSansKR-Regular": str(pylopdf_fonts_ko.sans_path()),
+            "NotoSerifKR-Regular": str(pylopdf_fonts_ko.serif_path())}
+
+
+def font_by_name(name: str, configured: str | None = None) -> str | None:
+    """Path of a shipped (or the configured) font by a loose name; None when unknown."""
+    fonts = dict(shipped_fonts())
+    if configured:
+        fonts[Path(configured).stem] = configured
+    return next((path for known, path in fonts.items() if _font_key(known) == _font_key(name)), None)
+
+
+def font_path_of(layout: dict, default: str | None) -> str | None:
+    """The font a layout was rendered with (its recorded file name), so evaluations measure the same glyphs."""
+    name = layout.get("font")
+    if not name or name == font_file_name(default):
+        return default
+    return font_by_name(name, default) or default
+
+
+@lru_cache(maxsize=16)
+def covers_hangul(path: str | None) -> bool:
+    """True when the font draws Hangul syllables rather than its .notdef box."""
+    font = load_font(path, 32)
+    def glyph(ch: str) -> bytes:
+        mask = font.getmask(ch)
+        return repr(mask.size).encode() + bytes(mask)  # size and pixels: equal for every missing glyph
+
+    return all(glyph(ch) != glyph("\U0010fffd") for ch in "한글")

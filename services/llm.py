@@ -177,8 +177,11 @@ _TONES: list[tuple[tuple[str, ...], str, str]] = [
     (("활기", "유쾌", "신나", "강렬", "energetic", "fun", "bold"), "지금 바로 {title}에서!", "지금 바로 들러 보세요! 🔥"),
 ]
 _DEFAULT_TONE = ("{title}에서 만나보세요.", "지금 방문해 보세요.")
-_PARTICLES = ("에서", "으로", "을", "를", "은", "는", "로", "와", "과", "의", "에", "도")
-# Adnominal verb endings (볶은, 내린, 맛있는): descriptive words, not things worth a hashtag.
+# Case particles that follow a noun as a word of their own (부대찌개를 = 부대찌개 + 를): removing one keeps
+# the whole noun. 은/는 are not here: they also end verb forms (맛있는), where removing them cuts a word.
+_PARTICLES = ("에서", "으로", "을", "를", "로", "와", "과", "의", "에", "도")
+# Adnominal verb endings (볶은, 내린, 맛있는): descriptive words, not things worth a hashtag; a token
+# ending in one is left out whole (커피는 too: noun + 는 and a verb form cannot be told apart).
 _ADNOMINAL = ("은", "는", "린", "한", "운", "된", "던", "인")
 
 
@@ -198,15 +201,17 @@ def _first_sentence(text: str) -> str:
 
 
 def _keywords(text: str) -> list[str]:
-    """Word-like tokens of 2+ characters, with a few common trailing particles removed."""
+    """Whole words of 2+ characters: a noun loses its case particle, nothing is ever cut inside a word."""
     words = []
     for token in re.findall(r"\w+", text):
-        for particle in _PARTICLES:
-            if len(token) >= len(particle) + 2 and token.endswith(particle) and _HANGUL.search(token):
-                token = token[: -len(particle)]
-                break
-        if _HANGUL.search(token) and token.endswith(_ADNOMINAL):
-            continue
+        if _HANGUL.search(token):
+            # Checked on the token as written: stripping first turned 맛있는 into the non-word 맛있.
+            if token.endswith(_ADNOMINAL):
+                continue
+            for particle in _PARTICLES:
+                if len(token) >= len(particle) + 2 and token.endswith(particle):
+                    token = token[: -len(particle)]
+                    break
         if len(token) >= 2 and not token.isdigit():
             words.append(token)
     return words

@@ -136,7 +136,7 @@ def render(rgb: np.ndarray, text: str, proposal: dict, font_path: str | None = N
     bh = block_height_px(len(lines), size, font_path)
     align = proposal.get("align", "left")
     bx = x + {"left": 0, "center": (w - bw) // 2, "right": w - bw}.get(align, 0)
-    by = y + (h - bh) // 2
+    by = y + {"top": 0, "bottom": h - bh}.get(proposal.get("y_align"), (h - bh) // 2)  # default: middle
     bx, by = min(max(0, bx), max(0, W - bw)), min(max(0, by), max(0, H - bh))  # overflow stays on canvas
     layout = {"box": [int(bx), int(by), int(bw), int(bh)], "lines": lines, "font_size": size, "align": align}
 

@@ -14,7 +14,7 @@ import asyncpg
 
 from config import Settings
 from services import metrics
-from services.errors import ClaimLost, InputError
+from services.errors import ClaimLost, InputError, NotFound, claim_refusal
 from services.jobstate import advance_job_if_finished
 from services.pipeline import BY_NAME, FIRST_VARIANT_STAGE, JOB_ADVANCED_STEPS, LAST_VARIANT_STAGE, Stage
 from services.queries import Q
@@ -50,10 +50,6 @@ class StageHandler(Protocol):
 
 class StageTimeout(Exception):
     """The stage's work ran past its time limit (retried like any other failure)."""
-
-
-class NotFound(Exception):
-    """The job or variant named in the request does not exist (or not for this tenant)."""
 
 
 class StageRunner:
@@ -98,6 +94,9 @@ class StageRunner:
             if stage.level == "variant":
                 if stage.needs_overlay_id and request.get("overlay_id"):
                     await self._check_overlay(conn, variant_id, request["overlay_id"])
+                check = getattr(self.handlers.get(stage.name), "check_request", None)
+                if check is not None:  # a caller's ids (overlay's proposal_id): 404 before the claim, not a failure
+                    await check(conn, request)
                 first = stage.name == FIRST_VARIANT_STAGE
                 args = (variant_id, stage.name, stage.after, lease, first, WORKER, job_id, tenant,
                         self.settings.start_settle_seconds)
@@ -119,8 +118,8 @@ class StageRunner:
         if row is None:
             if tenant is not None and tenant != state["tenant_id"]:
                 raise NotFound(f"job {job_id} not found for tenant {tenant}")
-            raise ClaimLost(f"{stage.name} needs ({stage.after}, done) or a due retry; "
-                            f"the row is at ({state['current_step']}, {state['status']})")
+            gate = stage.name != FIRST_VARIANT_STAGE or state["text_ready"]
+            raise ClaimLost(claim_refusal(stage.name, stage.after, state, state["now"], gate))
         return StageContext(stage, job_id, variant_id, row["tenant_id"], row["run_token"], row["attempt"], request)
 
     @staticmethod

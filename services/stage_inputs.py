@@ -40,8 +40,10 @@ async def english_copy(conn: asyncpg.Connection, job_id: UUID, refined: bool = T
 
 async def variant_detections(conn: asyncpg.Connection, variant_id: UUID) -> list[dict]:
     """Detections yolo_detect stored for this variant."""
-    rows = await conn.fetch("SELECT box, label, score FROM detections WHERE job_variants_id = $1", variant_id)
-    return [{"box": [float(v) for v in r["box"]], "label": r["label"], "score": float(r["score"] or 0)} for r in rows]
+    rows = await conn.fetch("SELECT detection_id, box, label, score FROM detections WHERE job_variants_id = $1 "
+                            "ORDER BY pk", variant_id)
+    return [{"box": [float(v) for v in r["box"]], "label": r["label"], "score": float(r["score"] or 0),
+             "detection_id": str(r["detection_id"])} for r in rows]
 
 
 async def latest_proposal(conn: asyncpg.Connection, variant_id: UUID) -> asyncpg.Record:
@@ -51,6 +53,18 @@ async def latest_proposal(conn: asyncpg.Connection, variant_id: UUID) -> asyncpg
     if row is None or not row["layout"] or not row["layout"].get("candidates"):
         raise InputError("no planner proposal for this variant")
     return row
+
+
+async def variant_proposal(conn: asyncpg.Connection, variant_id: UUID,
+                           proposal_id: UUID) -> tuple[asyncpg.Record, int] | None:
+    """A caller's proposal_id: (planner row, candidate index); candidate 0 carries the row's own id."""
+    row = await conn.fetchrow("""
+        SELECT p.proposal_id, p.layout, c.ord - 1 AS idx FROM planner_proposals p
+        CROSS JOIN LATERAL jsonb_array_elements(p.layout -> 'candidates') WITH ORDINALITY AS c(cand, ord)
+        WHERE p.job_variants_id = $1
+          AND (c.cand ->> 'proposal_id' = $2::uuid::text OR (c.ord = 1 AND p.proposal_id = $2::uuid))
+        ORDER BY p.created_at DESC, p.pk DESC LIMIT 1""", variant_id, proposal_id)
+    return (row, row["idx"]) if row else None
 
 
 async def variant_overlay(conn: asyncpg.Connection, variant_id: UUID, overlay_id: UUID | None,
@@ -67,9 +81,9 @@ async def variant_overlay(conn: asyncpg.Connection, variant_id: UUID, overlay_id
             "path": resolve_asset_path(row["image_url"], assets_dir)}
 
 
-async def upsert_evaluation(conn: asyncpg.Connection, job_id: UUID, overlay_id: UUID, kind: str, metrics: dict) -> None:
-    """One evaluation per (overlay, type): a re-run replaces it."""
-    await conn.execute("""
+async def upsert_evaluation(conn: asyncpg.Connection, job_id: UUID, overlay_id: UUID, kind: str, metrics: dict) -> UUID:
+    """One evaluation per (overlay, type): a re-run replaces it; returns its evaluation_id."""
+    return await conn.fetchval("""
         INSERT INTO evaluations (job_id, overlay_id, evaluation_type, metrics) VALUES ($1, $2, $3, $4)
         ON CONFLICT (overlay_id, evaluation_type, dedup_slot) DO UPDATE SET metrics = EXCLUDED.metrics,
-            updated_at = CURRENT_TIMESTAMP""", job_id, overlay_id, kind, metrics)
+            updated_at = CURRENT_TIMESTAMP RETURNING evaluation_id""", job_id, overlay_id, kind, metrics)

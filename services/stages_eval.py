@@ -3,9 +3,10 @@ import time
 from dataclasses import dataclass
 
 from services import iou as iou_eval
+from services import legacy_metrics
 from services import ocr as ocr_eval
 from services import readability
-from services.fonts import line_height_px
+from services.fonts import font_path_of, line_height_px
 from services.imageio import load_rgb
 from services.readability import metric
 from services.saliency import saliency_map
@@ -54,9 +55,10 @@ class _EvalStage:
         raise NotImplementedError
 
     async def save(self, conn, ctx, out):
-        await upsert_evaluation(conn, ctx.job_id, out["overlay_id"], self.kind, out["metrics"])
-        return {"overlay_id": str(out["overlay_id"]), "evaluation_type": self.kind,
-                "passed": out["metrics"].get("passed")}
+        evaluation_id = await upsert_evaluation(conn, ctx.job_id, out["overlay_id"], self.kind, out["metrics"])
+        earlier = {k: out["metrics"].get(k) for k in legacy_metrics.NAMES.get(self.kind, ())}
+        return {"evaluation_id": str(evaluation_id), "overlay_id": str(out["overlay_id"]),
+                "evaluation_type": self.kind, "passed": out["metrics"].get("passed"), **earlier}
 
 
 def _text_box(layout: dict) -> list:
@@ -70,8 +72,9 @@ class ReadabilityEval(_EvalStage):
 
     def measure(self, inputs):
         layout = inputs.overlay["layout"]
-        return readability.evaluate(self.load_image(inputs.overlay["path"]), layout, layout["text"],
-                                    self.models.font_path)
+        out = readability.evaluate(self.load_image(inputs.overlay["path"]), layout, layout["text"],
+                                   font_path_of(layout, self.models.font_path))
+        return {**out, **legacy_metrics.readability(out, layout)}
 
 
 class IouEval(_EvalStage):
@@ -82,7 +85,8 @@ class IouEval(_EvalStage):
 
     def measure(self, inputs):
         saliency = saliency_map(self.load_image(inputs.original_path))
-        return iou_eval.evaluate(_text_box(inputs.overlay["layout"]), inputs.detections, saliency)
+        box = _text_box(inputs.overlay["layout"])
+        return {**iou_eval.evaluate(box, inputs.detections, saliency), **legacy_metrics.iou(box, inputs.detections)}
 
 
 class OcrEval(_EvalStage):
@@ -92,8 +96,9 @@ class OcrEval(_EvalStage):
 
     def measure(self, inputs):
         layout = inputs.overlay["layout"]
-        return ocr_eval.evaluate(self.load_image(inputs.overlay["path"]), _text_box(layout), layout["text"],
-                                 self.models.ocr(), line_height_px=line_height_px(int(layout["font_size"])))
+        out = ocr_eval.evaluate(self.load_image(inputs.overlay["path"]), _text_box(layout), layout["text"],
+                                self.models.ocr(), line_height_px=line_height_px(int(layout["font_size"])))
+        return {**out, **legacy_metrics.ocr(out)}
 
 
 class VlmJudge(_EvalStage):
@@ -105,7 +110,7 @@ class VlmJudge(_EvalStage):
     def measure(self, inputs):
         layout = inputs.overlay["layout"]
         rendered = self.load_image(inputs.overlay["path"])
-        read = readability.evaluate(rendered, layout, layout["text"], self.models.font_path)
+        read = readability.evaluate(rendered, layout, layout["text"], font_path_of(layout, self.models.font_path))
         overlap = iou_eval.evaluate(layout["box"], inputs.detections,
                                     saliency_map(self.load_image(inputs.original_path)))
         measured = {"contrast_ratio": read["contrast_ratio"]["value"], "rea": read["rea"]["value"],
@@ -132,8 +137,9 @@ class VlmJudge(_EvalStage):
     async def save(self, conn, ctx, out):
         trace = out["metrics"]["_trace"]  # not popped: a commit retried after a lost connection saves again
         out = {**out, "metrics": {k: v for k, v in out["metrics"].items() if k != "_trace"}}
-        await conn.execute("""
+        trace_id = await conn.fetchval("""
             INSERT INTO vlm_traces (job_id, job_variants_id, provider, operation_type, request, response, latency_ms)
-            VALUES ($1, $2, $3, 'judge', $4, $5, $6)""", ctx.job_id, ctx.job_variants_id,
+            VALUES ($1, $2, $3, 'judge', $4, $5, $6) RETURNING vlm_trace_id""", ctx.job_id, ctx.job_variants_id,
             out["metrics"]["backend"], trace["request"], trace["response"], out["metrics"]["vlm_latency_ms"])
-        return await super().save(conn, ctx, out)
+        return {**await super().save(conn, ctx, out), "vlm_trace_id": str(trace_id),
+                "overall": out["metrics"]["overall"]["value"]}

@@ -5,10 +5,13 @@ from dataclasses import dataclass
 
 from services import planner as planner_algo
 from services.detect import forbidden_mask
+from services.errors import InputError, NotFound
+from services.fonts import covers_hangul, default_font_path, font_by_name, has_hangul
 from services.overlay import render
 from services.imageio import load_rgb, save_png
 from services.saliency import saliency_map
-from services.stage_inputs import english_copy, latest_proposal, variant_detections, variant_image_path
+from services.stage_inputs import (english_copy, latest_proposal, variant_detections, variant_image_path,
+                                   variant_proposal)
 
 
 @dataclass
@@ -58,9 +61,10 @@ class VlmAnalyze(_ImageStage):
 
     async def save(self, conn, ctx, out):
         verdict = out["verdict"]
-        await conn.execute("""
+        trace_id = await conn.fetchval("""
             INSERT INTO vlm_traces (job_id, job_variants_id, provider, operation_type, request, response, latency_ms)
-            VALUES ($1, $2, $3, 'analyze', $4, $5, $6)""", ctx.job_id, ctx.job_variants_id, verdict.get("backend"),
+            VALUES ($1, $2, $3, 'analyze', $4, $5, $6) RETURNING vlm_trace_id""", ctx.job_id, ctx.job_variants_id,
+            verdict.get("backend"),
             {"ad_copy_eng": out["text"], "image_hw": list(out["shape"])}, verdict, out["latency_ms"])
         refined = out["refined"]
         if refined:
@@ -76,7 +80,8 @@ class VlmAnalyze(_ImageStage):
                         refined_ad_copy_eng, status) VALUES ($1, $2, 'refined_ad_copy', $3, $4, 'done')""",
                     ctx.job_id, trace_id, out["text"], refined.data["refined_ad_copy_eng"])
         stored = await english_copy(conn, ctx.job_id) if refined else None
-        return {"backend": verdict.get("backend"), "suitable": verdict.get("suitable"),
+        return {"vlm_trace_id": str(trace_id), "is_valid": bool(verdict.get("suitable")),
+                "backend": verdict.get("backend"), "suitable": verdict.get("suitable"),
                 "copy_fits": verdict.get("copy_fits"), "reason": verdict.get("reason"),
                 "refined_ad_copy_eng": stored}
 
@@ -101,11 +106,11 @@ class YoloDetect(_ImageStage):
 
     async def save(self, conn, ctx, out):
         await conn.execute("DELETE FROM detections WHERE job_variants_id = $1", ctx.job_variants_id)
-        await conn.executemany("""
+        detection_ids = [str(await conn.fetchval("""
             INSERT INTO detections (image_asset_id, job_id, job_variants_id, box, label, score)
-            VALUES ($1, $2, $3, $4, $5, $6)""",
-            [(out["asset_id"], ctx.job_id, ctx.job_variants_id, d["box"], d["label"][:255],
-              round(min(max(d["score"], 0.0), 0.9999), 4)) for d in out["detections"]])
+            VALUES ($1, $2, $3, $4, $5, $6) RETURNING detection_id""",
+            out["asset_id"], ctx.job_id, ctx.job_variants_id, d["box"], d["label"][:255],
+            round(min(max(d["score"], 0.0), 0.9999), 4))) for d in out["detections"]]
         mask_asset = await conn.fetchval("""
             INSERT INTO image_assets (image_type, image_url, width, height, tenant_id, job_id)
             VALUES ('forbidden_mask', $1, $2, $3, $4, $5) RETURNING image_asset_id""",
@@ -119,8 +124,10 @@ class YoloDetect(_ImageStage):
                 updated_at = CURRENT_TIMESTAMP""",
             ctx.job_id, ctx.job_variants_id, out["asset_id"], out["mask_url"], out["model"], len(out["detections"]),
             out["latency_ms"])
-        return {"model": out["model"], "detections": len(out["detections"]), "mask_url": out["mask_url"],
-                "mask_asset_id": str(mask_asset)}
+        return {"detection_ids": detection_ids, "boxes": [d["box"] for d in out["detections"]],
+                "labels": [d["label"] for d in out["detections"]], "scores": [d["score"] for d in out["detections"]],
+                "forbidden_mask_url": out["mask_url"], "model": out["model"], "detections": len(out["detections"]),
+                "mask_url": out["mask_url"], "mask_asset_id": str(mask_asset)}
 
 
 class Planner(_ImageStage):
@@ -139,35 +146,68 @@ class Planner(_ImageStage):
                 "latency_ms": (time.perf_counter() - started) * 1000}
 
     async def save(self, conn, ctx, out):
-        proposal_id = await conn.fetchval("""
-            INSERT INTO planner_proposals (image_asset_id, job_variants_id, prompt, layout, latency_ms)
-            VALUES ($1, $2, $3, $4, $5) RETURNING proposal_id""", out["asset_id"], ctx.job_variants_id, out["text"],
-            {"text": out["text"], "candidates": out["candidates"]}, out["latency_ms"])
-        best = out["candidates"][0]
-        return {"proposal_id": str(proposal_id), "candidates": len(out["candidates"]), "best_box": best["box"],
-                "best_score": best["score"]}
+        # Every candidate gets a proposal_id a caller can pass to overlay; the best one is the row's own id.
+        proposal_id = uuid.uuid4()
+        candidates = [{**c, "proposal_id": str(proposal_id if i == 0 else uuid.uuid4())}
+                      for i, c in enumerate(out["candidates"])]
+        await conn.execute("""
+            INSERT INTO planner_proposals (proposal_id, image_asset_id, job_variants_id, prompt, layout, latency_ms)
+            VALUES ($1, $2, $3, $4, $5, $6)""", proposal_id, out["asset_id"], ctx.job_variants_id, out["text"],
+            {"text": out["text"], "candidates": candidates}, out["latency_ms"])
+        best = candidates[0]
+        proposals = [{k: c.get(k) for k in ("proposal_id", "box", "score", "font_size", "lines", "align", "region",
+                                            "fits")} for c in candidates]
+        return {"proposal_id": str(proposal_id), "proposals": proposals, "candidates": len(candidates),
+                "best_box": best["box"], "best_score": best["score"]}
+
+
+def overlay_font(text: str, font_name: str | None, configured: str | None) -> str | None:
+    """The caller's font, else the configured one; Korean text always gets a Hangul font (no tofu boxes)."""
+    font = (font_by_name(font_name, configured) if font_name else None) or configured
+    return default_font_path() if has_hangul(text) and not covers_hangul(font) else font
 
 
 class Overlay(_ImageStage):
-    """Render the copy into the best box and save the finished image."""
+    """Render the copy (or the caller's text) into the best (or the caller's) proposal; save the image."""
+
+    async def check_request(self, conn, request: dict) -> None:
+        """Before the claim: an unknown proposal_id is the caller's 404, not a failed variant."""
+        if request.get("proposal_id") and not await variant_proposal(conn, request["job_variants_id"],
+                                                                     request["proposal_id"]):
+            raise NotFound(f"proposal {request['proposal_id']} not found for variant {request['job_variants_id']}")
 
     async def load(self, conn, ctx):
         asset_id, path = await variant_image_path(conn, ctx.job_variants_id, self.settings.assets_dir)
-        proposal = await latest_proposal(conn, ctx.job_variants_id)
-        # The copy the planner placed, even if a sibling refined the job's copy since.
-        text = proposal["layout"].get("text") or await english_copy(conn, ctx.job_id)
-        return ImageInputs(asset_id, path, text=text, proposal=proposal)
+        req = ctx.request
+        if req.get("proposal_id"):
+            found = await variant_proposal(conn, ctx.job_variants_id, req["proposal_id"])
+            if found is None:
+                raise InputError(f"proposal {req['proposal_id']} not found for this variant")
+            proposal, index = found
+        else:
+            proposal, index = await latest_proposal(conn, ctx.job_variants_id), 0
+        # The caller's text, else the copy the planner placed (even if a sibling refined the job's copy since).
+        text = req.get("text") or proposal["layout"].get("text") or await english_copy(conn, ctx.job_id)
+        font = overlay_font(text, req.get("font_name"), self.models.font_path)
+        candidate = proposal["layout"]["candidates"][index]
+        choice = {"row_id": proposal["proposal_id"], "candidate": candidate, "font_path": font,
+                  "proposal_id": candidate.get("proposal_id") or str(proposal["proposal_id"]),
+                  "x_align": req.get("x_align"), "y_align": req.get("y_align")}
+        return ImageInputs(asset_id, path, text=text, proposal=choice)
 
     def run(self, inputs: ImageInputs):
         rgb = self.image(inputs)
         started = time.perf_counter()
-        best = inputs.proposal["layout"]["candidates"][0]
-        image, layout = render(rgb, inputs.text, best, self.models.font_path)
+        choice = inputs.proposal
+        box = dict(choice["candidate"])
+        if choice["x_align"]:
+            box["align"] = choice["x_align"]
+        box["y_align"] = choice["y_align"] or "middle"
+        image, layout = render(rgb, inputs.text, box, choice["font_path"])
         latency = (time.perf_counter() - started) * 1000
-        layout["text"] = inputs.text
+        layout.update(text=inputs.text, proposal_id=choice["proposal_id"], y_align=box["y_align"])
         url, w, h = save_png(image, self.settings.assets_dir, "overlaid")
-        return {"proposal_id": inputs.proposal["proposal_id"], "layout": layout, "url": url, "size": (w, h),
-                "latency_ms": latency}
+        return {"proposal_id": choice["row_id"], "layout": layout, "url": url, "size": (w, h), "latency_ms": latency}
 
     async def save(self, conn, ctx, out):
         (w, h), layout = out["size"], out["layout"]
@@ -176,14 +216,18 @@ class Overlay(_ImageStage):
             INSERT INTO image_assets (image_type, image_url, width, height, tenant_id, job_id)
             VALUES ('overlaid', $1, $2, $3, $4, $5) RETURNING image_asset_id""", out["url"], w, h, ctx.tenant_id,
             ctx.job_id)
+        layout = {**layout, "render": {"url": out["url"], "image_asset_id": str(asset_id)}}  # callers read render.url
         overlay_id = await conn.fetchval("""
             INSERT INTO overlay_layouts (proposal_id, job_variants_id, layout, x_ratio, y_ratio, width_ratio,
                 height_ratio, text_margin, latency_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING overlay_id""",
             out["proposal_id"], ctx.job_variants_id, layout, round(x / w, 4), round(y / h, 4), round(bw / w, 4),
             round(bh / h, 4), f"{min(x, y, w - x - bw, h - y - bh)}px", out["latency_ms"])
-        await conn.execute("INSERT INTO renders (overlay_id, image_asset_id) VALUES ($1, $2)", overlay_id, asset_id)
+        render_id = await conn.fetchval("INSERT INTO renders (overlay_id, image_asset_id) VALUES ($1, $2) "
+                                        "RETURNING render_id", overlay_id, asset_id)
         await conn.execute("UPDATE jobs_variants SET overlaid_img_asset_id = $2 WHERE job_variants_id = $1",
                            ctx.job_variants_id, asset_id)
-        return {"overlay_id": str(overlay_id), "image_url": out["url"], "colour": layout.get("colour"),
-                "effects": layout.get("effects"), "contrast_after": layout.get("contrast_after")}
-
+        return {"overlay_id": str(overlay_id), "proposal_id": layout["proposal_id"], "text": layout["text"],
+                "render": {**layout["render"], "render_id": str(render_id)}, "box": layout["box"],
+                "font": layout.get("font"), "x_align": layout.get("align"), "y_align": layout["y_align"],
+                "image_url": out["url"], "colour": layout.get("colour"), "effects": layout.get("effects"),
+                "contrast_after": layout.get("contrast_after")}

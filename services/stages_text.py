@@ -61,11 +61,12 @@ class AdCopyGenKor(_TextStage):
         # A re-run replaces the job's Korean copy instead of adding a second one.
         await conn.execute("DELETE FROM txt_ad_copy_generations WHERE job_id = $1 AND generation_stage = 'eng_to_kor'",
                            ctx.job_id)
-        await conn.execute("""
+        gen_id = await conn.fetchval("""
             INSERT INTO txt_ad_copy_generations (job_id, llm_trace_id, generation_stage, ad_copy_eng, ad_copy_kor, status)
-            VALUES ($1, $2, 'eng_to_kor', $3, $4, 'done')""", ctx.job_id, trace_id, out["inputs"]["ad_copy_eng"],
-            out["ad_copy_kor"])
-        return {"provider": out["result"].provider, "ad_copy_kor": out["ad_copy_kor"]}
+            VALUES ($1, $2, 'eng_to_kor', $3, $4, 'done') RETURNING ad_copy_gen_id""", ctx.job_id, trace_id,
+            out["inputs"]["ad_copy_eng"], out["ad_copy_kor"])
+        return {"llm_trace_id": str(trace_id), "ad_copy_gen_id": str(gen_id), "provider": out["result"].provider,
+                "ad_copy_kor": out["ad_copy_kor"]}
 
 
 class InstagramFeedGen(_TextStage):
@@ -115,4 +116,5 @@ class InstagramFeedGen(_TextStage):
             ctx.job_id, trace_id, inputs["overlay_id"], tenant or "", inputs["ad_copy_eng"], inputs["ad_copy_kor"],
             inputs["tone"], inputs["product_description"] or "", out["gpt_prompt"], out["body"], out["hashtags"],
             self.settings.openai_temperature, self.settings.openai_max_tokens, result.latency_ms)
-        return {"instagram_feed_id": str(feed_id), "provider": result.provider, "hashtags": out["hashtags"]}
+        return {"llm_trace_id": str(trace_id), "instagram_feed_id": str(feed_id), "provider": result.provider,
+                "instagram_ad_copy": out["body"], "hashtags": out["hashtags"]}

@@ -265,3 +265,20 @@ def test_long_post_is_truncated_to_fit_with_hashtags() -> None:
     assert tags_str.split() == tags
     short_body, short_tags = validate_post("짧은 글", "#a #a #b")
     assert (short_body, short_tags) == ("짧은 글", "#a #b")
+
+
+def test_offline_hashtags_are_whole_words_never_cut() -> None:
+    # The earlier callers got "#맛있" (맛있는 cut at its ending): a tag is a whole word or left out.
+    ctx = dict(JOB, desc_kor="맛있는 부대찌개를 드셔보세요. 진한 국물과 라면사리", ad_copy_kor="맛있는 부대찌개!",
+               store_body="서울 마포구 연남동", store_category="한식")
+    messages, op, _ = prompts.instagram_feed(ctx["ad_copy_kor"], JOB["ad_copy_eng"], "친근한", ctx["desc_kor"],
+                                             JOB["store_title"], ctx["store_body"], ctx["store_category"])
+    tags = OfflineWriter().complete_json(messages, operation=op, context=ctx).data["hashtags"]
+    assert "#맛있" not in tags and "#맛있는" not in tags
+    assert "#부대찌개" in tags and "#라면사리" in tags and "#연남동" in tags
+    source = " ".join((ctx["desc_kor"], ctx["store_body"], ctx["store_category"], JOB["store_title"]))
+    tokens = set(re.findall(r"\w+", source))
+    for tag in tags:  # each tag is a source word, or a source word without its case particle (를, 과, ...)
+        word = tag[1:]
+        assert word in tokens or any(t.startswith(word) and t[len(word):] in ("를", "과", "을", "에서", "으로")
+                                     for t in tokens), tag
