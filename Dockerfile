@@ -23,8 +23,8 @@ RUN pip install -r requirements.txt \
     && python -c "import cv2, ultralytics, easyocr; print('cv2', cv2.__version__, 'ultralytics', ultralytics.__version__)" \
     && ! pip show -q opencv-python 2>/dev/null
 # An unprivileged user: it can write only the assets volume (and its home and /tmp), not the code.
-# (The import check above left root-owned ultralytics/matplotlib settings in /tmp: the user writes its own.)
-RUN rm -rf /tmp/ultralytics /tmp/matplotlib \
+# (The import check above left root-owned settings and caches in /tmp: the user writes its own.)
+RUN rm -rf /tmp/ultralytics /tmp/matplotlib /tmp/torchinductor_root \
     && useradd --create-home --uid 10001 --user-group app \
     && mkdir -p /data/assets /models && chown app:app /data/assets
 COPY . .
