@@ -165,6 +165,24 @@ def run(args, concurrency: int, slots: int) -> dict:
             "vlm_rate": rate, "vlm_share": share, "busy": busy, "requests": len(server.log)}
 
 
+def backend_alone(concurrency: int, slots: int, seconds: float, calls: int) -> float:
+    """Requests/s of the served backend itself (`concurrency` threads, no engine, no other stages)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from services.imageio import load_rgb
+    from services.vlm_served import ServedVlm
+
+    server = GpuServer(slots, seconds)
+    vlm = ServedVlm(server.url, MODEL, timeout=120, concurrency=concurrency)
+    rgb = load_rgb(seedlib.SAMPLE_IMAGES[0])
+    started = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        list(pool.map(lambda i: vlm.analyze(rgb, seedlib.DEFAULT_AD_COPY) if i % 2 else
+                      vlm.judge(rgb, [20, 20, 200, 80], {}), range(calls)))
+    server.close()
+    return calls / (time.perf_counter() - started)
+
+
 def main() -> None:
     """Print jobs/min per VLM_CONCURRENCY, the server's use, and the stages that kept it waiting."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -176,12 +194,19 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=1.0, help="time of every request, batched or not")
     parser.add_argument("--port", type=int, default=8791)
     parser.add_argument("--no-in-process", action="store_true", help="skip the in-process row")
+    parser.add_argument("--backend-only", action="store_true", help="only the backend without the engine")
     args = parser.parse_args()
     # The in-process path: the stage table's concurrency 1, and one LLaVA per process whose lock both VLM
     # stages share, so the GPU runs one request at a time: the same app against a 1-slot server.
     rows = [(f"VLM_CONCURRENCY={c}", c, args.slots) for c in map(int, args.concurrency.split(","))]
     if not args.no_in_process:
         rows.append(("in-process LLaVA (1, one GPU call at a time)", 1, 1))
+    for c in (1, 16):
+        rate = backend_alone(c, args.slots, args.seconds, 4 * args.slots)
+        print(f"served backend alone, {c} thread(s), {4 * args.slots} calls: {rate:.2f} requests/s = "
+              f"{rate / (min(c, args.slots) / args.seconds):.0%} of {min(c, args.slots) / args.seconds:g}/s", flush=True)
+    if args.backend_only:
+        return
     results = {}
     print(f"{args.jobs} jobs x {args.variants} variants, simulated GPU: {args.slots} slots x {args.seconds:g} s "
           f"(capacity {args.slots / args.seconds:g} requests/s); other stages: default CPU backends")
