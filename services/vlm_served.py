@@ -148,7 +148,7 @@ class ServedVlm:
         """The chat-completions call; SDK errors become the engine's retryable / final failures."""
         try:
             raw = self._client.chat.completions.with_raw_response.create(**request)
-            self.server.update(reachable=True)
+            self.server.update(reachable=True, model_listed=True, error=None)  # it just served our model
             return raw
         except openai.APIStatusError as exc:
             code = exc.status_code
