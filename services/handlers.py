@@ -22,7 +22,7 @@ class Models:
         self.settings = settings
         self.font_path = settings.font_path or default_font_path()
         self.vlm, vlm_status = build_vlm(settings.vlm_backend, settings.llava_model_path,
-                                         settings.llava_quantization, settings.fallback_to_default)
+                                         settings.llava_quantization, settings.fallback_to_default, settings)
         self.detector, detector_status = build_detector(settings.detector_backend, settings.yolo_weights_path,
                                                         settings.yolo_keep_clear_labels, settings.fallback_to_default)
         self.llm = build_llm(settings)

@@ -15,7 +15,7 @@ class Stage:
     level: Level
     needs_overlay_id: bool
     timeout_seconds: float  # also the lease: a running row older than this is presumed dead
-    concurrency: int  # per process; a GPU holds one LLaVA at a time
+    concurrency: int  # per process; a GPU holds one LLaVA at a time (served VLM: see concurrency())
     summary: str
 
 
@@ -52,6 +52,18 @@ FINAL_STAGE = "instagram_feed_gen"
 # Job steps at or after the variant phase: a job here has already been advanced.
 JOB_ADVANCED_STEPS = ("iou_eval", "ad_copy_gen_kor", "instagram_feed_gen")
 VARIANT_STEPS = ("img_gen",) + tuple(s.name for s in STAGES if s.level == "variant")
+
+
+# Stages that call the VLM backend: served (VLM_BACKEND=openai) they take VLM_CONCURRENCY requests at a time,
+# which the inference server batches; in-process LLaVA (and the CPU default) keep the table's value.
+VLM_STAGES = ("vlm_analyze", "vlm_judge")
+
+
+def concurrency(stage: Stage, settings) -> int:
+    """How many runs of `stage` one process allows at once, for the backend `settings` configure."""
+    if stage.name in VLM_STAGES and (settings.vlm_backend or "").strip().lower() == "openai":
+        return max(1, int(settings.vlm_concurrency))
+    return stage.concurrency
 
 
 def next_stage(level: Level, step: str | None) -> Stage | None:

@@ -16,7 +16,7 @@ from config import Settings
 from services import metrics
 from services.errors import ClaimLost, InputError, NotFound, claim_refusal
 from services.jobstate import advance_job_if_finished
-from services.pipeline import BY_NAME, FIRST_VARIANT_STAGE, JOB_ADVANCED_STEPS, LAST_VARIANT_STAGE, Stage
+from services.pipeline import BY_NAME, FIRST_VARIANT_STAGE, JOB_ADVANCED_STEPS, LAST_VARIANT_STAGE, Stage, concurrency
 from services.queries import Q
 
 log = logging.getLogger(__name__)
@@ -61,11 +61,14 @@ class StageRunner:
         self.settings = settings
         self.handlers = handlers
         self.on_retry_scheduled = on_retry_scheduled  # callback(ctx, delay): dispatch the retry when due
-        self._slots = {s.name: asyncio.Semaphore(s.concurrency) for s in BY_NAME.values()}
+        self._slots = {s.name: asyncio.Semaphore(concurrency(s, settings)) for s in BY_NAME.values()}
         # Job stages wait on an LLM for minutes at worst: their own threads, so they can never starve the
         # CPU-bound variant stages of the default pool (cores + 4 threads: more only adds GIL contention).
         job_slots = sum(s.concurrency for s in BY_NAME.values() if s.level == "job")
         self._pools = {"variant": None, "job": ThreadPoolExecutor(job_slots, thread_name_prefix="job-stage")}
+        # Handlers that mostly wait on a server (a served VLM) get a thread per slot of their own too.
+        self._pools.update({name: ThreadPoolExecutor(concurrency(BY_NAME[name], settings), thread_name_prefix=name)
+                            for name, h in handlers.items() if getattr(h, "io_bound", False)})
 
     async def run(self, stage_name: str, request: dict) -> dict:
         """Run `stage_name` for the row named in `request`; raises NotFound or ClaimLost."""
@@ -141,7 +144,8 @@ class StageRunner:
         # so give up first and free the slot (a stuck thread cannot be killed; it is left to finish).
         lease = ctx.stage.timeout_seconds * self.settings.stage_timeout_scale
         try:
-            work = asyncio.get_running_loop().run_in_executor(self._pools[ctx.stage.level], handler.run, inputs)
+            executor = self._pools.get(ctx.stage.name, self._pools[ctx.stage.level])  # io_bound stages: their own
+            work = asyncio.get_running_loop().run_in_executor(executor, handler.run, inputs)
             output = await asyncio.wait_for(work, timeout=0.9 * lease)
         except asyncio.TimeoutError:
             raise StageTimeout(f"{ctx.stage.name} took longer than {0.9 * lease:.0f} s") from None

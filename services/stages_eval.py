@@ -107,6 +107,11 @@ class VlmJudge(_EvalStage):
     kind = "llava_judge"
     needs_original = True
 
+    @property
+    def io_bound(self) -> bool:
+        """A served VLM: the runner gives this stage threads of its own (it waits on HTTP, not the CPU)."""
+        return getattr(self.models.vlm, "io_bound", False)
+
     def measure(self, inputs):
         layout = inputs.overlay["layout"]
         rendered = self.load_image(inputs.overlay["path"])
@@ -131,7 +136,8 @@ class VlmJudge(_EvalStage):
             "reason": verdict.get("reason"),
             "passed": overall >= JUDGE_PASS and not verdict.get("covers_product"),
             "vlm_latency_ms": round(latency, 2),
-            "_trace": {"request": {"text_box": layout["box"], "measurements": measured}, "response": verdict},
+            "_trace": {"request": {"text_box": layout["box"], "measurements": measured, **verdict.get("request", {})},
+                       "response": verdict},
         }
 
     async def save(self, conn, ctx, out):

@@ -40,6 +40,11 @@ class _ImageStage:
 class VlmAnalyze(_ImageStage):
     """Does the image suit an ad, does the copy fit; refine the copy when it does not."""
 
+    @property
+    def io_bound(self) -> bool:
+        """A served VLM: the runner gives this stage threads of its own (it waits on HTTP, not the CPU)."""
+        return getattr(self.models.vlm, "io_bound", False)
+
     async def load(self, conn, ctx):
         asset_id, path = await variant_image_path(conn, ctx.job_variants_id, self.settings.assets_dir)
         # A sibling variant may already have refined the copy: then this one needs no LLM call.
@@ -65,7 +70,8 @@ class VlmAnalyze(_ImageStage):
             INSERT INTO vlm_traces (job_id, job_variants_id, provider, operation_type, request, response, latency_ms)
             VALUES ($1, $2, $3, 'analyze', $4, $5, $6) RETURNING vlm_trace_id""", ctx.job_id, ctx.job_variants_id,
             verdict.get("backend"),
-            {"ad_copy_eng": out["text"], "image_hw": list(out["shape"])}, verdict, out["latency_ms"])
+            {"ad_copy_eng": out["text"], "image_hw": list(out["shape"]), **verdict.get("request", {})}, verdict,
+            out["latency_ms"])
         refined = out["refined"]
         if refined:
             # Variants do not wait for each other: the first that needs a refined copy writes it

@@ -213,14 +213,18 @@ class DefaultVlm:
         return {"name": self.name, "kind": "measured", "loaded": True}
 
 
-def build_vlm(backend: str, model_path: str, quantization: str, fallback: bool) -> tuple[Vlm, dict]:
+def build_vlm(backend: str, model_path: str, quantization: str, fallback: bool, settings=None) -> tuple[Vlm, dict]:
     """The configured VLM and its status; a failed real backend falls back or fails loudly."""
     requested = (backend or "default").strip().lower()
     if requested == "default":
         return DefaultVlm(), {"backend": requested, "active": DefaultVlm.name, "loaded": True, "error": None}
     try:
+        if requested == "openai" and settings is not None:
+            from services.vlm_served import build_served  # late: the served backend imports this module
+
+            return build_served(settings)  # a server still loading is reported, not fallen back from
         if requested != "llava":
-            raise ValueError(f"unknown VLM backend {backend!r} (expected 'default' or 'llava')")
+            raise ValueError(f"unknown VLM backend {backend!r} (expected 'default', 'llava' or 'openai')")
         from services.llava import LlavaVlm  # late: transformers and torch load only when asked for
 
         vlm = LlavaVlm(model_path, quantization)
