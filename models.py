@@ -141,3 +141,6 @@ class HealthOut(BaseModel):
     listener_connected: bool | None
     oldest_pending_seconds: float | None
     models: dict[str, Any]
+    instance: str  # this process; the dispatcher sends nothing until its target answers with it
+    dispatch_target: str | None = None
+    dispatch_problem: str | None = None
