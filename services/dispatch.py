@@ -83,6 +83,7 @@ class Dispatcher:
             base = await self.address.wait_target() if self.address else ""
             if base is None:  # never send the key (or anything) to a target not proven to be this service
                 log.warning("dispatch %s held: %s", stage.name, self.address.problem)
+                metrics.DISPATCHES.labels(stage.name, "held").inc()
                 return  # the row stays put; the sweeper sends it once the target is verified
             response = await self.client.post(base + stage.endpoint, json=body, timeout=timeout)
             metrics.DISPATCHES.labels(stage.name, str(response.status_code)).inc()
