@@ -2,10 +2,13 @@
 Host, clean 401/422/503 answers, forged NOTIFY payloads logged on one line, foreign image URLs shown as text."""
 import os
 import shutil
+import socket
+import threading
 import uuid
 
 import httpx
 import pytest
+import uvicorn
 from sqlalchemy import text
 
 from main import create_app
@@ -146,3 +149,33 @@ def test_dashboard_renders_only_local_asset_urls_as_images(quiet_app, db):
     assert 'src="http://tracker.example' not in page and "http://tracker.example/pixel.png" in page
     assert page.count('data-testid="img-original"') == 1  # the local one is still an image
     assert 'data-testid="img-original-url"' in page
+
+
+def _outside_ip() -> str | None:
+    """A non-loopback address of this machine (the route to a documentation address; nothing is sent)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect(("192.0.2.254", 9))
+            ip = s.getsockname()[0]
+        except OSError:
+            return None
+    return None if ip.startswith("127.") else ip
+
+
+def test_a_launcher_binding_every_interface_without_a_key_answers_only_on_loopback(quiet_app):
+    ip = _outside_ip()
+    if ip is None:
+        pytest.skip("no non-loopback interface")
+    settings, app = quiet_app()  # HOST=127.0.0.1, no key; the launcher (not main.py) binds 0.0.0.0 in a thread
+    server = uvicorn.Server(uvicorn.Config(app, host="0.0.0.0", port=settings.port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: server.started, 60, what="server started")
+        outside = httpx.post(f"http://{ip}:{settings.port}/api/yh/jobs/{uuid.uuid4()}/retry", json={})
+        assert outside.status_code == 403 and "API_KEY" in outside.text
+        assert httpx.get(f"http://{ip}:{settings.port}/api/yh/jobs").status_code == 403
+        assert httpx.get(f"http://127.0.0.1:{settings.port}/api/yh/jobs").status_code == 200
+    finally:
+        server.should_exit = True
+        thread.join(30)
