@@ -68,10 +68,10 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
 
 def install(app: FastAPI, assets_dir: Path) -> None:
     """Mount assets, the offline Swagger UI and the 422 handler on `app` (created with docs_url=None)."""
-    import swagger_ui_bundle  # ships the Swagger UI dist: no CDN, so nothing to pin with SRI
+    import swagger_ui  # swagger-ui-py ships the Swagger UI 5 dist (OpenAPI 3.1): no CDN, so nothing to pin with SRI
 
     app.include_router(assets_router(assets_dir))
     app.add_exception_handler(RequestValidationError, _validation_error)
-    app.mount("/docs/static", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="swagger")
+    app.mount("/docs/static", StaticFiles(directory=Path(swagger_ui.__file__).parent / "static"), name="swagger")
     app.add_api_route("/docs", lambda: HTMLResponse(_DOCS), include_in_schema=False)
     app.add_api_route("/docs/init.js", lambda: Response(_INIT, media_type="text/javascript"), include_in_schema=False)

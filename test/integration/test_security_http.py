@@ -179,3 +179,25 @@ def test_a_launcher_binding_every_interface_without_a_key_answers_only_on_loopba
     finally:
         server.should_exit = True
         thread.join(30)
+
+
+def test_swagger_ui_renders_in_chromium_under_its_csp(quiet_app):
+    from test.integration.test_dashboard import CHROMIUM, CHROMIUM_ARGS, _require_browser
+
+    sync_playwright = _require_browser()
+    settings, app = quiet_app()
+    with serve(app, settings.port), sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            problems, outside = [], []
+            page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+            page.on("request", lambda r: outside.append(r.url) if f":{settings.port}/" not in r.url
+                    and not r.url.startswith("data:") else None)
+            page.goto(f"http://127.0.0.1:{settings.port}/docs")
+            page.wait_for_selector(".opblock", timeout=60_000)  # operations rendered from /openapi.json
+            assert page.locator(".opblock").count() >= 10
+        finally:
+            browser.close()
+    assert not [p for p in problems if "Content Security Policy" in p], problems
+    assert outside == []
