@@ -61,7 +61,7 @@ def create_app(settings: Settings | None = None, handlers_factory=None) -> FastA
             listener.start()
         if settings.enable_sweeper:
             sweeper.start()
-        address.start()
+        address.start(server)
         app.state.__dict__.update(settings=settings, address=address, pool=pool, runner=runner, dispatcher=dispatcher,
                                   listener=listener, sweeper=sweeper, models_status=models_status)
         log.info("service ready (database %s)", "embedded" if not settings.database_url else "external")

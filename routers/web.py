@@ -1,4 +1,5 @@
 """What a browser may load: images under /assets (only images), Swagger UI from the installed package, clean 422s."""
+import re
 from pathlib import Path
 
 from fastapi import APIRouter, FastAPI, HTTPException, Request
@@ -46,9 +47,17 @@ def assets_router(assets_dir: Path) -> APIRouter:
     return router
 
 
-def public_status(status: dict) -> dict:
-    """Model status for /healthz with file paths cut to their names (no server layout in answers)."""
-    return {k: Path(v).name if isinstance(v, str) and v.startswith("/") else v for k, v in status.items()}
+# An absolute path (not a URL's path: it must not follow a word character, `:` or `/`).
+_ABS_PATH = re.compile(r"(?<![\w.:/])/(?:[^\s'\"/]+/)+([^\s'\"/]+)")
+
+
+def public_status(status):
+    """Model status for /healthz with absolute file paths cut to their names (no server layout in answers)."""
+    if isinstance(status, dict):
+        return {k: public_status(v) for k, v in status.items()}
+    if isinstance(status, list):
+        return [public_status(v) for v in status]
+    return _ABS_PATH.sub(r"\1", status) if isinstance(status, str) else status
 
 
 def _escape_surrogates(value):

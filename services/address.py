@@ -49,6 +49,7 @@ class SelfAddress:
         self._seen: set[tuple[str, int]] = set()  # local addresses requests arrived on
         self._verified = asyncio.Event()
         self._task: asyncio.Task | None = None
+        self.server = None  # the uvicorn.Server, taken at lifespan start before anyone replaces its signal handler
 
     def observe(self, scope: dict) -> None:
         """Remember the local address of a request (the ASGI `server` of the socket it came in on)."""
@@ -61,7 +62,7 @@ class SelfAddress:
         if self.settings.stage_base_url:
             return [self.settings.stage_base_url.rstrip("/")]
         urls = []
-        server = uvicorn_server()
+        server = self.server or uvicorn_server()
         for srv in getattr(server, "servers", None) or []:
             for sock in srv.sockets:
                 name = sock.getsockname()
@@ -88,8 +89,9 @@ class SelfAddress:
         self.problem = "dispatch target is not this service: " + "; ".join(reasons)
         return False
 
-    def start(self) -> None:
+    def start(self, server=None) -> None:
         """Verify in the background until it succeeds (the sockets are bound only after the lifespan starts)."""
+        self.server = server
         async def loop():
             delay = 0.05
             async with httpx.AsyncClient() as client:

@@ -46,8 +46,10 @@ def test_errors_name_files_relative_to_the_assets_dir(tmp_path):
 
 
 def test_healthz_model_status_shows_file_names_only():
-    status = {"font": "/usr/lib/python3/site-packages/fonts/NotoSansKR.otf", "vlm": "default", "n": 3}
-    assert public_status(status) == {"font": "NotoSansKR.otf", "vlm": "default", "n": 3}
+    status = {"font": "/usr/lib/python3/site-packages/fonts/NotoSansKR.otf", "vlm": {"path": "/models/llava", "n": 3},
+              "detector": "fallback: cannot load '/models/yolo/best.pt' (missing)", "url": "http://host:1/v1/models"}
+    assert public_status(status) == {"font": "NotoSansKR.otf", "vlm": {"path": "llava", "n": 3},
+                                     "detector": "fallback: cannot load 'best.pt' (missing)", "url": "http://host:1/v1/models"}
 
 
 @pytest.mark.parametrize("url, shown", [
