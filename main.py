@@ -2,8 +2,9 @@
 import asyncio
 import logging
 from contextlib import asynccontextmanager
+from typing import Annotated
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Query, Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -86,8 +87,8 @@ def create_app(settings: Settings | None = None, handlers_factory=None) -> FastA
     app.add_middleware(Guard, settings=settings, address=address)
 
     @app.get("/healthz", response_model=HealthOut, tags=["ops"])
-    async def healthz(request: Request, response: Response):
-        """Database reachable, listener connected, lag of the oldest pending row, model backends."""
+    async def healthz(request: Request, response: Response, challenge: Annotated[str | None, Query(max_length=64)] = None):
+        """Database reachable, listener connected, lag of the oldest pending row, model backends, dispatch target."""
         state = request.app.state
         try:
             lag = await state.pool.fetchval(_OLDEST_PENDING, [s for s in BY_NAME] + ["img_gen"], timeout=5)
@@ -100,7 +101,7 @@ def create_app(settings: Settings | None = None, handlers_factory=None) -> FastA
         return HealthOut(ok=ok, database=db_ok, listener_connected=connected,
                          oldest_pending_seconds=float(lag) if lag is not None else None,
                          models=web.public_status(state.models_status),
-                         instance=address.instance_id, dispatch_target=address.target, dispatch_problem=address.problem)
+                         instance=address.instance_id, proof=address.proof(challenge), dispatch_target=address.target, dispatch_problem=address.problem)
 
     @app.get("/metrics", tags=["ops"], include_in_schema=False)
     async def prometheus_metrics():

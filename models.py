@@ -142,5 +142,6 @@ class HealthOut(BaseModel):
     oldest_pending_seconds: float | None
     models: dict[str, Any]
     instance: str  # this process; the dispatcher sends nothing until its target answers with it
+    proof: str | None = None  # HMAC(API_KEY, challenge): the answer to a dispatcher's probe
     dispatch_target: str | None = None
     dispatch_problem: str | None = None

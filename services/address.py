@@ -1,7 +1,10 @@
 """The address this process really listens on, and the proof that the dispatch target is this service."""
 import asyncio
+import hashlib
+import hmac
 import ipaddress
 import logging
+import secrets
 import signal
 import uuid
 
@@ -72,16 +75,32 @@ class SelfAddress:
         urls.append(_url(self.settings.host, self.settings.port))
         return list(dict.fromkeys(urls))
 
+    def proof(self, challenge: str | None) -> str | None:
+        """HMAC of a probe's challenge with API_KEY: another instance sharing the key proves it without sending it."""
+        if not challenge or not self.settings.api_key:
+            return None
+        return hmac.new(self.settings.api_key.encode(), challenge.encode(), hashlib.sha256).hexdigest()
+
+    def _is_us(self, answer, challenge: str) -> bool:
+        if not isinstance(answer, dict) or "instance" not in answer:
+            return False
+        if answer["instance"] == self.instance_id:
+            return True  # this very process
+        if self.settings.api_key:  # another instance (e.g. a GPU host) must know the key
+            return isinstance(answer.get("proof"), str) and hmac.compare_digest(answer["proof"], self.proof(challenge))
+        return bool(self.settings.stage_base_url)  # no key at stake: an explicit target only has to be this service
+
     async def verify_once(self, client: httpx.AsyncClient) -> bool:
-        """Probe each candidate's /healthz (no key sent); keep the first that answers with our instance id."""
+        """Probe each candidate's /healthz (no key sent); keep the first that proves to be this service."""
         reasons = []
         for base in self.candidates():
+            challenge = secrets.token_hex(16)
             try:
-                answer = (await client.get(f"{base}/healthz", timeout=5)).json()
-                if isinstance(answer, dict) and answer.get("instance") == self.instance_id:
+                answer = (await client.get(f"{base}/healthz", params={"challenge": challenge}, timeout=5)).json()
+                if self._is_us(answer, challenge):
                     self.target, self.problem = base, None
                     self._verified.set()
-                    log.info("dispatching stage requests to %s (this process)", base)
+                    log.info("dispatching stage requests to %s", base)
                     return True
                 reasons.append(f"{base} answers as another service")
             except (httpx.HTTPError, ValueError, OSError) as exc:

@@ -15,7 +15,7 @@ from main import create_app
 from scripts import seedlib
 from test.conftest import app_settings, serve
 from test.engine_app import counting_handlers
-from test.integration.helpers import wait_for
+from test.integration.helpers import job_finished, wait_for
 
 KEY = "s3cret"
 
@@ -201,3 +201,24 @@ def test_swagger_ui_renders_in_chromium_under_its_csp(quiet_app):
             browser.close()
     assert not [p for p in problems if "Content Security Policy" in p], problems
     assert outside == []
+
+
+def test_a_stage_host_sharing_the_key_gets_the_work_and_one_with_another_key_gets_nothing(db_url, tmp_path, db):
+    stage_host = app_settings(db_url, tmp_path / "gpu", api_key=KEY, enable_job_state_listener=False,
+                              enable_sweeper=False, assets_dir=tmp_path / "assets")
+    impostor = app_settings(db_url, tmp_path / "imp", api_key="another-key", enable_job_state_listener=False,
+                            enable_sweeper=False, assets_dir=tmp_path / "assets")
+    with serve(create_app(stage_host, handlers_factory=counting_handlers), stage_host.port), \
+            serve(create_app(impostor, handlers_factory=counting_handlers), impostor.port):
+        engine = app_settings(db_url, tmp_path, api_key=KEY, stage_base_url=f"http://127.0.0.1:{stage_host.port}")
+        with serve(create_app(engine, handlers_factory=counting_handlers), engine.port):
+            job_id, _ = seedlib.start_job(db, engine.assets_dir, variants_count=1)
+            wait_for(lambda: job_finished(db, job_id), 120, interval=0.2, what="the job finished on the stage host")
+            proven = httpx.get(f"http://127.0.0.1:{engine.port}/healthz").json()
+        assert proven["ok"] and proven["dispatch_target"] == f"http://127.0.0.1:{stage_host.port}", proven
+        # The same engine pointed at an instance with another key holds everything (its key never leaves).
+        engine = app_settings(db_url, tmp_path, api_key=KEY, stage_base_url=f"http://127.0.0.1:{impostor.port}")
+        with serve(create_app(engine, handlers_factory=counting_handlers), engine.port):
+            wait_for(lambda: "another service" in (httpx.get(f"http://127.0.0.1:{engine.port}/healthz").json()
+                                                   ["dispatch_problem"] or ""), 30, what="the impostor refused")
+            assert httpx.get(f"http://127.0.0.1:{engine.port}/healthz").status_code == 503
