@@ -87,7 +87,8 @@ def create_app(settings: Settings | None = None, handlers_factory=None) -> FastA
     app.add_middleware(Guard, settings=settings, address=address)
 
     @app.get("/healthz", response_model=HealthOut, tags=["ops"])
-    async def healthz(request: Request, response: Response, challenge: Annotated[str | None, Query(max_length=64)] = None):
+    async def healthz(request: Request, response: Response,
+                      challenge: Annotated[str | None, Query(max_length=64)] = None):
         """Database reachable, listener connected, lag of the oldest pending row, model backends, dispatch target."""
         state = request.app.state
         try:
@@ -101,7 +102,8 @@ def create_app(settings: Settings | None = None, handlers_factory=None) -> FastA
         return HealthOut(ok=ok, database=db_ok, listener_connected=connected,
                          oldest_pending_seconds=float(lag) if lag is not None else None,
                          models=web.public_status(state.models_status),
-                         instance=address.instance_id, proof=address.proof(challenge), dispatch_target=address.target, dispatch_problem=address.problem)
+                         instance=address.instance_id, proof=address.proof(challenge),
+                         dispatch_target=address.target, dispatch_problem=address.problem)
 
     @app.get("/metrics", tags=["ops"], include_in_schema=False)
     async def prometheus_metrics():
@@ -111,6 +113,7 @@ def create_app(settings: Settings | None = None, handlers_factory=None) -> FastA
 
 
 app = create_app()
+
 
 def server_options(settings: Settings) -> dict:
     """uvicorn options from the settings: the one place HOST/PORT become a socket."""
