@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     # Where the listener sends stage requests; empty means this app (http://HOST:PORT).
     stage_base_url: str = ""
     api_key: str = ""  # when set, stage and admin endpoints require X-API-Key
+    max_body_bytes: int = 16_384  # stage bodies are a few ids; larger bodies get 413 before they are read
+    allowed_hosts: str = ""  # comma list of Host names ("*" = any); empty: loopback names and HOST
+    shutdown_grace_seconds: float = 30.0  # uvicorn's graceful-shutdown timeout; the engine drains within it
 
     assets_dir: Path = ROOT / "assets"
     max_image_pixels: int = 40_000_000  # decompression-bomb guard

@@ -2,25 +2,26 @@
 import asyncio
 import logging
 from contextlib import asynccontextmanager
+from typing import Annotated
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Query, Request
 from fastapi.responses import Response
-from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 import database
 from config import Settings, get_settings
 from models import HealthOut
-from routers import dashboard, jobs, stages
+from routers import dashboard, jobs, stages, web
+from services.address import SelfAddress, is_loopback, uvicorn_server
 from services.dispatch import Dispatcher
 from services.listener import Listener
 from services.logs import setup_logging
 from services.pipeline import BY_NAME
 from services.runner import StageRunner
+from services.security import Guard
 from services.sweeper import Sweeper
 
 log = logging.getLogger("app")
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 _OLDEST_PENDING = """
 SELECT EXTRACT(EPOCH FROM clock_timestamp() - min(updated_at)) FROM jobs_variants
@@ -33,12 +34,13 @@ def create_app(settings: Settings | None = None, handlers_factory=None) -> FastA
     """Build the app; tests pass their own handlers_factory(settings) -> (handlers, status)."""
     settings = settings or get_settings()
     setup_logging(settings.log_level, settings.log_json)
-    if settings.host not in LOOPBACK and not settings.api_key:
-        # Stage and admin endpoints change data: open only on localhost (issue: "off by default on localhost").
-        raise RuntimeError(f"API_KEY must be set when the service listens on {settings.host} (not loopback)")
+    address = SelfAddress(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        server = uvicorn_server()  # what the launcher (not HOST) will bind; other launchers: the Guard checks each socket
+        if server and not settings.api_key and not server.config.uds and not is_loopback(server.config.host):
+            raise RuntimeError(f"API_KEY must be set when the service listens on {server.config.host} (not loopback)")
         url = await asyncio.to_thread(database.database_url, settings)
         try:
             pool = await database.create_pool(url, settings)
@@ -50,7 +52,7 @@ def create_app(settings: Settings | None = None, handlers_factory=None) -> FastA
             handlers, models_status = await asyncio.to_thread(build_handlers, settings)
         else:
             handlers, models_status = handlers_factory(settings)
-        dispatcher = Dispatcher(pool, settings)
+        dispatcher = Dispatcher(pool, settings, address=address)
         runner = StageRunner(pool, settings, handlers, on_retry_scheduled=lambda ctx, delay: dispatcher.submit_later(
             delay, ctx.stage, ctx.job_id, ctx.job_variants_id, ctx.tenant_id))
         sweeper = Sweeper(pool, dispatcher, settings)
@@ -65,12 +67,14 @@ def create_app(settings: Settings | None = None, handlers_factory=None) -> FastA
             listener.start()
         if settings.enable_sweeper:
             sweeper.start()
-        app.state.__dict__.update(settings=settings, pool=pool, runner=runner, dispatcher=dispatcher,
+        address.start(server)
+        app.state.__dict__.update(settings=settings, address=address, pool=pool, runner=runner, dispatcher=dispatcher,
                                   listener=listener, sweeper=sweeper, models_status=models_status)
-        log.info("service ready on %s (database %s)", settings.base_url, "embedded" if not settings.database_url else "external")
+        log.info("service ready (database %s)", "embedded" if not settings.database_url else "external")
         try:
             yield
         finally:
+            await address.stop()
             if listener:
                 await listener.stop()
             await sweeper.stop()
@@ -78,16 +82,19 @@ def create_app(settings: Settings | None = None, handlers_factory=None) -> FastA
             await pool.close()
 
     app = FastAPI(title="ad-creative pipeline", version="1.0.0", lifespan=lifespan,
-                  description="Turns generated ad images into finished Instagram-ready creatives.")
+                  description="Turns generated ad images into finished Instagram-ready creatives.",
+                  docs_url=None, redoc_url=None)
     app.include_router(stages.router)
     app.include_router(jobs.router)
     app.include_router(dashboard.router)
     settings.assets_dir.mkdir(parents=True, exist_ok=True)
-    app.mount("/assets", StaticFiles(directory=settings.assets_dir), name="assets")
+    web.install(app, settings.assets_dir)
+    app.add_middleware(Guard, settings=settings, address=address)
 
     @app.get("/healthz", response_model=HealthOut, tags=["ops"])
-    async def healthz(request: Request, response: Response):
-        """Database reachable, listener connected, lag of the oldest pending row, model backends."""
+    async def healthz(request: Request, response: Response,
+                      challenge: Annotated[str | None, Query(max_length=64)] = None):
+        """Database reachable, listener connected, lag of the oldest pending row, model backends, dispatch target."""
         state = request.app.state
         try:
             lag = await state.pool.fetchval(_OLDEST_PENDING, [s for s in BY_NAME] + ["img_gen"], timeout=5)
@@ -95,10 +102,13 @@ def create_app(settings: Settings | None = None, handlers_factory=None) -> FastA
         except Exception:  # noqa: BLE001 - health reports the failure instead of raising it
             lag, db_ok = None, False
         connected = state.listener.connected if state.listener else None
-        ok = db_ok and connected is not False
+        ok = db_ok and connected is not False and address.problem is None
         response.status_code = 200 if ok else 503
         return HealthOut(ok=ok, database=db_ok, listener_connected=connected,
-                         oldest_pending_seconds=float(lag) if lag is not None else None, models=state.models_status)
+                         oldest_pending_seconds=float(lag) if lag is not None else None,
+                         models=web.public_status(state.models_status),
+                         instance=address.instance_id, proof=address.proof(challenge),
+                         dispatch_target=address.target, dispatch_problem=address.problem)
 
     @app.get("/metrics", tags=["ops"], include_in_schema=False)
     async def prometheus_metrics():
@@ -109,7 +119,13 @@ def create_app(settings: Settings | None = None, handlers_factory=None) -> FastA
 
 app = create_app()
 
+
+def server_options(settings: Settings) -> dict:
+    """uvicorn options from the settings: the one place HOST/PORT become a socket."""
+    return dict(host=settings.host, port=settings.port, timeout_graceful_shutdown=settings.shutdown_grace_seconds)
+
+
 if __name__ == "__main__":
     import uvicorn
 
-    uvicorn.run(app, host=get_settings().host, port=get_settings().port)
+    uvicorn.run(app, **server_options(get_settings()))

@@ -143,6 +143,10 @@ class HealthOut(BaseModel):
     listener_connected: bool | None
     oldest_pending_seconds: float | None
     models: dict[str, Any]
+    instance: str  # this process; the dispatcher sends nothing until its target answers with it
+    proof: str | None = None  # HMAC(API_KEY, challenge): the answer to a dispatcher's probe
+    dispatch_target: str | None = None
+    dispatch_problem: str | None = None
 
 
 def _known_font(value: str | None) -> str | None:

@@ -55,6 +55,17 @@ _env.filters.update(fmt=fmt, duration=duration, ts=timestamp)
 _env.globals.update(comparators=COMPARATORS, eval_titles=EVAL_TITLES)
 
 
+def local_asset(url) -> str | None:
+    """`/assets/...` of this service, or None: any other URL (http://, //host, data:) is shown as text, never fetched."""
+    if isinstance(url, str) and url.startswith("/assets/") and not any(c in url for c in ("\\", "..", "//", "?", "#")) \
+            and url.isprintable():
+        return url
+    return None
+
+
+_env.filters.update(local_asset=local_asset)
+
+
 def is_live(step: str | None, status: str | None) -> bool:
     """True while a job may still change on its own (not finished, not finally failed)."""
     return not (step == FINAL_STAGE and status == "done") and status != "failed"

@@ -33,5 +33,7 @@ SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 
 async def require_api_key(settings: SettingsDep, x_api_key: Annotated[str | None, Header()] = None) -> None:
     """Stage and admin endpoints demand X-API-Key when API_KEY is set."""
-    if settings.api_key and not secrets.compare_digest(x_api_key or "", settings.api_key):
+    # Bytes, not str: compare_digest raises on non-ASCII text (a 500 instead of a 401).
+    given = (x_api_key or "").encode("latin-1", "replace")
+    if settings.api_key and not secrets.compare_digest(given, settings.api_key.encode("utf-8")):
         raise HTTPException(status_code=401, detail="missing or wrong X-API-Key")

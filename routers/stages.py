@@ -21,7 +21,7 @@ async def _run(runner: RunnerDep, stage: Stage, body: dict) -> StageOut:
     except ClaimLost as exc:
         raise HTTPException(status_code=409, detail=str(exc)) from exc
     except CONNECTION_ERRORS as exc:  # nothing was lost: the row is retried once the database is back
-        raise HTTPException(status_code=503, detail=f"database unavailable: {exc!r}") from exc
+        raise HTTPException(status_code=503, detail="database unavailable") from exc
     return StageOut(stage=stage.name, job_id=body["job_id"], job_variants_id=body.get("job_variants_id"), **outcome)
 
 

@@ -17,10 +17,9 @@ from scripts import seedlib  # noqa: E402
 
 
 def start_service(url: str, port: int) -> subprocess.Popen:
-    """`uvicorn main:app` in a child process, on the same database; waits for /healthz."""
-    env = {**os.environ, "DATABASE_URL": url, "PORT": str(port)}
-    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "main:app", "--host", "127.0.0.1", "--port", str(port),
-                             "--log-level", "warning"], cwd=seedlib.ROOT, env=env)
+    """`python main.py` (binds HOST/PORT from the settings) in a child process, on the same database; waits for /healthz."""
+    env = {**os.environ, "DATABASE_URL": url, "HOST": "127.0.0.1", "PORT": str(port)}
+    proc = subprocess.Popen([sys.executable, "main.py"], cwd=seedlib.ROOT, env=env)
     deadline = time.monotonic() + 120  # first start loads the OCR model
     while time.monotonic() < deadline:
         if proc.poll() is not None:

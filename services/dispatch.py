@@ -9,6 +9,7 @@ import httpx
 
 from config import Settings
 from services import metrics
+from services.address import SelfAddress
 from services.pipeline import STAGES, Stage, concurrency, next_stage
 from services.queries import Q
 
@@ -18,9 +19,11 @@ log = logging.getLogger(__name__)
 class Dispatcher:
     """Posts stage requests; tracks in-flight ones so shutdown can wait for them."""
 
-    def __init__(self, pool: asyncpg.Pool, settings: Settings, client: httpx.AsyncClient | None = None):
+    def __init__(self, pool: asyncpg.Pool, settings: Settings, client: httpx.AsyncClient | None = None,
+                 address: SelfAddress | None = None):
         self.pool = pool
         self.settings = settings
+        self.address = address  # None: post to settings.base_url unchecked (tests with their own client)
         headers = {"X-API-Key": settings.api_key} if settings.api_key else {}
         self.client = client or httpx.AsyncClient(base_url=settings.base_url, headers=headers,
                                                   limits=httpx.Limits(max_connections=64))
@@ -77,7 +80,12 @@ class Dispatcher:
                     overlay_id = await self.pool.fetchval(Q["latest_overlay"], variant_id)
                     body["overlay_id"] = str(overlay_id) if overlay_id else None
             timeout = stage.timeout_seconds * self.settings.stage_timeout_scale + 30
-            response = await self.client.post(stage.endpoint, json=body, timeout=timeout)
+            base = await self.address.wait_target() if self.address else ""
+            if base is None:  # never send the key (or anything) to a target not proven to be this service
+                log.warning("dispatch %s held: %s", stage.name, self.address.problem)
+                metrics.DISPATCHES.labels(stage.name, "held").inc()
+                return  # the row stays put; the sweeper sends it once the target is verified
+            response = await self.client.post(base + stage.endpoint, json=body, timeout=timeout)
             metrics.DISPATCHES.labels(stage.name, str(response.status_code)).inc()
             metrics.DISPATCH_LATENCY.labels(stage.name).observe(time.perf_counter() - received)
             target = f"job_variants_id={variant_id}" if variant_id else f"job_id={job_id}"

@@ -27,7 +27,7 @@ def resolve_asset_path(image_url: str | None, assets_dir: Path) -> Path:
     try:
         exists = path.is_file()
     except OSError as exc:  # e.g. a name longer than the filesystem allows
-        raise InputError(f"image_url {image_url!r} is not a usable path: {exc}") from exc
+        raise InputError(f"image_url {image_url!r} is not a usable path: {exc.strerror}") from exc
     if not exists:
         raise InputError(f"image file for {image_url!r} does not exist")
     return path

@@ -121,7 +121,7 @@ class Listener:
             event = StateEvent.model_validate_json(payload)
         except ValidationError as exc:
             metrics.NOTIFICATIONS.labels(channel, "no").inc()
-            log.warning("ignored malformed NOTIFY on %s: %.200s (%s)", channel, payload, exc.errors()[:1])
+            log.warning("ignored malformed NOTIFY on %s: %.200r (%r)", channel, payload, exc.errors()[:1])
             return
         metrics.NOTIFICATIONS.labels(channel, "yes").inc()
         if event.job_variants_id:
@@ -133,7 +133,7 @@ class Listener:
         try:
             self.on_event(CHANNELS[channel], event, received)
         except Exception:  # noqa: BLE001 - a handler error never kills the listener
-            log.exception("handler failed for %s", payload[:200])
+            log.exception("handler failed for %r", payload[:200])
 
 
 async def _close_quietly(conn: asyncpg.Connection) -> None:

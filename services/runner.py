@@ -14,7 +14,7 @@ import asyncpg
 
 from config import Settings
 from services import metrics
-from services.errors import ClaimLost, InputError, NotFound, claim_refusal
+from services.errors import ClaimLost, InputError, NotFound, claim_refusal, relative_paths
 from services.jobstate import advance_job_if_finished
 from services.pipeline import BY_NAME, FIRST_VARIANT_STAGE, JOB_ADVANCED_STEPS, LAST_VARIANT_STAGE, Stage, concurrency
 from services.queries import Q
@@ -187,7 +187,7 @@ class StageRunner:
         return backoff * random.uniform(0.8, 1.2)  # jitter: retries of a batch do not align
 
     async def _fail(self, ctx: StageContext, exc: Exception) -> dict:
-        error = f"{type(exc).__name__}: {exc}"[:2000]
+        error = relative_paths(f"{type(exc).__name__}: {exc}", self.settings.assets_dir)[:2000]
         delay = self.retry_delay(ctx, exc)
         log.warning("stage failed: %s (retry in %s s)", error, None if delay is None else round(delay, 2),
                     extra=self._log_ids(ctx), exc_info=not isinstance(exc, InputError))

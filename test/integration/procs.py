@@ -16,17 +16,19 @@ class AppProcess:
 
     def __init__(self, db_url: str, port: int, assets_dir: Path, module: str = "test.engine_app", **env):
         self.port = port
+        self.base = f"http://127.0.0.1:{port}"
+        self.assets_dir = assets_dir
         self.env = {**os.environ, "DATABASE_URL": db_url, "PORT": str(port), "HOST": "127.0.0.1",
                     "ASSETS_DIR": str(assets_dir), "SWEEP_INTERVAL_SECONDS": "0.5", "SWEEP_GRACE_SECONDS": "1",
                     "RETRY_BASE_SECONDS": "0.2", "JOB_STATE_LISTENER_RECONNECT_DELAY": "0.1", "LOG_LEVEL": "WARNING", **{k.upper(): str(v) for k, v in env.items()}}
         self.module = module
         self.proc: subprocess.Popen | None = None
 
-    def start(self, wait: float = 60) -> "AppProcess":
-        """Start and wait until /healthz answers."""
+    def start(self, wait: float = 60, cmd: list[str] | None = None) -> "AppProcess":
+        """Start (`cmd`, default uvicorn on self.port) and wait until /healthz answers."""
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", f"{self.module}:app", "--host", "127.0.0.1", "--port", str(self.port),
-             "--log-level", "warning"], cwd=ROOT, env=self.env)
+            cmd or [sys.executable, "-m", "uvicorn", f"{self.module}:app", "--host", "127.0.0.1", "--port",
+                    str(self.port), "--log-level", "warning"], cwd=ROOT, env=self.env)
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -137,7 +137,7 @@ def test_dashboard_http_is_read_only_filtered_and_escaped(db, db_url, tmp_path, 
         assert "RuntimeError: planner always fails (test)" in failed_page and "no retries left" in failed_page
         assert 'data-testid="job-variants">2/2<' in failed_page and 'http-equiv="refresh"' not in failed_page
 
-        assert httpx.post(f"{base}/dashboard").status_code == 405
-        assert httpx.post(f"{base}/dashboard/jobs/{job_x}").status_code == 405
+        assert httpx.post(f"{base}/dashboard", json={}).status_code == 405
+        assert httpx.post(f"{base}/dashboard/jobs/{job_x}").status_code == 415  # a form post is refused before routing
         assert all(r.methods == {"GET"} for r in dashboard.router.routes)
         assert httpx.get(f"{base}/dashboard/font.otf").headers["content-type"] == "font/otf"  # Hangul, served locally

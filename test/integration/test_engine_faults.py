@@ -113,8 +113,8 @@ def test_manual_retry_reruns_what_failed_for_good(db, db_url, tmp_path):
     fixed = AppProcess(db_url, free_port(), tmp_path).start()
     try:
         base = f"http://127.0.0.1:{fixed.port}"
-        assert httpx.post(f"{base}/api/yh/jobs/00000000-0000-0000-0000-000000000000/retry").status_code == 404
-        answer = httpx.post(f"{base}/api/yh/jobs/{job_id}/retry").json()
+        assert httpx.post(f"{base}/api/yh/jobs/00000000-0000-0000-0000-000000000000/retry", json={}).status_code == 404
+        answer = httpx.post(f"{base}/api/yh/jobs/{job_id}/retry", json={}).json()
         assert answer == {"job_id": job_id, "variants_requeued": 2, "job_requeued": True}
         wait_for(lambda: job_finished(db, job_id), 30, what="job finished after the manual retry")
     finally:
