@@ -6,6 +6,7 @@ import time
 from config import Settings
 from services.detect import build_detector
 from services.fonts import default_font_path
+from services.integrity import missing_facts
 from services.llm import build_llm
 from services.stages_eval import IouEval, OcrEval, ReadabilityEval, VlmJudge
 from services.stages_image import Overlay, Planner, VlmAnalyze, YoloDetect
@@ -58,6 +59,12 @@ class Models:
         refined = " ".join(str(result.data.get("refined_ad_copy_eng") or "").replace("\x00", "").split())
         if not refined:
             raise ValueError("the refined copy came back empty")
+        missing = missing_facts(text, refined)
+        if missing:
+            # The advertiser's facts are checked in code, not trusted to the model: keep the original.
+            result.note = f"refinement rejected: it drops or changes {', '.join(missing)}; the original copy is kept"
+            result.data = {**result.data, "rejected_refinement": refined, "missing_facts": missing}
+            refined = " ".join(text.split())
         result.data["refined_ad_copy_eng"] = refined
         result.request = {**result.request, "prompt_name": name, "prompt_version": version}
         result.prompt_id = prompt_uuid(name, version)
