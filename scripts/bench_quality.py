@@ -20,7 +20,6 @@ from services.overlay import render  # noqa: E402
 from services.saliency import saliency_map  # noqa: E402
 from services.stages_image import ImageInputs, Planner, VlmAnalyze  # noqa: E402
 from services.vlm import DefaultVlm  # noqa: E402
-from services.detect import build_detector  # noqa: E402
 
 COPIES = {"short": "Iced coffee season",
           "medium": "Fresh espresso, every morning",
@@ -38,7 +37,7 @@ def photos() -> dict[str, np.ndarray]:
                  "hubble_deep_field", "retina", "brick", "grass", "page"):
         img = getattr(data, name)() if name != "motorcycle_left" else data.stereo_motorcycle()[0]
         out[name] = np.stack([img] * 3, -1) if img.ndim == 2 else img[..., :3]
-    for name in ("grace_hopper.jpg", "Minduka_Present_Blue_Pack.png"):
+    for name in ("grace_hopper.jpg",):  # (its other photo, a 128 px pack shot, is below the 256 px minimum)
         out[name.split(".")[0]] = np.asarray(Image.open(cbook.get_sample_data(name)).convert("RGB"))
     # Instagram shapes: a 9:16 story crop and a 1.91:1 landscape crop of the portrait.
     a = data.astronaut()
@@ -77,6 +76,10 @@ def main() -> None:
     font = settings.font_path or default_font_path()
     models = Models.__new__(Models)  # the real stage code, without loading OCR or the served backends
     models.settings, models.font_path, models.llm, models.vlm = settings, font, OfflineWriter(), DefaultVlm()
+    try:  # the detector as the service builds it (faces merged in since issue 13)
+        from services.faces import build_detector_with_faces as build_detector
+    except ImportError:
+        from services.detect import build_detector
     models.detector = build_detector("default", "", "", True)[0]
     reader = None if args.no_ocr else ocr_eval.OcrReader(settings.ocr_model_dir or None)
     cap = cap_ratio(font)

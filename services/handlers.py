@@ -4,7 +4,7 @@ import threading
 import time
 
 from config import Settings
-from services.detect import build_detector
+from services.faces import build_detector_with_faces
 from services.fonts import default_font_path
 from services.integrity import missing_facts
 from services.llm import build_llm
@@ -24,7 +24,7 @@ class Models:
         self.font_path = settings.font_path or default_font_path()
         self.vlm, vlm_status = build_vlm(settings.vlm_backend, settings.llava_model_path,
                                          settings.llava_quantization, settings.fallback_to_default)
-        self.detector, detector_status = build_detector(settings.detector_backend, settings.yolo_weights_path,
+        self.detector, detector_status = build_detector_with_faces(settings.detector_backend, settings.yolo_weights_path,
                                                         settings.yolo_keep_clear_labels, settings.fallback_to_default)
         self.llm = build_llm(settings)
         self._ocr = None
