@@ -6,6 +6,7 @@ import numpy as np
 
 from services.detect import Detection, Detector, thumbnail
 
+FACE_LABELS = ("face", "cat_face")  # keep-clear labels the planner treats as a hard constraint
 _WORK_SIDE = 400  # the cascade's 24 px window finds faces down to ~6 % of this side
 _MIN_FACE = 0.06  # smaller faces are background people: the subject detector's business, not a hard rule
 # A cascade box spans brows to chin; text across the forehead or hair covers the face as much.
@@ -84,3 +85,13 @@ def build_detector_with_faces(backend: str, weights_path: str, keep_clear_labels
     det, status = build_detector(backend, weights_path, keep_clear_labels, fallback)
     faces = WithFaces(det)
     return faces, {**status, "active": faces.name, "faces": faces.faces.describe()}
+
+
+def face_share(text_xywh, face_boxes) -> float:
+    """Largest share of any face box (x1, y1, x2, y2) that an x, y, w, h text box covers."""
+    x, y, w, h = (float(v) for v in text_xywh[:4])
+    share = 0.0
+    for fx1, fy1, fx2, fy2 in face_boxes:
+        inter = max(0.0, min(x + w, fx2) - max(x, fx1)) * max(0.0, min(y + h, fy2) - max(y, fy1))
+        share = max(share, inter / max(1.0, (fx2 - fx1) * (fy2 - fy1)))
+    return share

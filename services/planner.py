@@ -7,13 +7,13 @@ import numpy as np
 
 from services.contrast import luminance, worst_case_from_range
 from services.errors import InputError
+from services.faces import FACE_LABELS
 from services.fonts import REF_SIZE, block_height_px, has_hangul, ink_extents, ref_length, wrap_text
 from services.typescale import MAX_BLOCK_HEIGHT, MAX_BLOCK_SHARE, lines_ok, size_range
 
 WORK_SIDE = 256  # every map is scored on a thumbnail: text boxes are large, so detail is not needed
 MARGIN_FRACTION = 0.05  # safe area kept free at the image edges (Instagram crops and UI overlays)
 MIN_ABS_FONT_PX = 8  # below the floor only to keep every word of a copy that fits nowhere (copy_fits: false)
-FACE_LABELS = ("face", "cat_face")  # hard constraint: never under text while any candidate avoids them
 WIDTH_SLACK = 1.03  # planned widths are scaled from REF_SIZE; hinting can add ~1-2 % at small sizes
 SLIDE_STEPS = 24  # positions tried per axis inside a region
 MIN_CANDIDATES = 8

@@ -9,7 +9,7 @@ import numpy as np
 from services.detect import (Detection, SaliencyDetector, UnavailableBackend, forbidden_mask, free_regions,
                              thumbnail)
 from services.errors import InputError
-from services.faces import FaceDetector
+from services.faces import FaceDetector, face_share
 from services.saliency import saliency_map
 
 _WORK_SIDE = 256  # statistics and regions are computed on a thumbnail: 1024 px images cost the same
@@ -198,7 +198,8 @@ class DefaultVlm:
         placement = _clamp(10 * (1 - min(1.0, occ / 0.5)) * (1 - iou) - (2.0 if margin < 0.02 else 0.0))
         size_score = float(np.interp(frac, [0, 0.04, 0.3, 0.6], [0, 1, 1, 0]))
         harmony = _clamp(10 * (0.6 * (1 - rea) + 0.4 * size_score))
-        face = self._face_overlap(rgb, (x1, y1, x2, y2), text_px)
+        given = measurements.get("face_overlap")  # from the stored face detections, found before the text
+        face = float(given) if isinstance(given, (int, float)) else self._face_overlap(rgb, (x1, y1, x2, y2), text_px)
         covers = iou >= 0.1 or occ >= 0.4 or face > 0
         overall = _clamp(0.45 * legibility + 0.35 * placement + 0.2 * harmony)
         overall = min(overall, 4.0) if covers else overall
@@ -213,19 +214,17 @@ class DefaultVlm:
                                                    "face_overlap": round(face, 4)}, "sources": src}
 
     def _face_overlap(self, rgb: np.ndarray, box: tuple, text_px: np.ndarray) -> float:
-        """Largest share of a face under the text box; faces found with the text painted out."""
+        """Largest share of a face under the text box; faces found with the text strokes painted out."""
         small, s = thumbnail(rgb, 400)
-        x1, y1 = min(int(box[0] * s), small.shape[1] - 1), min(int(box[1] * s), small.shape[0] - 1)
-        x2, y2 = max(x1 + 1, min(small.shape[1], math.ceil(box[2] * s))), max(y1 + 1, min(small.shape[0], math.ceil(box[3] * s)))
-        mask = np.zeros(small.shape[:2], np.uint8)
-        mask[y1:y2, x1:x2] = cv2.resize(text_px.astype(np.uint8) * 255, (x2 - x1, y2 - y1), interpolation=cv2.INTER_LINEAR)
+        sh, sw = small.shape[:2]
+        x1, y1 = min(int(box[0] * s), sw - 1), min(int(box[1] * s), sh - 1)
+        x2, y2 = max(x1 + 1, min(sw, math.ceil(box[2] * s))), max(y1 + 1, min(sh, math.ceil(box[3] * s)))
+        mask = np.zeros((sh, sw), np.uint8)
+        mask[y1:y2, x1:x2] = cv2.resize(text_px.astype(np.uint8) * 255, (x2 - x1, y2 - y1),
+                                        interpolation=cv2.INTER_LINEAR)
         clean = cv2.inpaint(small, cv2.dilate(mask, np.ones((3, 3), np.uint8)), 3, cv2.INPAINT_TELEA)
-        share = 0.0
-        for d in self._faces.detect(clean):
-            fx1, fy1, fx2, fy2 = d.box
-            inter = max(0.0, min(x2, fx2) - max(x1, fx1)) * max(0.0, min(y2, fy2) - max(y1, fy1))
-            share = max(share, inter / max(1.0, (fx2 - fx1) * (fy2 - fy1)))
-        return share
+        found = [tuple(v / s for v in d.box) for d in self._faces.detect(clean)]
+        return face_share((box[0], box[1], box[2] - box[0], box[3] - box[1]), found)
 
     def describe(self) -> dict:
         """What runs here, for status pages and logs."""
