@@ -132,7 +132,7 @@ def render(rgb: np.ndarray, text: str, proposal: dict, font_path: str | None = N
         floor = max(1, min(floor, int(proposal["font_size"])))  # the planner shrank it to keep every word
     hint = proposal.get("lines") if proposal.get("lines") and _same_words(proposal["lines"], text) else None
     # Never above the type scale's step for this copy (nor the planned size): the scale, not the box, sets it.
-    scale_floor, _, scale_hi = size_range(text, W, H, font_path)
+    scale_floor, _, _, scale_hi = size_range(text, W, H, font_path)
     start = min(int(proposal.get("font_size") or h), scale_hi)
     size, lines, fits = fit_text(text, w, h, font_path, floor, max(floor, min(h, start)), hint)
     font = load_font(font_path, size)

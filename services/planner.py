@@ -23,6 +23,7 @@ W_SALIENCY, W_BUSY, W_CONTRAST, W_SIZE, W_MARGIN, W_ALIGN = 2.0, 1.0, 0.5, 0.8, 
 LINE_PENALTY = 0.15  # per line beyond 3: a narrow column of one-word lines reads badly
 OVERLAP_PENALTY = 10.0  # larger than any free score range, so covering an object always loses
 NOFIT_PENALTY = 5.0  # text that does not fit at the legibility floor ranks after every fitting box
+W_STEP = 1.5  # set below the copy's own step (a display line at body size): a calm spot must earn it
 OFFSCALE_PENALTY = 1.0  # under the type scale's lowest step (but legible): only when the scale fits nowhere
 
 
@@ -202,7 +203,7 @@ def plan(rgb: np.ndarray, saliency: np.ndarray, detections: list[dict], text: st
     W, H = m.W, m.H
     # Sizes come from the type scale: at most the copy's step, at least its lowest step (band_lo);
     # down to the legibility floor only where the scale fits nowhere.
-    floor, band_lo, s_max = size_range(text, W, H, font_path)
+    floor, band_lo, step_lo, s_max = size_range(text, W, H, font_path)
     every = _line_variants(text, font_path)
     # The type scale's line rules (no one-word line, no overlong line) unless no wrapping can meet them.
     variants = [v for v in every if lines_ok(v[0], text)] or every
@@ -269,14 +270,14 @@ def plan(rgb: np.ndarray, saliency: np.ndarray, detections: list[dict], text: st
     if not placements:
         raise InputError(f"ad copy of {len(text)} characters does not fit a {W}x{H} image "
                          f"even at {MIN_ABS_FONT_PX} px")
-    kept, spare = _rank([_candidate(m, p, s_max, band_lo) for p in placements])
+    kept, spare = _rank([_candidate(m, p, s_max, band_lo, step_lo) for p in placements])
     if len(kept) < MIN_CANDIDATES:
         # Tight copy: other line breaks at the floor size give the caller real alternatives.
         for frac in (1.0, 0.85, 0.7, 0.55, 0.4):
             wrapped = wrap_at(frac * iw, max(floor, min(band_lo, s_max)))
             if wrapped:
                 add("free", inner, *wrapped, max(floor, min(band_lo, s_max)), 3)
-        kept, spare = _rank([_candidate(m, p, s_max, band_lo) for p in placements])
+        kept, spare = _rank([_candidate(m, p, s_max, band_lo, step_lo) for p in placements])
     if len(kept) < MIN_CANDIDATES:  # last resort: near-duplicates rather than fewer than promised
         kept = sorted(kept + spare[:MIN_CANDIDATES - len(kept)], key=lambda c: -c["score"])
     # Faces are a hard constraint: while any candidate keeps off every face, none that covers one is offered.
@@ -308,7 +309,7 @@ def _rank(candidates: list[dict]) -> tuple[list[dict], list[dict]]:
     return kept, spare
 
 
-def _candidate(m: _Maps, p: tuple, s_max: int, band_lo: int) -> dict:
+def _candidate(m: _Maps, p: tuple, s_max: int, band_lo: int, step_lo: int) -> dict:
     """Full scores (including contrast of the thumbnail pixels under the box) for one placement."""
     name, lines, size, x, y, bw, bh, fits = p
     one = np.array([float(x)]), np.array([float(y)])
@@ -324,7 +325,8 @@ def _candidate(m: _Maps, p: tuple, s_max: int, band_lo: int) -> dict:
         face = max(face, iw * ih / max(1.0, (fx2 - fx1) * (fy2 - fy1)))
     score = (float(_partial_score({k: np.array(v) for k, v in t.items()})) + W_CONTRAST * min(contrast, 7.0) / 7.0
              + W_SIZE * size_term - (0.0 if fits else NOFIT_PENALTY) - LINE_PENALTY * max(0, len(lines) - 3)
-             - (OFFSCALE_PENALTY if size < band_lo else 0.0) - OVERLAP_PENALTY * face)
+             - (OFFSCALE_PENALTY if size < band_lo else 0.0) - W_STEP * max(0.0, (step_lo - size) / step_lo)
+             - OVERLAP_PENALTY * face)
     align = ("left", "center", "right")[int(t["align_idx"])]
     scores = {k: round(t[k], 4) for k in ("saliency", "object_overlap", "busyness", "margin", "alignment")}
     scores.update(contrast=round(contrast, 3), size=round(size_term, 4), lines=len(lines),

@@ -44,14 +44,14 @@ def step_for(text: str) -> Step:
     return next(s for s in SCALE if n <= s.max_chars)
 
 
-def size_range(text: str, width: int, height: int, font_path: str | None) -> tuple[int, int, int]:
-    """(floor, lowest in-scale size, largest size) in px for this copy on a width x height image."""
+def size_range(text: str, width: int, height: int, font_path: str | None) -> tuple[int, int, int, int]:
+    """(legibility floor, scale's lowest size, the copy's step's lowest, its largest) in px on this image."""
     short, cr = min(width, height), cap_ratio(font_path)
     step = step_for(text)
     floor = min_font_px(height)
     band_lo = max(floor, math.ceil(BAND[0] * short / cr))
     hi = max(band_lo, math.floor(step.cap_hi * short / cr))
-    return floor, band_lo, hi
+    return floor, band_lo, min(hi, max(band_lo, math.ceil(step.cap_lo * short / cr))), hi
 
 
 def cap_share(font_size: int, width: int, height: int, font_path: str | None) -> float:
