@@ -24,8 +24,9 @@ class Models:
         self.font_path = settings.font_path or default_font_path()
         self.vlm, vlm_status = build_vlm(settings.vlm_backend, settings.llava_model_path,
                                          settings.llava_quantization, settings.fallback_to_default)
-        self.detector, detector_status = build_detector_with_faces(settings.detector_backend, settings.yolo_weights_path,
-                                                        settings.yolo_keep_clear_labels, settings.fallback_to_default)
+        self.detector, detector_status = build_detector_with_faces(
+            settings.detector_backend, settings.yolo_weights_path, settings.yolo_keep_clear_labels,
+            settings.fallback_to_default)
         self.llm = build_llm(settings)
         self._ocr = None
         self._ocr_lock = threading.Lock()

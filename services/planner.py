@@ -8,13 +8,13 @@ import numpy as np
 from services.contrast import luminance, worst_case_from_range
 from services.errors import InputError
 from services.faces import FACE_LABELS
-from services.fonts import REF_SIZE, block_height_px, has_hangul, ink_extents, ref_length, wrap_text
-from services.typescale import MAX_BLOCK_HEIGHT, MAX_BLOCK_SHARE, lines_ok, size_range
+from services.fonts import REF_SIZE, block_height_px
+from services.typescale import (MAX_BLOCK_HEIGHT, MAX_BLOCK_SHARE, WIDTH_SLACK, fit_size, line_variants, lines_ok,
+                                size_range)
 
 WORK_SIDE = 256  # every map is scored on a thumbnail: text boxes are large, so detail is not needed
 MARGIN_FRACTION = 0.05  # safe area kept free at the image edges (Instagram crops and UI overlays)
 MIN_ABS_FONT_PX = 8  # below the floor only to keep every word of a copy that fits nowhere (copy_fits: false)
-WIDTH_SLACK = 1.03  # planned widths are scaled from REF_SIZE; hinting can add ~1-2 % at small sizes
 SLIDE_STEPS = 24  # positions tried per axis inside a region
 MIN_CANDIDATES = 8
 
@@ -133,47 +133,6 @@ def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
     return inter / (a[2] * a[3] + b[2] * b[3] - inter + 1e-9)
 
 
-def _line_variants(text: str, font_path: str | None) -> list[tuple[list[str], float]]:
-    """Balanced wrappings of the text into 1..k lines, as (lines, widest line at REF_SIZE)."""
-    # Hangul may break between syllables, but only when there are fewer words than lines:
-    # splitting an eojeol (or any Latin word) when whole words would do reads badly in an ad.
-    breakable = has_hangul(text)
-
-    def measure(s: str) -> float:
-        return ref_length(font_path, s)
-
-    words = text.split()
-    total = sum(measure(w) for w in words) + measure(" ") * (len(words) - 1)
-    word_w = max(measure(w) for w in words)
-    char_w = max(measure(ch) for ch in text if not ch.isspace())
-    variants: dict[tuple[str, ...], float] = {}
-    for k in range(1, min(20, max(len(words), 4 if breakable else 1)) + 1):
-        split = breakable and k > len(words)
-        lo = char_w if split else word_w
-        hi = max(lo, total)
-        if len(wrap_text(text, measure, hi, split)) > k:
-            continue  # explicit newlines already need more lines
-        for _ in range(14):  # narrowest width that still wraps into <= k lines: balanced lines
-            mid = (lo + hi) / 2
-            if len(wrap_text(text, measure, mid, split)) <= k:
-                hi = mid
-            else:
-                lo = mid
-        lines = wrap_text(text, measure, hi, split)
-        variants.setdefault(tuple(lines), max(measure(line) for line in lines))
-    return [(list(lines), width) for lines, width in variants.items()]
-
-
-def _fit_size(width_ref: float, n_lines: int, rw: float, rh: float, s_max: int, font_path: str | None) -> int:
-    """Largest font size at which a wrapped block fits rw x rh (may be below the floor)."""
-    ascent, descent = ink_extents(font_path)
-    s = min(s_max, rw * REF_SIZE / (width_ref * WIDTH_SLACK), rh / ((n_lines - 1) * 1.25 + ascent + descent))
-    s = int(math.floor(s))
-    while s > 1 and block_height_px(n_lines, s, font_path) > rh:
-        s -= 1
-    return max(1, s)
-
-
 def _regions(W: int, H: int) -> list[tuple[str, tuple[float, float, float, float]]]:
     """Named layout regions inside the safe margins."""
     m = round(MARGIN_FRACTION * min(W, H))
@@ -204,7 +163,7 @@ def plan(rgb: np.ndarray, saliency: np.ndarray, detections: list[dict], text: st
     # Sizes come from the type scale: at most the copy's step, at least its lowest step (band_lo);
     # down to the legibility floor only where the scale fits nowhere.
     floor, band_lo, step_lo, s_max = size_range(text, W, H, font_path)
-    every = _line_variants(text, font_path)
+    every = line_variants(text, font_path)
     # The type scale's line rules (no one-word line, no overlong line) unless no wrapping can meet them.
     variants = [v for v in every if lines_ok(v[0], text)] or every
     placements: list[tuple[str, list[str], int, int, int, int, int, bool]] = []
@@ -240,7 +199,7 @@ def plan(rgb: np.ndarray, saliency: np.ndarray, detections: list[dict], text: st
         rw, rh = region[2] - region[0], region[3] - region[1]
         fitted = 0
         for lines, width_ref in variants:
-            size = _fit_size(width_ref, len(lines), rw, rh, s_max, font_path)
+            size = fit_size(width_ref, len(lines), rw, rh, s_max, font_path)
             if size >= floor:
                 add(name, region, lines, width_ref, size, 1)
                 fitted += 1
@@ -251,9 +210,9 @@ def plan(rgb: np.ndarray, saliency: np.ndarray, detections: list[dict], text: st
             add(name, inner, *wrapped, floor, 1, fits=False)
     # Free regions: slide each line variant over the whole safe area and keep the calmest spots.
     for lines, width_ref in variants:
-        size = _fit_size(width_ref, len(lines), 0.8 * iw, 0.3 * ih, s_max, font_path)
+        size = fit_size(width_ref, len(lines), 0.8 * iw, 0.3 * ih, s_max, font_path)
         if size < band_lo:  # long copy: let the block use the whole safe area instead
-            size = _fit_size(width_ref, len(lines), iw, ih, s_max, font_path)
+            size = fit_size(width_ref, len(lines), iw, ih, s_max, font_path)
         # Smaller steps too (down to the floor, penalised below the scale): a narrow calm strip beside a
         # subject may hold the copy only there, and covering the subject is worse than a smaller size.
         for scaled in {size, max(band_lo, int(size * 0.8)), band_lo, floor}:

@@ -4,7 +4,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
-from services.fonts import load_font, min_font_px, wrap_text
+from services.fonts import (REF_SIZE, block_height_px, has_hangul, ink_extents, load_font, min_font_px, ref_length,
+                            wrap_text)
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ BAND = (SCALE[-1].cap_lo, SCALE[0].cap_hi)
 MAX_LINE_CHARS = 34  # longer lines make the eye lose its place at headline sizes
 MAX_BLOCK_SHARE = 0.25  # the copy may take at most a quarter of the photo (the photo sells the product)
 MAX_BLOCK_HEIGHT = 0.40  # ... and at most 40 % of its height
+WIDTH_SLACK = 1.03  # planned widths are scaled from REF_SIZE; hinting can add ~1-2 % at small sizes
 
 
 @lru_cache(maxsize=32)
@@ -77,3 +79,44 @@ def balanced_wrap(text: str, measure: Callable[[str], float], max_width: float, 
         else:
             lo = mid
     return wrap_text(text, measure, hi, breakable)
+
+
+def line_variants(text: str, font_path: str | None) -> list[tuple[list[str], float]]:
+    """Balanced wrappings of the text into 1..k lines, as (lines, widest line at REF_SIZE)."""
+    # Hangul may break between syllables, but only when there are fewer words than lines:
+    # splitting an eojeol (or any Latin word) when whole words would do reads badly in an ad.
+    breakable = has_hangul(text)
+
+    def measure(s: str) -> float:
+        return ref_length(font_path, s)
+
+    words = text.split()
+    total = sum(measure(w) for w in words) + measure(" ") * (len(words) - 1)
+    word_w = max(measure(w) for w in words)
+    char_w = max(measure(ch) for ch in text if not ch.isspace())
+    variants: dict[tuple[str, ...], float] = {}
+    for k in range(1, min(20, max(len(words), 4 if breakable else 1)) + 1):
+        split = breakable and k > len(words)
+        lo = char_w if split else word_w
+        hi = max(lo, total)
+        if len(wrap_text(text, measure, hi, split)) > k:
+            continue  # explicit newlines already need more lines
+        for _ in range(14):  # narrowest width that still wraps into <= k lines: balanced lines
+            mid = (lo + hi) / 2
+            if len(wrap_text(text, measure, mid, split)) <= k:
+                hi = mid
+            else:
+                lo = mid
+        lines = wrap_text(text, measure, hi, split)
+        variants.setdefault(tuple(lines), max(measure(line) for line in lines))
+    return [(list(lines), width) for lines, width in variants.items()]
+
+
+def fit_size(width_ref: float, n_lines: int, rw: float, rh: float, s_max: int, font_path: str | None) -> int:
+    """Largest font size at which a wrapped block fits rw x rh (may be below the floor)."""
+    ascent, descent = ink_extents(font_path)
+    s = min(s_max, rw * REF_SIZE / (width_ref * WIDTH_SLACK), rh / ((n_lines - 1) * 1.25 + ascent + descent))
+    s = int(math.floor(s))
+    while s > 1 and block_height_px(n_lines, s, font_path) > rh:
+        s -= 1
+    return max(1, s)
