@@ -66,7 +66,7 @@ class WithFaces:
     def __init__(self, inner: Detector, faces: FaceDetector | None = None):
         self.inner = inner
         self.faces = faces or FaceDetector()
-        self.name = f"{inner.name}+faces"
+        self.name = inner.name  # the model name stored per run stays the detector's; status["faces"] adds faces
 
     def detect(self, rgb: np.ndarray, saliency: np.ndarray | None = None) -> list[Detection]:
         """Faces first, then what the inner detector finds."""
@@ -74,7 +74,7 @@ class WithFaces:
 
     def describe(self) -> dict:
         """The inner detector's status with the face detector attached."""
-        return {**self.inner.describe(), "name": self.name, "faces": self.faces.describe()}
+        return {**self.inner.describe(), "faces": self.faces.describe()}
 
 
 def build_detector_with_faces(backend: str, weights_path: str, keep_clear_labels: str,
@@ -84,7 +84,7 @@ def build_detector_with_faces(backend: str, weights_path: str, keep_clear_labels
 
     det, status = build_detector(backend, weights_path, keep_clear_labels, fallback)
     faces = WithFaces(det)
-    return faces, {**status, "active": faces.name, "faces": faces.faces.describe()}
+    return faces, {**status, "faces": faces.faces.describe()}
 
 
 def face_share(text_xywh, face_boxes) -> float:

@@ -107,7 +107,7 @@ def test_faces_are_found_offline_on_real_portraits_and_not_on_a_product(portrait
 @pytest.mark.parametrize("text", ["Iced coffee season", SALE, "Fresh espresso, every morning"])
 def test_text_never_covers_a_face_when_a_free_region_exists(portraits, text):
     detector, status = build_detector_with_faces("default", "", "", True)
-    assert "faces" in status and detector.name.endswith("+faces")
+    assert status["faces"]["labels"] == ["face"] and status["active"] == detector.name == "saliency-spectral-residual"
     for name, rgb in portraits.items():
         dets = [d.to_json() for d in detector.detect(rgb, saliency_map(rgb))]
         face = next(d["box"] for d in dets if d["label"] == "face")
@@ -115,6 +115,15 @@ def test_text_never_covers_a_face_when_a_free_region_exists(portraits, text):
         assert all(_overlap(c["box"], face) == 0 for c in cands), name
         _, layout = render(rgb, text, cands[0])
         assert _overlap(layout["box"], face) == 0, name
+
+
+def test_faces_join_a_configured_detector_and_its_failure_stays_loud(portraits, tmp_path):
+    det, status = build_detector_with_faces("yolo", str(tmp_path / "missing.pt"), "person", True)
+    assert status["error"] and status["faces"]  # fell back to saliency, faces still on
+    assert [d.label for d in det.detect(portraits["hopper"])][:1] == ["face"]
+    det, status = build_detector_with_faces("yolo", str(tmp_path / "missing.pt"), "person", False)
+    with pytest.raises(RuntimeError, match="unavailable"):
+        det.detect(portraits["hopper"])
 
 
 def test_face_is_a_hard_constraint_even_when_every_box_covers_the_person():
