@@ -24,7 +24,7 @@ from services.vlm import DefaultVlm  # noqa: E402
 COPIES = {"short": "Iced coffee season",
           "medium": "Fresh espresso, every morning",
           "long": "Summer sale: 30% off all iced drinks until Sunday"}
-BAND = (2.6, 7.5)  # cap height, % of the short side: the type scale's body floor to display ceiling
+BAND = (2.6, 7.0)  # cap height, % of the short side: services/typescale.py BAND (body floor to display top)
 
 
 def photos() -> dict[str, np.ndarray]:
