@@ -4,8 +4,9 @@ import threading
 import time
 
 from config import Settings
-from services.detect import build_detector
+from services.faces import build_detector_with_faces
 from services.fonts import default_font_path
+from services.integrity import missing_facts
 from services.llm import build_llm
 from services.stages_eval import IouEval, OcrEval, ReadabilityEval, VlmJudge
 from services.stages_image import Overlay, Planner, VlmAnalyze, YoloDetect
@@ -23,8 +24,9 @@ class Models:
         self.font_path = settings.font_path or default_font_path()
         self.vlm, vlm_status = build_vlm(settings.vlm_backend, settings.llava_model_path,
                                          settings.llava_quantization, settings.fallback_to_default, settings)
-        self.detector, detector_status = build_detector(settings.detector_backend, settings.yolo_weights_path,
-                                                        settings.yolo_keep_clear_labels, settings.fallback_to_default)
+        self.detector, detector_status = build_detector_with_faces(
+            settings.detector_backend, settings.yolo_weights_path, settings.yolo_keep_clear_labels,
+            settings.fallback_to_default)
         self.llm = build_llm(settings)
         self._ocr = None
         self._ocr_lock = threading.Lock()
@@ -58,6 +60,12 @@ class Models:
         refined = " ".join(str(result.data.get("refined_ad_copy_eng") or "").replace("\x00", "").split())
         if not refined:
             raise ValueError("the refined copy came back empty")
+        missing = missing_facts(text, refined)
+        if missing:
+            # The advertiser's facts are checked in code, not trusted to the model: keep the original.
+            result.note = f"refinement rejected: it drops or changes {', '.join(missing)}; the original copy is kept"
+            result.data = {**result.data, "rejected_refinement": refined, "missing_facts": missing}
+            refined = " ".join(text.split())
         result.data["refined_ad_copy_eng"] = refined
         result.request = {**result.request, "prompt_name": name, "prompt_version": version}
         result.prompt_id = prompt_uuid(name, version)

@@ -238,8 +238,9 @@ class OfflineWriter:
         elif operation == "instagram_feed":
             data = self._feed(ctx)
         elif operation == "refine_copy":
-            max_chars = int(ctx.get("max_chars") or 40)
-            data = {"refined_ad_copy_eng": post_rules.shorten_copy(str(ctx.get("ad_copy_eng", "")), max_chars)}
+            # Without a model no word may be dropped (a cut changes the offer): the layout fits the whole copy.
+            data = {"refined_ad_copy_eng": " ".join(str(ctx.get("ad_copy_eng", "")).split())}
+            note = "offline: the copy is kept whole, the layout fits it"
         else:
             raise ValueError(f"offline writer has no template for operation {operation!r}")
         if note:

@@ -9,6 +9,7 @@ from services.contrast import best_text_colour, hex_colour, opposite_colour, wor
 from services.errors import InputError
 from services.fonts import (block_height_px, first_baseline_px, font_file_name, has_hangul, line_height_px,
                             load_font, min_font_px, wrap_text)
+from services.typescale import balanced_wrap, size_range
 
 WCAG_TARGET = 4.5
 SCRIM_ALPHAS = (0.45, 0.6, 0.75, 0.9)  # tried in order: the lightest scrim that is enough wins
@@ -39,7 +40,7 @@ def fit_text(text: str, w: int, h: int, font_path: str | None, floor: int, hi: i
 
     def layout(size: int, hint: bool) -> tuple[list[str], bool]:
         font = load_font(font_path, size)
-        lines = lines_hint if hint and lines_hint else wrap_text(text, font.getlength, w, breakable)
+        lines = lines_hint if hint and lines_hint else balanced_wrap(text, font.getlength, w, breakable)
         ok = max(font.getlength(x) for x in lines) <= w and block_height_px(len(lines), size, font_path) <= h
         return lines, ok
 
@@ -59,10 +60,9 @@ def fit_text(text: str, w: int, h: int, font_path: str | None, floor: int, hi: i
 
     free = largest(False)
     if lines_hint:
-        # The planner's balanced line breaks read better than a greedy re-wrap (no orphan words):
-        # keep them unless re-wrapping buys a clearly larger size or they do not fit at all.
+        # The planner's line breaks follow the type scale's line rules: keep them whenever they fit.
         planned = largest(True)
-        if planned[2] and (not free[2] or planned[0] >= 0.9 * free[0]):
+        if planned[2]:
             return planned
     return free  # when nothing fits, the floor wins over the box: legibility first, fits=False
 
@@ -128,9 +128,13 @@ def render(rgb: np.ndarray, text: str, proposal: dict, font_path: str | None = N
     x, y = min(max(0, x), W - 1), min(max(0, y), H - 1)
     w, h = max(1, min(w, W - x)), max(1, min(h, H - y))
     floor = min_font_px(H)
+    if proposal.get("fits") is False and proposal.get("font_size"):
+        floor = max(1, min(floor, int(proposal["font_size"])))  # the planner shrank it to keep every word
     hint = proposal.get("lines") if proposal.get("lines") and _same_words(proposal["lines"], text) else None
-    start = int(proposal.get("font_size") or h)
-    size, lines, fits = fit_text(text, w, h, font_path, floor, max(floor, min(h, int(start * 1.5))), hint)
+    # Never above the type scale's step for this copy (nor the planned size): the scale, not the box, sets it.
+    scale_floor, _, _, scale_hi = size_range(text, W, H, font_path)
+    start = min(int(proposal.get("font_size") or h), scale_hi)
+    size, lines, fits = fit_text(text, w, h, font_path, floor, max(floor, min(h, start)), hint)
     font = load_font(font_path, size)
     bw = math.ceil(max(font.getlength(line) for line in lines))
     bh = block_height_px(len(lines), size, font_path)
@@ -199,5 +203,7 @@ def render(rgb: np.ndarray, text: str, proposal: dict, font_path: str | None = N
         "contrast_before": round(before, 3), "contrast_after": round(after, 3),
         "text_mask_bbox": [int(xs.min() + x0), int(ys.min() + y0), int(xs.max() + x0 + 1), int(ys.max() + y0 + 1)],
         "line_height": line_height_px(size), "ring_px": r, "fits": fits,
+        # Every word of the copy is drawn; copy_fits says whether that was possible at a legible size.
+        "copy_fits": bool(fits and size >= scale_floor and proposal.get("fits", True)),
     })
     return result, layout

@@ -7,12 +7,14 @@ import numpy as np
 
 from services.contrast import luminance, worst_case_from_range
 from services.errors import InputError
-from services.fonts import REF_SIZE, block_height_px, has_hangul, ink_extents, min_font_px, ref_length, wrap_text
+from services.faces import FACE_LABELS
+from services.fonts import REF_SIZE, block_height_px
+from services.typescale import (MAX_BLOCK_HEIGHT, MAX_BLOCK_SHARE, WIDTH_SLACK, fit_size, line_variants, lines_ok,
+                                size_range)
 
 WORK_SIDE = 256  # every map is scored on a thumbnail: text boxes are large, so detail is not needed
 MARGIN_FRACTION = 0.05  # safe area kept free at the image edges (Instagram crops and UI overlays)
-MAX_FONT_FRACTION = 0.10  # a headline taller than 10 % of the image starts to dominate the photo
-WIDTH_SLACK = 1.03  # planned widths are scaled from REF_SIZE; hinting can add ~1-2 % at small sizes
+MIN_ABS_FONT_PX = 8  # below the floor only to keep every word of a copy that fits nowhere (copy_fits: false)
 SLIDE_STEPS = 24  # positions tried per axis inside a region
 MIN_CANDIDATES = 8
 
@@ -21,6 +23,8 @@ W_SALIENCY, W_BUSY, W_CONTRAST, W_SIZE, W_MARGIN, W_ALIGN = 2.0, 1.0, 0.5, 0.8, 
 LINE_PENALTY = 0.15  # per line beyond 3: a narrow column of one-word lines reads badly
 OVERLAP_PENALTY = 10.0  # larger than any free score range, so covering an object always loses
 NOFIT_PENALTY = 5.0  # text that does not fit at the legibility floor ranks after every fitting box
+W_STEP = 1.5  # set below the copy's own step (a display line at body size): a calm spot must earn it
+OFFSCALE_PENALTY = 1.0  # under the type scale's lowest step (but legible): only when the scale fits nowhere
 
 
 @dataclass
@@ -35,6 +39,7 @@ class _Maps:
     busy_ii: np.ndarray
     lum: np.ndarray
     dets: np.ndarray  # (n, 4) x1, y1, x2, y2 in full-image pixels
+    faces: np.ndarray  # (k, 4) the face detections among them
 
 
 def _build_maps(rgb: np.ndarray, saliency: np.ndarray, detections: list[dict]) -> _Maps:
@@ -49,8 +54,9 @@ def _build_maps(rgb: np.ndarray, saliency: np.ndarray, detections: list[dict]) -
     busy = mag / (float(mag.max()) + 1e-6)
     dets = np.array([d["box"][:4] for d in detections], dtype=np.float64).reshape(-1, 4)
     dets = np.clip(dets, 0, [W, H, W, H])
+    faces = dets[[d.get("label") in FACE_LABELS for d in detections]].reshape(-1, 4)
     return _Maps(W, H, sw / W, sh / H, cv2.integral(sal, sdepth=cv2.CV_64F),
-                 cv2.integral(busy, sdepth=cv2.CV_64F), luminance(small).astype(np.float32), dets)
+                 cv2.integral(busy, sdepth=cv2.CV_64F), luminance(small).astype(np.float32), dets, faces)
 
 
 def _small_rect(m: _Maps, x: np.ndarray, y: np.ndarray, bw: float, bh: float) -> tuple[np.ndarray, ...]:
@@ -127,47 +133,6 @@ def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
     return inter / (a[2] * a[3] + b[2] * b[3] - inter + 1e-9)
 
 
-def _line_variants(text: str, font_path: str | None) -> list[tuple[list[str], float]]:
-    """Balanced wrappings of the text into 1..k lines, as (lines, widest line at REF_SIZE)."""
-    # Hangul may break between syllables, but only when there are fewer words than lines:
-    # splitting an eojeol (or any Latin word) when whole words would do reads badly in an ad.
-    breakable = has_hangul(text)
-
-    def measure(s: str) -> float:
-        return ref_length(font_path, s)
-
-    words = text.split()
-    total = sum(measure(w) for w in words) + measure(" ") * (len(words) - 1)
-    word_w = max(measure(w) for w in words)
-    char_w = max(measure(ch) for ch in text if not ch.isspace())
-    variants: dict[tuple[str, ...], float] = {}
-    for k in range(1, min(12, max(len(words), 4 if breakable else 1)) + 1):
-        split = breakable and k > len(words)
-        lo = char_w if split else word_w
-        hi = max(lo, total)
-        if len(wrap_text(text, measure, hi, split)) > k:
-            continue  # explicit newlines already need more lines
-        for _ in range(14):  # narrowest width that still wraps into <= k lines: balanced lines
-            mid = (lo + hi) / 2
-            if len(wrap_text(text, measure, mid, split)) <= k:
-                hi = mid
-            else:
-                lo = mid
-        lines = wrap_text(text, measure, hi, split)
-        variants.setdefault(tuple(lines), max(measure(line) for line in lines))
-    return [(list(lines), width) for lines, width in variants.items()]
-
-
-def _fit_size(width_ref: float, n_lines: int, rw: float, rh: float, s_max: int, font_path: str | None) -> int:
-    """Largest font size at which a wrapped block fits rw x rh (may be below the floor)."""
-    ascent, descent = ink_extents(font_path)
-    s = min(s_max, rw * REF_SIZE / (width_ref * WIDTH_SLACK), rh / ((n_lines - 1) * 1.25 + ascent + descent))
-    s = int(math.floor(s))
-    while s > 1 and block_height_px(n_lines, s, font_path) > rh:
-        s -= 1
-    return max(1, s)
-
-
 def _regions(W: int, H: int) -> list[tuple[str, tuple[float, float, float, float]]]:
     """Named layout regions inside the safe margins."""
     m = round(MARGIN_FRACTION * min(W, H))
@@ -195,14 +160,23 @@ def plan(rgb: np.ndarray, saliency: np.ndarray, detections: list[dict], text: st
         raise InputError(f"expected an HxWx3 image, got shape {rgb.shape}")
     m = _build_maps(rgb, saliency, detections)
     W, H = m.W, m.H
-    floor, s_max = min_font_px(H), max(min_font_px(H), round(MAX_FONT_FRACTION * H))
-    variants = _line_variants(text, font_path)
+    # Sizes come from the type scale: at most the copy's step, at least its lowest step (band_lo);
+    # down to the legibility floor only where the scale fits nowhere.
+    floor, band_lo, step_lo, s_max = size_range(text, W, H, font_path)
+    every = line_variants(text, font_path)
+    # The type scale's line rules (no one-word line, no overlong line) unless no wrapping can meet them.
+    variants = [v for v in every if lines_ok(v[0], text)] or every
     placements: list[tuple[str, list[str], int, int, int, int, int, bool]] = []
 
     def add(name: str, region: tuple[float, ...], lines: list[str], width_ref: float, size: int, keep: int,
             fits: bool = True) -> None:
-        bw = math.ceil(width_ref * size / REF_SIZE * WIDTH_SLACK) + 1
-        bh = block_height_px(len(lines), size, font_path)
+        def block(sz: int) -> tuple[int, int]:
+            return math.ceil(width_ref * sz / REF_SIZE * WIDTH_SLACK) + 1, block_height_px(len(lines), sz, font_path)
+
+        bw, bh = block(size)
+        while size > floor and (bw * bh > MAX_BLOCK_SHARE * W * H or bh > MAX_BLOCK_HEIGHT * H):
+            size -= 1  # the block's share of the photo is capped: the photo sells the product
+            bw, bh = block(size)
         for x, y in _slide(m, region, bw, bh, keep):
             placements.append((name, lines, size, x, y, bw, bh, fits))
 
@@ -210,49 +184,77 @@ def plan(rgb: np.ndarray, saliency: np.ndarray, detections: list[dict], text: st
     inner = (mpx, mpx, W - mpx, H - mpx)
     iw, ih = inner[2] - inner[0], inner[3] - inner[1]
 
-    def floor_wrap(width: float) -> tuple[list[str], float] | None:
-        """Copy wrapped at the floor size to `width`, or None if that block leaves the safe area."""
-        lines = wrap_text(text, lambda t: ref_length(font_path, t) * floor / REF_SIZE * WIDTH_SLACK, width,
-                          has_hangul(text))
-        width_ref = max(ref_length(font_path, line) for line in lines)
-        ok = block_height_px(len(lines), floor, font_path) <= ih and width_ref * floor / REF_SIZE * WIDTH_SLACK < iw
-        return (lines, width_ref) if ok else None
+    def wrap_at(width: float, size: int) -> tuple[list[str], float] | None:
+        """Fewest balanced lines at `size` not wider than `width`, or None if that leaves the safe area."""
+        scale = size / REF_SIZE * WIDTH_SLACK
+        for pool in (variants, every):  # the line rules first, any balanced wrapping if they cannot fit
+            fitting = [v for v in pool if v[1] * scale <= width]
+            if fitting:
+                lines, width_ref = min(fitting, key=lambda v: (len(v[0]), v[1]))
+                if block_height_px(len(lines), size, font_path) <= ih and width_ref * scale < iw:
+                    return lines, width_ref
+        return None
 
     for name, region in _regions(W, H):
         rw, rh = region[2] - region[0], region[3] - region[1]
         fitted = 0
         for lines, width_ref in variants:
-            size = _fit_size(width_ref, len(lines), rw, rh, s_max, font_path)
+            size = fit_size(width_ref, len(lines), rw, rh, s_max, font_path)
             if size >= floor:
                 add(name, region, lines, width_ref, size, 1)
                 fitted += 1
-        wrapped = None if fitted else floor_wrap(rw) or floor_wrap(iw)
+        wrapped = None if fitted else wrap_at(rw, floor) or wrap_at(iw, floor)
         if wrapped:
             # Nothing fits this region at the floor: keep the floor size, wrapped to the region (or safe
             # area) width, anywhere in the safe area, but penalised; dropped if not even that fits.
             add(name, inner, *wrapped, floor, 1, fits=False)
     # Free regions: slide each line variant over the whole safe area and keep the calmest spots.
     for lines, width_ref in variants:
-        size = _fit_size(width_ref, len(lines), 0.8 * iw, 0.3 * ih, s_max, font_path)
-        if size < floor:  # long copy: let the block use the whole safe area instead
-            size = _fit_size(width_ref, len(lines), iw, ih, s_max, font_path)
-        for scaled in {size, int(size * 0.7)}:
-            if scaled >= floor:
+        size = fit_size(width_ref, len(lines), 0.8 * iw, 0.3 * ih, s_max, font_path)
+        if size < band_lo:  # long copy: let the block use the whole safe area instead
+            size = fit_size(width_ref, len(lines), iw, ih, s_max, font_path)
+        # Smaller steps too (down to the floor, penalised below the scale): a narrow calm strip beside a
+        # subject may hold the copy only there, and covering the subject is worse than a smaller size.
+        for scaled in {size, max(band_lo, int(size * 0.8)), band_lo, floor}:
+            if floor <= scaled <= size:
                 add("free", inner, lines, width_ref, scaled, 2)
     if not placements:
-        # Not even the whole safe area holds the copy at the legibility floor: no retry can fix that.
-        raise InputError(f"ad copy of {len(text)} characters does not fit a {W}x{H} image at {floor} px")
-    kept, spare = _rank([_candidate(m, p, s_max) for p in placements])
+        # Not even the whole safe area holds the copy at the legibility floor: keep every word anyway,
+        # smaller (copy_fits: false), rather than cut the advertiser's message.
+        for size in range(floor - 1, MIN_ABS_FONT_PX - 1, -1):
+            wrapped = wrap_at(iw, size)
+            if wrapped:
+                add("free", inner, *wrapped, size, 3, fits=False)
+                break
+    if not placements:
+        raise InputError(f"ad copy of {len(text)} characters does not fit a {W}x{H} image "
+                         f"even at {MIN_ABS_FONT_PX} px")
+    kept, spare = _rank([_candidate(m, p, s_max, band_lo, step_lo) for p in placements])
     if len(kept) < MIN_CANDIDATES:
         # Tight copy: other line breaks at the floor size give the caller real alternatives.
         for frac in (1.0, 0.85, 0.7, 0.55, 0.4):
-            wrapped = floor_wrap(frac * iw)
+            wrapped = wrap_at(frac * iw, max(floor, min(band_lo, s_max)))
             if wrapped:
-                add("free", inner, *wrapped, floor, 3)
-        kept, spare = _rank([_candidate(m, p, s_max) for p in placements])
+                add("free", inner, *wrapped, max(floor, min(band_lo, s_max)), 3)
+        kept, spare = _rank([_candidate(m, p, s_max, band_lo, step_lo) for p in placements])
     if len(kept) < MIN_CANDIDATES:  # last resort: near-duplicates rather than fewer than promised
         kept = sorted(kept + spare[:MIN_CANDIDATES - len(kept)], key=lambda c: -c["score"])
+    # Faces are a hard constraint: while any candidate keeps off every face, none that covers one is offered.
+    clear = [c for c in kept if c["scores"]["face_overlap"] == 0]
+    if clear and len(clear) < len(kept):
+        extra = [c for c in spare if c["scores"]["face_overlap"] == 0]
+        kept = clear + extra[:max(0, MIN_CANDIDATES - len(clear))]
     return kept
+
+
+def copy_fits(rgb: np.ndarray, text: str, font_path: str | None = None) -> bool:
+    """Can the whole copy be set at a legible size in this photo (saliency only: before detection runs)?"""
+    from services.saliency import saliency_map  # late: only the analyze stage asks this
+
+    try:
+        return any(c["fits"] for c in plan(rgb, saliency_map(rgb), [], text, font_path))
+    except InputError:
+        return False
 
 
 def _rank(candidates: list[dict]) -> tuple[list[dict], list[dict]]:
@@ -266,7 +268,7 @@ def _rank(candidates: list[dict]) -> tuple[list[dict], list[dict]]:
     return kept, spare
 
 
-def _candidate(m: _Maps, p: tuple, s_max: int) -> dict:
+def _candidate(m: _Maps, p: tuple, s_max: int, band_lo: int, step_lo: int) -> dict:
     """Full scores (including contrast of the thumbnail pixels under the box) for one placement."""
     name, lines, size, x, y, bw, bh, fits = p
     one = np.array([float(x)]), np.array([float(y)])
@@ -275,12 +277,19 @@ def _candidate(m: _Maps, p: tuple, s_max: int) -> dict:
     lum = m.lum[y0:y1, x0:x1].ravel()
     lo, hi = np.percentile(lum, [1.0, 99.0])
     contrast = max(worst_case_from_range(1.0, lo, hi), worst_case_from_range(0.0, lo, hi))
-    size_term = size / s_max
+    size_term = min(1.0, size / s_max)
+    face = 0.0
+    for fx1, fy1, fx2, fy2 in m.faces:
+        iw, ih = max(0.0, min(x + bw, fx2) - max(x, fx1)), max(0.0, min(y + bh, fy2) - max(y, fy1))
+        face = max(face, iw * ih / max(1.0, (fx2 - fx1) * (fy2 - fy1)))
     score = (float(_partial_score({k: np.array(v) for k, v in t.items()})) + W_CONTRAST * min(contrast, 7.0) / 7.0
-             + W_SIZE * size_term - (0.0 if fits else NOFIT_PENALTY) - LINE_PENALTY * max(0, len(lines) - 3))
+             + W_SIZE * size_term - (0.0 if fits else NOFIT_PENALTY) - LINE_PENALTY * max(0, len(lines) - 3)
+             - (OFFSCALE_PENALTY if size < band_lo else 0.0) - W_STEP * max(0.0, (step_lo - size) / step_lo)
+             - OVERLAP_PENALTY * face)
     align = ("left", "center", "right")[int(t["align_idx"])]
     scores = {k: round(t[k], 4) for k in ("saliency", "object_overlap", "busyness", "margin", "alignment")}
-    scores.update(contrast=round(contrast, 3), size=round(size_term, 4), lines=len(lines))
+    scores.update(contrast=round(contrast, 3), size=round(size_term, 4), lines=len(lines),
+                  face_overlap=round(face, 4))
     return {"box": [x, y, bw, bh], "lines": list(lines), "font_size": size, "align": align, "region": name,
             "fits": fits, "scores": scores, "score": round(score, 4)}
 

@@ -6,6 +6,7 @@ from services import iou as iou_eval
 from services import legacy_metrics
 from services import ocr as ocr_eval
 from services import readability
+from services.faces import FACE_LABELS, face_share
 from services.fonts import font_path_of, line_height_px
 from services.imageio import load_rgb
 from services.readability import metric
@@ -119,7 +120,9 @@ class VlmJudge(_EvalStage):
         overlap = iou_eval.evaluate(layout["box"], inputs.detections,
                                     saliency_map(self.load_image(inputs.original_path)))
         measured = {"contrast_ratio": read["contrast_ratio"]["value"], "rea": read["rea"]["value"],
-                    "occ": overlap["occ"]["value"], "max_iou": overlap["max_iou"]["value"]}
+                    "occ": overlap["occ"]["value"], "max_iou": overlap["max_iou"]["value"],
+                    "face_overlap": face_share(layout["box"], [d["box"] for d in inputs.detections
+                                                               if d.get("label") in FACE_LABELS])}
         started = time.perf_counter()
         verdict = self.models.vlm.judge(rendered, layout["box"], measured)
         latency = (time.perf_counter() - started) * 1000

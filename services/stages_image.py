@@ -59,10 +59,13 @@ class VlmAnalyze(_ImageStage):
         verdict = self.models.vlm.analyze(rgb, inputs.text)
         latency = (time.perf_counter() - started) * 1000
         refined = None
-        if not verdict.get("copy_fits", True) and not inputs.has_refined:
+        # The layout decides whether the copy fits (the VLM's area estimate is rough): copy that the
+        # planner can set whole at a legible size is never refined.
+        fits = verdict.get("copy_fits", True) or planner_algo.copy_fits(rgb, inputs.text, self.models.font_path)
+        if not fits and not inputs.has_refined:
             refined = self.models.refine_copy(inputs.text, verdict, rgb.shape)
         return {"verdict": verdict, "latency_ms": latency, "refined": refined, "text": inputs.text,
-                "shape": rgb.shape[:2]}
+                "shape": rgb.shape[:2], "copy_fits": fits}
 
     async def save(self, conn, ctx, out):
         verdict = out["verdict"]
@@ -88,7 +91,7 @@ class VlmAnalyze(_ImageStage):
         stored = await english_copy(conn, ctx.job_id) if refined else None
         return {"vlm_trace_id": str(trace_id), "is_valid": bool(verdict.get("suitable")),
                 "backend": verdict.get("backend"), "suitable": verdict.get("suitable"),
-                "copy_fits": verdict.get("copy_fits"), "reason": verdict.get("reason"),
+                "copy_fits": out.get("copy_fits", verdict.get("copy_fits")), "reason": verdict.get("reason"),
                 "refined_ad_copy_eng": stored}
 
 

@@ -9,6 +9,7 @@ import numpy as np
 from services.detect import (Detection, SaliencyDetector, UnavailableBackend, forbidden_mask, free_regions,
                              thumbnail)
 from services.errors import InputError
+from services.faces import FaceDetector, face_share
 from services.saliency import saliency_map
 
 _WORK_SIDE = 256  # statistics and regions are computed on a thumbnail: 1024 px images cost the same
@@ -64,6 +65,7 @@ class DefaultVlm:
 
     def __init__(self) -> None:
         self._detector = SaliencyDetector()
+        self._faces = FaceDetector()
 
     def measure(self, rgb: np.ndarray) -> tuple[dict, list[Detection], list[list[int]]]:
         """Image statistics, subject detections and free regions (boxes in original pixels)."""
@@ -196,17 +198,33 @@ class DefaultVlm:
         placement = _clamp(10 * (1 - min(1.0, occ / 0.5)) * (1 - iou) - (2.0 if margin < 0.02 else 0.0))
         size_score = float(np.interp(frac, [0, 0.04, 0.3, 0.6], [0, 1, 1, 0]))
         harmony = _clamp(10 * (0.6 * (1 - rea) + 0.4 * size_score))
-        covers = iou >= 0.1 or occ >= 0.4
+        given = measurements.get("face_overlap")  # from the stored face detections, found before the text
+        face = float(given) if isinstance(given, (int, float)) else self._face_overlap(rgb, (x1, y1, x2, y2), text_px)
+        covers = iou >= 0.1 or occ >= 0.4 or face > 0
         overall = _clamp(0.45 * legibility + 0.35 * placement + 0.2 * harmony)
         overall = min(overall, 4.0) if covers else overall
         ocr = f"{got['ocr_similarity']:.2f}" if "ocr_similarity" in got else "n/a"
         reason = (f"Measured, not from LLaVA: contrast {cr:.1f}:1 (AA needs 4.5:1), OCR similarity {ocr}, "
                   f"saliency under text {occ:.2f}, max IoU with subject {iou:.2f}, background busyness {rea:.2f}, "
                   f"text box {frac:.0%} of the frame{', margin under 2%' if margin < 0.02 else ''}"
-                  f"{'; the text covers the product' if covers else ''}.")
+                  f"{'; the text covers a face' if face > 0 else '; the text covers the product' if covers else ''}.")
         return {"backend": self.name, "legibility": round(legibility, 1), "placement": round(placement, 1),
                 "harmony": round(harmony, 1), "covers_product": covers, "overall": round(overall, 1),
-                "reason": reason, "measurements": {k: round(v, 4) for k, v in got.items()}, "sources": src}
+                "reason": reason, "measurements": {**{k: round(v, 4) for k, v in got.items()},
+                                                   "face_overlap": round(face, 4)}, "sources": src}
+
+    def _face_overlap(self, rgb: np.ndarray, box: tuple, text_px: np.ndarray) -> float:
+        """Largest share of a face under the text box; faces found with the text strokes painted out."""
+        small, s = thumbnail(rgb, 400)
+        sh, sw = small.shape[:2]
+        x1, y1 = min(int(box[0] * s), sw - 1), min(int(box[1] * s), sh - 1)
+        x2, y2 = max(x1 + 1, min(sw, math.ceil(box[2] * s))), max(y1 + 1, min(sh, math.ceil(box[3] * s)))
+        mask = np.zeros((sh, sw), np.uint8)
+        mask[y1:y2, x1:x2] = cv2.resize(text_px.astype(np.uint8) * 255, (x2 - x1, y2 - y1),
+                                        interpolation=cv2.INTER_LINEAR)
+        clean = cv2.inpaint(small, cv2.dilate(mask, np.ones((3, 3), np.uint8)), 3, cv2.INPAINT_TELEA)
+        found = [tuple(v / s for v in d.box) for d in self._faces.detect(clean)]
+        return face_share((box[0], box[1], box[2] - box[0], box[3] - box[1]), found)
 
     def describe(self) -> dict:
         """What runs here, for status pages and logs."""

@@ -143,8 +143,13 @@ def test_long_copy_keeps_the_legibility_floor():
     assert fitting  # the bands and corners cannot hold it at 14 px, but the safe area can
     if overflowing:
         assert min(fitting) > max(overflowing)
-    with pytest.raises(InputError):  # copy that fits nowhere at the floor is refused, not shrunk
-        plan(rgb, sal, [], " ".join(["espresso"] * 60))
+    # Copy that fits nowhere at the floor keeps every word (smaller, fits: false), never cut.
+    long_copy = " ".join(["espresso"] * 60)
+    whole = plan(rgb, sal, [], long_copy)
+    assert whole and not any(c["fits"] for c in whole)
+    assert all(" ".join(c["lines"]).split() == long_copy.split() for c in whole)
+    with pytest.raises(InputError):  # only copy that fits not even at 8 px is refused
+        plan(rgb, sal, [], " ".join(["espresso"] * 600))
 
 
 def test_plan_rejects_empty_copy():

@@ -1,0 +1,147 @@
+"""Creative-quality bench: every photo shipped by installed packages x three copies, offline stages, one table."""
+import argparse
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from config import get_settings  # noqa: E402
+from services import iou as iou_eval, ocr as ocr_eval, readability  # noqa: E402
+from services.fonts import default_font_path, load_font, line_height_px  # noqa: E402
+from services.handlers import Models  # noqa: E402
+from services.llm import OfflineWriter  # noqa: E402
+from services.overlay import render  # noqa: E402
+from services.saliency import saliency_map  # noqa: E402
+from services.stages_image import ImageInputs, Planner, VlmAnalyze  # noqa: E402
+from services.vlm import DefaultVlm  # noqa: E402
+
+COPIES = {"short": "Iced coffee season",
+          "medium": "Fresh espresso, every morning",
+          "long": "Summer sale: 30% off all iced drinks until Sunday"}
+BAND = (2.6, 7.0)  # cap height, % of the short side: services/typescale.py BAND (body floor to display top)
+
+
+def photos() -> dict[str, np.ndarray]:
+    """Real photos shipped inside installed packages (scikit-image, matplotlib) and the repo samples."""
+    from skimage import data
+    import matplotlib.cbook as cbook
+
+    out = {}
+    for name in ("astronaut", "camera", "chelsea", "coffee", "rocket", "motorcycle_left", "immunohistochemistry",
+                 "hubble_deep_field", "retina", "brick", "grass", "page"):
+        img = getattr(data, name)() if name != "motorcycle_left" else data.stereo_motorcycle()[0]
+        out[name] = np.stack([img] * 3, -1) if img.ndim == 2 else img[..., :3]
+    for name in ("grace_hopper.jpg",):  # (its other photo, a 128 px pack shot, is below the 256 px minimum)
+        out[name.split(".")[0]] = np.asarray(Image.open(cbook.get_sample_data(name)).convert("RGB"))
+    # Instagram shapes: a 9:16 story crop and a 1.91:1 landscape crop of the portrait.
+    a = data.astronaut()
+    out["astronaut_tall"] = a[:, 112:400]
+    out["coffee_wide"] = data.coffee()[50:364]
+    return out
+
+
+def faces(rgb: np.ndarray) -> list[tuple[int, int, int, int]]:
+    """Face boxes (x1, y1, x2, y2) found by the LBP frontal cascade scikit-image ships (independent of the service)."""
+    from skimage import data
+    from skimage.feature import Cascade
+
+    h, w = rgb.shape[:2]
+    s = min(1.0, 400 / max(h, w))
+    g = cv2.cvtColor(cv2.resize(rgb, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA), cv2.COLOR_RGB2GRAY)
+    side = max(24, int(0.08 * min(g.shape)))
+    found = Cascade(data.lbp_frontal_face_cascade_filename()).detect_multi_scale(
+        img=g, scale_factor=1.2, step_ratio=1, min_size=(side, side), max_size=(min(g.shape),) * 2,
+        min_neighbor_number=4, intersection_score_threshold=0.5)
+    return [(int(d["c"] / s), int(d["r"] / s), int((d["c"] + d["width"]) / s), int((d["r"] + d["height"]) / s))
+            for d in found]
+
+
+def cap_ratio(font_path: str) -> float:
+    """Height of a capital H as a fraction of the em size."""
+    top, bottom = load_font(font_path, 100).getbbox("H", anchor="ls")[1::2]
+    return (bottom - top) / 100
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--no-ocr", action="store_true", help="skip the EasyOCR read-back")
+    args = parser.parse_args()
+    settings = get_settings()
+    font = settings.font_path or default_font_path()
+    models = Models.__new__(Models)  # the real stage code, without loading OCR or the served backends
+    models.settings, models.font_path, models.llm, models.vlm = settings, font, OfflineWriter(), DefaultVlm()
+    try:  # the detector as the service builds it (faces merged in since issue 13)
+        from services.faces import build_detector_with_faces as build_detector
+    except ImportError:
+        from services.detect import build_detector
+    models.detector = build_detector("default", "", "", True)[0]
+    reader = None if args.no_ocr else ocr_eval.OcrReader(settings.ocr_model_dir or None)
+    cap = cap_ratio(font)
+    rows = []
+    tmp = Path(tempfile.mkdtemp(prefix="bench_quality_"))
+    for pname, rgb in photos().items():
+        path = tmp / f"{pname}.png"
+        Image.fromarray(rgb).save(path)
+        sal = saliency_map(rgb)
+        dets = [d.to_json() for d in models.detector.detect(rgb, sal)]
+        face_boxes = faces(rgb)
+        for cname, copy in COPIES.items():
+            text = copy
+            refined = VlmAnalyze(models).run(ImageInputs(None, path, text=copy))["refined"]
+            if refined:
+                text = refined.data["refined_ad_copy_eng"]
+            planned = Planner(models).run(ImageInputs(None, path, text=text, detections=dets))
+            best = planned["candidates"][0]
+            out, layout = render(rgb, text, best, font)
+            drawn = " ".join(layout["lines"])
+            x, y, bw, bh = layout["box"]
+            over_face = any(min(x + bw, fx2) > max(x, fx1) and min(y + bh, fy2) > max(y, fy1)
+                            for fx1, fy1, fx2, fy2 in face_boxes)
+            read = readability.evaluate(out, layout, drawn, font)
+            occ = iou_eval.occupancy(layout["box"], sal)
+            row = {"photo": pname, "copy": cname, "whole": " ".join(drawn.split()) == " ".join(copy.split()),
+                   "face": over_face, "cap_pct": 100 * cap * layout["font_size"] / min(rgb.shape[:2]),
+                   "block_pct": 100 * bw * bh / (rgb.shape[0] * rgb.shape[1]),
+                   "occ": occ, "wcag": read["contrast_ratio"]["value"], "lines": len(layout["lines"]), "ocr": None, "ocr_chars": None,
+                   "oneword": len(copy.split()) > 1 and any(len(ln.split()) == 1 for ln in layout["lines"])}
+            if reader:
+                got = ocr_eval.evaluate(out, layout["box"], drawn, reader,
+                                        line_height_px=line_height_px(int(layout["font_size"])))
+                read_back = ocr_eval.normalise_text(got["recognised_text"])
+                row["ocr"] = read_back == ocr_eval.normalise_text(copy)
+                # EasyOCR often merges words ("Freshespresso"): also count reads exact but for spaces.
+                row["ocr_chars"] = read_back.replace(" ", "") == ocr_eval.normalise_text(copy).replace(" ", "")
+            rows.append(row)
+            print(f"{pname:22s} {cname:6s} whole={row['whole']!s:5s} face={row['face']!s:5s} "
+                  f"cap={row['cap_pct']:.1f}% block={row['block_pct']:.1f}% lines={row['lines']} "
+                  f"occ={occ:.3f} wcag={row['wcag']:.2f} ocr={row['ocr']}/{row['ocr_chars']} | {drawn!r}", flush=True)
+    n = len(rows)
+    caps = [r["cap_pct"] for r in rows]
+    pct = lambda k: f"{100 * sum(bool(r[k]) for r in rows) / n:.0f} %"  # noqa: E731
+    table = [
+        ("photos x copies", f"{n // len(COPIES)} x {len(COPIES)} = {n}"),
+        ("rendered text equals the copy", pct("whole")),
+        ("text over a detected face", f"{sum(r['face'] for r in rows)} of {n}"),
+        ("cap height, % of short side: median (range)", f"{statistics.median(caps):.1f} ({min(caps):.1f}-{max(caps):.1f})"),
+        (f"cap height inside the band {BAND[0]}-{BAND[1]} %", f"{100 * sum(BAND[0] <= c <= BAND[1] for c in caps) / n:.0f} %"),
+        ("text block, % of image: max", f"{max(r['block_pct'] for r in rows):.1f}"),
+        ("variants with a one-word line", f"{sum(r['oneword'] for r in rows)} of {n}"),
+        ("Occ worst (max)", f"{max(r['occ'] for r in rows):.3f}"),
+        ("WCAG worst (min)", f"{min(r['wcag'] for r in rows):.2f}"),
+        ("WCAG >= 4.5", f"{100 * sum(r['wcag'] >= 4.5 for r in rows) / n:.0f} %"),
+        ("OCR read-back exact", pct("ocr") if reader else "skipped"),
+        ("OCR read-back exact but for spaces", pct("ocr_chars") if reader else "skipped"),
+    ]
+    print("\n| measure | value |\n|---|---|")
+    for k, v in table:
+        print(f"| {k} | {v} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,118 @@
+"""Contact sheet: N photos x three copies rendered by the offline stages into one PNG, to judge a change at a glance.
+
+Each row is one job (one copy), each column one variant (one photo). A cell shows the rendered creative,
+the planner's box (green: the variant the selection rule picks for that job), and its scores.
+"""
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from config import get_settings  # noqa: E402
+from scripts.bench_quality import COPIES  # noqa: E402
+from services import iou as iou_eval, readability  # noqa: E402
+from services.faces import build_detector_with_faces  # noqa: E402
+from services.fonts import default_font_path, load_font  # noqa: E402
+from services.handlers import Models  # noqa: E402
+from services.imageio import load_rgb  # noqa: E402
+from services.llm import OfflineWriter  # noqa: E402
+from services.overlay import render  # noqa: E402
+from services.saliency import saliency_map  # noqa: E402
+from services.selection import rank_key  # noqa: E402
+from services.stages_eval import JUDGE_PASS  # noqa: E402
+from services.stages_image import ImageInputs, Planner, VlmAnalyze  # noqa: E402
+from services.typescale import cap_share  # noqa: E402
+from services.vlm import DefaultVlm  # noqa: E402
+
+CELL = 300  # px width of one creative on the sheet
+CAPTION = 74
+
+
+def _variant(models: Models, path: Path, rgb: np.ndarray, copy: str) -> dict:
+    """One variant through analyze, detect, plan, render and the offline evaluations."""
+    analysed = VlmAnalyze(models).run(ImageInputs(None, path, text=copy))
+    text = analysed["refined"].data["refined_ad_copy_eng"] if analysed["refined"] else copy
+    sal = saliency_map(rgb)
+    dets = [d.to_json() for d in models.detector.detect(rgb, sal)]
+    best = Planner(models).run(ImageInputs(None, path, text=text, detections=dets))["candidates"][0]
+    image, layout = render(rgb, text, best, models.font_path)
+    read = readability.evaluate(image, layout, text, models.font_path)
+    overlap = iou_eval.evaluate(layout["box"], dets, sal)
+    judge = models.vlm.judge(image, layout["box"], {
+        "contrast_ratio": read["contrast_ratio"]["value"], "rea": read["rea"]["value"],
+        "occ": overlap["occ"]["value"], "max_iou": overlap["max_iou"]["value"]})
+    evals = {"readability": read, "iou": overlap,
+             "llava_judge": {"overall": judge["overall"], "passed": judge["overall"] >= JUDGE_PASS
+                             and not judge["covers_product"]}}
+    return {"copy": copy, "image": image, "layout": layout, "plan_score": best["score"], "judge": judge, "evals": evals,
+            "faces": [d["box"] for d in dets if d["label"] == "face"],
+            "cap": cap_share(layout["font_size"], rgb.shape[1], rgb.shape[0], models.font_path)}
+
+
+def _cell(v: dict, selected: bool) -> Image.Image:
+    """The creative scaled to CELL px wide with its box, faces and a caption of scores."""
+    img = Image.fromarray(v["image"])
+    s = CELL / img.width
+    img = img.resize((CELL, round(img.height * s)), Image.LANCZOS)
+    cell = Image.new("RGB", (CELL, img.height + CAPTION), "white")
+    cell.paste(img, (0, 0))
+    draw = ImageDraw.Draw(cell)
+    x, y, w, h = (round(c * s) for c in v["layout"]["box"])
+    pad = 3 if selected else 1  # drawn just outside the box, so the outline never hides a glyph
+    draw.rectangle([x - pad, y - pad, x + w + pad, y + h + pad], outline=(0, 200, 0) if selected else (255, 170, 0),
+                   width=pad)
+    for fx1, fy1, fx2, fy2 in v["faces"]:
+        draw.rectangle([fx1 * s, fy1 * s, fx2 * s, fy2 * s], outline=(255, 0, 255), width=1)
+    font = load_font(None, 12)
+    ev, j = v["evals"], v["judge"]
+    lines = [("SELECTED  " if selected else "") + f"plan {v['plan_score']:+.2f}  judge {j['overall']:.1f}"
+             + ("  COVERS" if j["covers_product"] else ""),
+             f"WCAG {ev['readability']['contrast_ratio']['value']:.1f}  Occ {ev['iou']['occ']['value']:.3f}  "
+             f"IoA {ev['iou']['max_ioa']['value']:.2f}",
+             f"{v['layout']['font_size']} px, cap {100 * v['cap']:.1f}% of short side, {len(v['layout']['lines'])} lines",
+             f"copy_fits={v['layout'].get('copy_fits')}  whole={' '.join(v['layout']['lines']) == v['copy']}"]
+    for i, line in enumerate(lines):
+        draw.text((4, img.height + 3 + 17 * i), line, fill=(0, 120, 0) if selected and i == 0 else "black", font=font)
+    return cell
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("photos", nargs="*", help="image files (default: assets/samples/*.png)")
+    parser.add_argument("--out", default="docs/contact_sheet.png")
+    args = parser.parse_args()
+    settings = get_settings()
+    paths = [Path(p) for p in args.photos] or sorted((Path(__file__).resolve().parents[1] / "assets/samples").glob("*.png"))
+    models = Models.__new__(Models)  # the real stage code, without OCR or served backends
+    models.settings, models.llm, models.vlm = settings, OfflineWriter(), DefaultVlm()
+    models.font_path = settings.font_path or default_font_path()
+    models.detector = build_detector_with_faces("default", "", "", True)[0]
+    rgbs = {p: load_rgb(p) for p in paths}
+    rows = []
+    for copy in COPIES.values():
+        variants = [_variant(models, p, rgbs[p], copy) for p in paths]
+        best = min(range(len(variants)), key=lambda i: rank_key(variants[i]["evals"], i))
+        cells = [_cell(v, i == best) for i, v in enumerate(variants)]
+        height = max(c.height for c in cells)
+        row = Image.new("RGB", (CELL * len(cells) + 8 * (len(cells) - 1), height + 22), "white")
+        ImageDraw.Draw(row).text((4, 2), f"copy: {copy!r}", fill="black", font=load_font(None, 14))
+        for i, c in enumerate(cells):
+            row.paste(c, (i * (CELL + 8), 22))
+        rows.append(row)
+    sheet = Image.new("RGB", (max(r.width for r in rows), sum(r.height + 10 for r in rows)), "white")
+    y = 0
+    for r in rows:
+        sheet.paste(r, (0, y))
+        y += r.height + 10
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    sheet.quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(out, optimize=True)
+    print(f"{out}: {sheet.width}x{sheet.height}, {out.stat().st_size // 1024} KiB")
+
+
+if __name__ == "__main__":
+    main()
