@@ -10,7 +10,7 @@ from scripts import seedlib
 from services import jobstate, runner as runner_module
 from services.pipeline import STAGES
 from test.conftest import app_settings, free_port
-from test.integration.helpers import executions, job_finished, job_state, wait_for
+from test.integration.helpers import executions, job_finished, job_state, listener_pids, wait_for
 from test.integration.procs import AppProcess
 
 VARIANT_STAGES = [s.name for s in STAGES if s.level == "variant"]
@@ -133,15 +133,16 @@ def test_listener_killed_and_missed_notifications_recovered(db, db_url, tmp_path
     app = AppProcess(db_url, free_port(), tmp_path).start()
     try:
         late = _seed_jobs(db, tmp_path, 5)
-        killed = 0
+        killed = set()
         for i, job_id in enumerate(late):
             seedlib.simulate_image_part(db, job_id)
             if i % 2 == 0:  # kill the LISTEN connection mid-run (found by its application_name)
-                time.sleep(0.3)
-                killed += db.execute(text("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                                          "WHERE application_name = 'adpipe-listener'")).scalar()
+                # Once it is back: each kill cuts a fresh connection (no sleep, whatever the load).
+                pids = wait_for(lambda: listener_pids(db) - killed, 20, what="a listener connection")
+                killed |= pids
+                assert all(db.execute(text("SELECT pg_terminate_backend(:p)"), {"p": p}).scalar() for p in pids)
                 db.commit()
-        assert killed >= 2  # the listener really was cut off, and had reconnected in between
+        assert len(killed) == 3  # three different connections were cut
         wait_for(lambda: _all_finished(db, early + late), 60, interval=0.3, what="every job finished")
     finally:
         app.stop()
