@@ -73,8 +73,10 @@ def test_killed_worker_lease_expires_and_stage_reruns(db, db_url, tmp_path):
 @pytest.mark.slow
 def test_stage_past_its_time_limit_fails_and_frees_its_slot(db, db_url, tmp_path):
     # planner sleeps 3 s; lease 60 s x 0.04 = 2.4 s, time limit 90 % of it: every attempt times out.
+    # No sweeper: it would expire the lease 0.24 s after the time limit and could beat the runner to the
+    # row under load; retries come from the runner's own schedule.
     app = AppProcess(db_url, free_port(), tmp_path, test_slow_stage="planner", test_slow_seconds=3,
-                     stage_timeout_scale=0.04, max_retries=1).start()
+                     stage_timeout_scale=0.04, max_retries=1, enable_sweeper="false").start()
     try:
         job_id, variants = seedlib.start_job(db, tmp_path, variants_count=2)
         wait_for(lambda: job_state(db, job_id) == ("iou_eval", "failed"), 60, what="job failed")
