@@ -8,6 +8,7 @@ from scripts import seedlib
 from test.conftest import app_settings, serve
 from test.integration.helpers import job_finished, listener_pids, wait_for
 
+
 def kill_listener(db, app) -> None:
     """Terminate the LISTEN connection and wait until a new one is listening."""
     (old,) = listener_pids(db)
