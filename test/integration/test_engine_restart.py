@@ -51,9 +51,9 @@ def test_commits_cut_off_by_a_postgres_restart_are_retried_once(tmp_path):
         await conn.close()
     asyncio.run(prepare())
     db = session_for(url)
-    # planner works 2 s, so the server can be stopped while both variants are inside it. A 5 s sweep grace:
+    # planner works 3 s, so the server is surely stopped while both variants are inside it. A 5 s sweep grace:
     # a stage the sweeper started would show up in its counter; NOTIFY-driven ones start in milliseconds.
-    app = AppProcess(url, free_port(), tmp_path, test_slow_stage="planner", test_slow_seconds=2,
+    app = AppProcess(url, free_port(), tmp_path, test_slow_stage="planner", test_slow_seconds=3,
                      sweep_grace_seconds=5).start()
     try:
         job_a, variants = seedlib.start_job(db, tmp_path, variants_count=2, one_image=True)
