@@ -59,7 +59,7 @@ class Chaos:
 
     def kill_listeners(self, db) -> None:
         n = db.execute(text("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                            "WHERE application_name = 'adpipe-listener'")).scalar()
+                            "WHERE application_name = 'adpipe-listener' AND datname = current_database()")).scalar()
         db.commit()
         self.log(f"terminated {n} LISTEN connections")
 

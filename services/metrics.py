@@ -11,6 +11,7 @@ DISPATCH_LATENCY = Histogram("pipeline_dispatch_seconds", "From a NOTIFY arrivin
 NOTIFICATIONS = Counter("pipeline_notifications_total", "NOTIFY messages received", ["channel", "valid"])
 LISTENER_RECONNECTS = Counter("pipeline_listener_reconnects_total", "Times the listener reconnected")
 LISTENER_CONNECTED = Gauge("pipeline_listener_connected", "1 while the LISTEN connection is up")
+COMMIT_RETRIES = Counter("pipeline_commit_retries_total", "Stage commits retried while the database was unreachable")
 SWEEPER_RECOVERED = Counter("pipeline_sweeper_recovered_total", "Rows the sweeper re-dispatched or expired",
                             ["kind"])
 ROWS_WAITING = Gauge("pipeline_rows_waiting", "Variant rows per (step, status)", ["step", "status"])

@@ -177,6 +177,7 @@ class StageRunner:
                 if attempt == attempts - 1:
                     raise
                 log.warning("database unreachable (%r); retrying the commit", exc)
+                metrics.COMMIT_RETRIES.inc()
                 await asyncio.sleep(min(0.25 * 2 ** attempt, 4.0))
 
     def retry_delay(self, ctx: StageContext, exc: Exception) -> float | None:

@@ -36,3 +36,10 @@ def executions(db: Session) -> list[tuple]:
     """(stage, row_id, count) of recorded stage executions."""
     db.rollback()
     return db.execute(text("SELECT stage, row_id, count(*) FROM test_executions GROUP BY 1, 2")).all()
+
+
+def listener_pids(db: Session) -> set[int]:
+    """Backend pids of the app listeners connected to this test's database (other tests share the server)."""
+    db.rollback()
+    return {r[0] for r in db.execute(text("SELECT pid FROM pg_stat_activity WHERE application_name = "
+                                          "'adpipe-listener' AND datname = current_database()"))}

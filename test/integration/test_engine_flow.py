@@ -101,3 +101,25 @@ def test_seed_003_statements_through_session_local(db, db_url, tmp_path, monkeyp
     finally:
         database.sync_engine().dispose()
         get_settings.cache_clear()
+
+
+def test_claims_check_the_tenant_on_rows_ready_to_run(db, db_url, tmp_path):
+    # No listener or sweeper: the rows stay claimable until this test's own requests.
+    settings = app_settings(db_url, tmp_path, enable_job_state_listener=False, enable_sweeper=False)
+    with serve(create_app(settings, counting_handlers), settings.port):
+        base = f"http://127.0.0.1:{settings.port}"
+        job_id, (variant,) = seedlib.create_job(db, settings.assets_dir, tenant_id="owner", variants_count=1)
+        db.execute(text("UPDATE jobs_variants SET current_step = 'vlm_analyze', status = 'done' WHERE job_id = :j"),
+                   {"j": job_id})
+        db.execute(text("UPDATE jobs SET current_step = 'iou_eval', status = 'done' WHERE job_id = :j"), {"j": job_id})
+        db.commit()
+        for url, body in (("/api/yh/yolo/detect", {"job_id": job_id, "job_variants_id": variant}),
+                          ("/api/yh/gpt/eng-to-kor", {"job_id": job_id})):
+            r = httpx.post(base + url, json={**body, "tenant_id": "someone-else"})
+            assert r.status_code == 404, (url, r.text)
+            assert db.execute(text("SELECT count(*) FROM stage_runs")).scalar() == 0  # nothing was claimed
+            db.rollback()
+            r = httpx.post(base + url, json={**body, "tenant_id": "owner"})
+            assert r.status_code == 200 and r.json()["status"] == "done", (url, r.text)
+            db.execute(text("DELETE FROM stage_runs"))
+            db.commit()

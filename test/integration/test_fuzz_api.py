@@ -40,3 +40,63 @@ def test_schemathesis_finds_no_server_errors_and_nothing_is_corrupted(db, db_url
     assert after == before  # random ids hit nothing; the finished job is untouched
     assert db.execute(text("SELECT count(*) FROM instagram_feeds")).scalar() == 1
     assert db.execute(text("SELECT count(*) FROM jobs_variants WHERE status = 'running'")).scalar() == 0
+
+
+def _seeded_schema(schema: dict, ids: dict[str, list]) -> dict:
+    """The app's schema with every id field limited to real ids, so requests reach claims and stages."""
+    def limit(prop: dict, values: list) -> dict:
+        return {"anyOf": [{"type": "string", "enum": values}, {"type": "null"}]} if "anyOf" in prop else {
+            "type": "string", "enum": values}
+    for name in ("VariantStageIn", "JobStageIn"):
+        props = schema["components"]["schemas"][name]["properties"]
+        for field, values in ids.items():
+            if field in props:
+                props[field] = limit(props[field], values)
+    for path in schema["paths"].values():
+        for operation in path.values():
+            for param in operation.get("parameters", []):
+                if param["name"] == "job_id":
+                    param["schema"] = {"type": "string", "enum": ids["job_id"]}
+    return schema
+
+
+def test_schemathesis_with_real_ids_reaches_claims_and_stages(db, db_url, tmp_path):
+    import json
+
+    import httpx
+
+    settings = app_settings(db_url, tmp_path)
+    with serve(create_app(settings), settings.port):
+        job_id, variants = seedlib.start_job(db, settings.assets_dir, variants_count=2, tenant_id="fuzz_tenant")
+        wait_for(lambda: job_finished(db, job_id), 120, interval=0.2, what="job finished before fuzzing")
+        schema = httpx.get(f"http://127.0.0.1:{settings.port}/openapi.json").json()
+    # Rewind: one variant ready for vlm_judge, one for yolo_detect, the job for ad_copy_gen_kor. Only the
+    # fuzzer's requests move them now (no listener, no sweeper).
+    db.execute(text("UPDATE jobs_variants SET current_step = 'overlay', status = 'done' WHERE job_variants_id = :v"),
+               {"v": variants[0]})
+    db.execute(text("UPDATE jobs_variants SET current_step = 'vlm_analyze', status = 'done' "
+                    "WHERE job_variants_id = :v"), {"v": variants[1]})
+    db.execute(text("UPDATE jobs SET current_step = 'iou_eval', status = 'done' WHERE job_id = :j"), {"j": job_id})
+    db.commit()
+    overlays = [str(r[0]) for r in db.execute(text("SELECT overlay_id FROM overlay_layouts"))]
+    runs_before = db.execute(text("SELECT count(*) FROM stage_runs")).scalar()
+    seeded = _seeded_schema(schema, {"job_id": [job_id], "job_variants_id": variants, "overlay_id": overlays,
+                                     "tenant_id": ["fuzz_tenant", "someone-else"]})
+    (tmp_path / "seeded.json").write_text(json.dumps(seeded))
+    quiet = app_settings(db_url, tmp_path, enable_job_state_listener=False, enable_sweeper=False)
+    with serve(create_app(quiet), quiet.port):
+        st = shutil.which("schemathesis", path=str(Path(sys.executable).parent))
+        proc = subprocess.run(
+            [st, "run", str(tmp_path / "seeded.json"), "--url", f"http://127.0.0.1:{quiet.port}", "--mode", "positive",
+             "--checks", "not_a_server_error", "--max-examples", "15", "--request-timeout", "120", "--seed", "7",
+             "--no-color"], capture_output=True, text=True, timeout=900)
+        assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    db.rollback()
+    runs = db.execute(text("SELECT step, status FROM stage_runs ORDER BY started_at")).all()
+    assert len(runs) > runs_before  # the fuzzer's requests claimed rows and ran stages
+    assert {s for s, st in runs[runs_before:] if st == "done"}, runs[runs_before:]
+    # Nothing left half-done, nothing duplicated.
+    assert db.execute(text("SELECT count(*) FROM stage_runs WHERE finished_at IS NULL")).scalar() == 0
+    assert db.execute(text("SELECT count(*) FROM jobs_variants WHERE status = 'running'")).scalar() == 0
+    assert db.execute(text("SELECT count(*) FROM jobs WHERE status = 'running'")).scalar() == 0
+    assert db.execute(text("SELECT count(*) FROM instagram_feeds")).scalar() == 1

@@ -25,6 +25,8 @@ def _write_hostile(assets, outside):
     (assets / "text.png").write_text("this is not an image\n")
     Image.new("RGB", (1, 1), "red").save(assets / "tiny.png")
     Image.fromarray(np.full((200, 12_000, 3), 128, np.uint8)).save(assets / "wide.png")
+    # 81 Mpx: under Pillow's own bomb limit and the side limit; only MAX_IMAGE_PIXELS stops it.
+    Image.new("1", (9_000, 9_000)).save(assets / "big.png")
     return {
         "/assets/../secret.png": "escapes",
         f"{outside}/secret.png": "outside",
@@ -34,6 +36,7 @@ def _write_hostile(assets, outside):
         "/assets/text.png": "unreadable",
         "/assets/tiny.png": "too small",
         "/assets/wide.png": "over the limit",
+        "/assets/big.png": "9000x9000: over the limit",
         "/assets/missing.png": "does not exist",
     }
 

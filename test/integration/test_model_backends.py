@@ -33,6 +33,14 @@ def _run_one_variant_job(db, settings, timeout: float = 60) -> str:
     return job_id
 
 
+def coco_names() -> list[str]:
+    """The COCO class names the test model carries."""
+    import yaml
+    from ultralytics.utils import ROOT
+
+    return list(yaml.safe_load((ROOT / "cfg/datasets/coco.yaml").read_text())["names"].values())
+
+
 @pytest.fixture(scope="module")
 def yolo_weights(tmp_path_factory) -> Path:
     """A random-weight YOLOv8n built from its config (no download) and saved as a local .pt."""
@@ -74,7 +82,10 @@ def test_llava_backend_through_the_engine(db, db_url, tmp_path):
     assert 0 <= judge[0]["metrics"]["overall"]["value"] <= 10
 
 
-def test_yolo_backend_through_the_engine(db, db_url, tmp_path, yolo_weights):
+def test_yolo_backend_through_the_engine(db, db_url, tmp_path, yolo_weights, monkeypatch):
+    # Random weights score every box near 1e-4: at the usual 0.25 nothing is found and the stored count
+    # would be 0 == 0. A threshold under those scores gives real detections to store (and to check).
+    monkeypatch.setattr(services.detect.YoloDetector.__init__, "__defaults__", (None, 1e-4))
     settings = app_settings(db_url, tmp_path, detector_backend="yolo", yolo_weights_path=str(yolo_weights),
                             fallback_to_default=False)
     with serve(create_app(settings), settings.port):
@@ -88,8 +99,11 @@ def test_yolo_backend_through_the_engine(db, db_url, tmp_path, yolo_weights):
     assert len(runs) == 1
     assert runs[0]["model_name"].startswith("yolo:") and runs[0]["model_name"] == "yolo:tiny-yolov8n.pt"
     assert runs[0]["forbidden_mask_url"].startswith("/assets/masks/")
-    stored = _rows(db, "SELECT count(*) AS n FROM detections WHERE job_id = :j", j=job_id)[0]["n"]
-    assert stored == runs[0]["detection_count"]
+    assert runs[0]["detection_count"] > 0
+    stored = _rows(db, "SELECT label, score, box FROM detections WHERE job_id = :j", j=job_id)
+    assert len(stored) == runs[0]["detection_count"]
+    names = set(coco_names())
+    assert all(d["label"] in names and 0 <= d["score"] < 1 and len(d["box"]) == 4 for d in stored), stored[:3]
 
 
 def test_missing_llava_weights_fall_back_to_the_measured_vlm(db, db_url, tmp_path):

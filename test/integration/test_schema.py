@@ -45,13 +45,23 @@ async def test_notify_payloads_carry_ids_step_status_and_type(db_url, db, tmp_pa
     job_id, (variant,) = await asyncio.to_thread(seedlib.create_job, db, tmp_path, variants_count=1, ad_copy_eng=None)
     conn = await asyncpg.connect(db_url)
     received: list[tuple[str, dict]] = []
+    marker = asyncio.get_running_loop().create_future()
+
+    def on_notify(_c, _p, channel, payload):
+        if payload == '{"marker": true}':
+            marker.set_result(None)
+        else:
+            received.append((channel, json.loads(payload)))
     for channel in ("job_variant_state_changed", "job_state_changed"):
-        await conn.add_listener(channel, lambda _c, _p, ch, payload: received.append((ch, json.loads(payload))))
+        await conn.add_listener(channel, on_notify)
     try:
         await asyncio.to_thread(seedlib.simulate_image_part, db, job_id)
         await asyncio.to_thread(seedlib.add_text_part, db, job_id, "Copy")
         await asyncio.to_thread(db.commit)
-        await asyncio.sleep(0.5)
+        # Notifications arrive in commit order: once a marker committed last is here, so is everything.
+        await asyncio.to_thread(lambda: db.execute(text(
+            "SELECT pg_notify('job_state_changed', '{\"marker\": true}')")) and db.commit())
+        await asyncio.wait_for(marker, 10)
     finally:
         await conn.close()
     variant_events = [p for ch, p in received if ch == "job_variant_state_changed"]

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageFile
 
 from services.errors import InputError
 from services.imageio import load_rgb, resolve_asset_path
@@ -31,3 +31,17 @@ def test_exif_orientation_is_applied(tmp_path):
     rgb = load_rgb(Path(path))
     assert rgb.shape[:2] == (80, 40)  # displayed upright: tall, not wide
     assert rgb[:35].mean() > 200 and rgb[45:].mean() < 50  # the white half is now on top
+
+
+def test_pixel_limit_refuses_before_decoding_what_pillow_would_let_through(tmp_path, monkeypatch):
+    # 9,000 x 9,000 = 81 Mpx: over the project's 40 Mpx limit, under Pillow's own bomb limits (89/179 Mpx)
+    # and under the 10,000 px side limit, so only the project's pixel check can stop it.
+    path = tmp_path / "big.png"
+    Image.new("1", (9_000, 9_000)).save(path, format="PNG")  # flat: ~10 kB on disk
+    assert 9_000 * 9_000 < Image.MAX_IMAGE_PIXELS
+    decoded = []
+    real_load = ImageFile.ImageFile.load
+    monkeypatch.setattr(ImageFile.ImageFile, "load", lambda self: decoded.append(self.size) or real_load(self))
+    with pytest.raises(InputError, match="9000x9000: over the limit"):
+        load_rgb(path)
+    assert decoded == []  # refused from the header: not one pixel decoded
