@@ -15,6 +15,8 @@ from test.conftest import app_settings
 from test.integration.test_text_stages import LONG_COPY
 
 SCHEMA_FILE = MIGRATIONS_DIR / "0006_start_gate_and_refine_lock.sql"
+# Twice the long copy: no photo fits it even at the legibility floor, so every variant asks for a refinement.
+UNFIT_COPY = " ".join([LONG_COPY] * 2)
 REFINED_ROWS = ("SELECT count(*) FROM txt_ad_copy_generations WHERE job_id = $1 "
                 "AND generation_stage = 'refined_ad_copy' AND status = 'done'")
 
@@ -37,7 +39,7 @@ async def test_concurrent_first_stages_store_one_refined_copy(db, db_url, tmp_pa
     settings = app_settings(db_url, tmp_path)
     models = await asyncio.to_thread(Models, settings)
     job_id, variants = await asyncio.to_thread(seedlib.start_job, db, tmp_path / "assets", variants_count=4,
-                                               ad_copy_eng=LONG_COPY, one_image=True)
+                                               ad_copy_eng=UNFIT_COPY, one_image=True)
     barrier = asyncio.Barrier(len(variants))
     pool = await create_pool(db_url)
     try:
