@@ -28,7 +28,7 @@ BEGIN
     END IF;
 END $$;
 
--- Start gate, the race (kept in this file by the lead's one-file rule; it belongs with 03_triggers.sql).
+-- Start gate, the race.
 -- ad_copy_ready_trigger looks for waiting variants when the copy is written, not when it commits: a variant
 -- committed at (img_gen, done) in between is missed by it, and its own claim, sent at its commit, is refused
 -- while the copy is not committed yet; only the sweeper would start it. Fix: both commits take one
@@ -42,16 +42,19 @@ BEGIN
     PERFORM pg_advisory_xact_lock(7300016);
     IF TG_TABLE_NAME = 'txt_ad_copy_generations' THEN
         -- A fresh snapshot (after the lock): it sees a variant that committed while we waited.
-        FOR v IN SELECT jv.job_variants_id, j.tenant_id FROM jobs_variants jv JOIN jobs j USING (job_id)
+        FOR v IN SELECT jv.job_variants_id, jv.img_asset_id, jv.updated_at, j.tenant_id
+                 FROM jobs_variants jv JOIN jobs j USING (job_id)
                  WHERE jv.job_id = NEW.job_id AND jv.current_step = 'img_gen' AND jv.status = 'done' LOOP
-            -- The same payload as ad_copy_ready_trigger's: PostgreSQL sends identical ones once.
+            -- The same payload as ad_copy_ready_trigger's (0004): PostgreSQL sends identical ones once.
             PERFORM pg_notify('job_variant_state_changed', json_build_object(
                 'type', 'text_ready',
                 'job_variants_id', v.job_variants_id,
                 'job_id', NEW.job_id,
                 'tenant_id', v.tenant_id,
                 'current_step', 'img_gen',
-                'status', 'done')::text);
+                'status', 'done',
+                'img_asset_id', v.img_asset_id,
+                'updated_at', v.updated_at)::text);
         END LOOP;
     END IF;
     RETURN NULL;
