@@ -36,7 +36,13 @@ class Settings(BaseSettings):
     retry_base_seconds: float = 2.0
     retry_max_seconds: float = 300.0
     listener_reconnect_max_seconds: float = 30.0
-    stage_timeout_scale: float = 1.0  # multiplies every stage timeout (lease length)
+    stage_timeout_scale: float = 1.0  # multiplies every stage's time limit (the stage table's timeout)
+    lease_seconds: float = 10.0  # a running row without a heartbeat for this long is taken over
+    heartbeat_seconds: float = 3.0  # how often a running stage extends its lease
+    max_crashes: int = 3  # runs of one row that lost their worker before it fails for good
+    shutdown_grace_seconds: float = 30.0  # SIGTERM: running stages finish or are released within this
+    start_gate_warn_seconds: float = 300.0  # a variant waiting this long for its English copy is reported
+    worker_processes: int = 2  # processes of the "cpu" worker group; 0 runs every stage in threads
 
     # Model backends: "default" runs anywhere; real backends load from local paths only.
     vlm_backend: str = "default"  # default | llava

@@ -17,6 +17,7 @@ from services.listener import Listener
 from services.logs import setup_logging
 from services.pipeline import BY_NAME
 from services.runner import StageRunner
+from services.supervise import drain_on_sigterm, start_workers
 from services.sweeper import Sweeper
 
 log = logging.getLogger("app")
@@ -41,14 +42,14 @@ def create_app(settings: Settings | None = None, handlers_factory=None) -> FastA
     async def lifespan(app: FastAPI):
         url = await asyncio.to_thread(database.database_url, settings)
         pool = await database.create_pool(url)
-        if handlers_factory is None:
-            from services.handlers import build_handlers
-            handlers, models_status = await asyncio.to_thread(build_handlers, settings)
-        else:
-            handlers, models_status = handlers_factory(settings)
+        factory = handlers_factory
+        if factory is None:
+            from services.handlers import build_handlers as factory
+        handlers, models_status = await asyncio.to_thread(factory, settings)
+        workers = await start_workers(factory, settings, handlers, models_status)
         dispatcher = Dispatcher(pool, settings)
         runner = StageRunner(pool, settings, handlers, on_retry_scheduled=lambda ctx, delay: dispatcher.submit_later(
-            delay, ctx.stage, ctx.job_id, ctx.job_variants_id, ctx.tenant_id))
+            delay, ctx.stage, ctx.job_id, ctx.job_variants_id, ctx.tenant_id), workers=workers)
         sweeper = Sweeper(pool, dispatcher, settings)
         listener = None
         if settings.enable_job_state_listener:
@@ -60,16 +61,22 @@ def create_app(settings: Settings | None = None, handlers_factory=None) -> FastA
             listener.start()
         if settings.enable_sweeper:
             sweeper.start()
+        # SIGTERM: stop claiming at once (uvicorn only stops at the end of its graceful wait).
+        drain_on_sigterm(runner, lambda: asyncio.ensure_future(sweeper.stop()))
         app.state.__dict__.update(settings=settings, pool=pool, runner=runner, dispatcher=dispatcher,
-                                  listener=listener, sweeper=sweeper, models_status=models_status)
+                                  listener=listener, sweeper=sweeper, models_status=models_status, workers=workers)
         log.info("service ready on %s (database %s)", settings.base_url, "embedded" if not settings.database_url else "external")
         try:
             yield
         finally:
+            runner.draining = True
             if listener:
                 await listener.stop()
             await sweeper.stop()
-            await dispatcher.drain()
+            await runner.release_all()  # anything still running (a server that did not wait) goes back
+            await dispatcher.drain(timeout=min(5.0, settings.shutdown_grace_seconds))
+            if workers:
+                await asyncio.to_thread(workers.close)
             await pool.close()
 
     app = FastAPI(title="ad-creative pipeline", version="1.0.0", lifespan=lifespan,
@@ -90,10 +97,13 @@ def create_app(settings: Settings | None = None, handlers_factory=None) -> FastA
         except Exception:  # noqa: BLE001 - health reports the failure instead of raising it
             lag, db_ok = None, False
         connected = state.listener.connected if state.listener else None
-        ok = db_ok and connected is not False
+        draining = state.runner.draining
+        ok = db_ok and connected is not False and not draining
         response.status_code = 200 if ok else 503
-        return HealthOut(ok=ok, database=db_ok, listener_connected=connected,
-                         oldest_pending_seconds=float(lag) if lag is not None else None, models=state.models_status)
+        models = {**state.models_status, **(state.workers.models_status() if state.workers else {})}
+        return HealthOut(ok=ok, database=db_ok, listener_connected=connected, draining=draining,
+                         oldest_pending_seconds=float(lag) if lag is not None else None, models=models,
+                         workers=state.workers.status() if state.workers else {})
 
     @app.get("/metrics", tags=["ops"], include_in_schema=False)
     async def prometheus_metrics():
@@ -107,4 +117,5 @@ app = create_app()
 if __name__ == "__main__":
     import uvicorn
 
-    uvicorn.run(app, host=get_settings().host, port=get_settings().port)
+    uvicorn.run(app, host=get_settings().host, port=get_settings().port,
+                timeout_graceful_shutdown=int(get_settings().shutdown_grace_seconds))

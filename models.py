@@ -141,3 +141,5 @@ class HealthOut(BaseModel):
     listener_connected: bool | None
     oldest_pending_seconds: float | None
     models: dict[str, Any]
+    draining: bool = False
+    workers: dict[str, Any] = {}

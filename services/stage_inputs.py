@@ -44,13 +44,13 @@ async def variant_detections(conn: asyncpg.Connection, variant_id: UUID) -> list
     return [{"box": [float(v) for v in r["box"]], "label": r["label"], "score": float(r["score"] or 0)} for r in rows]
 
 
-async def latest_proposal(conn: asyncpg.Connection, variant_id: UUID) -> asyncpg.Record:
+async def latest_proposal(conn: asyncpg.Connection, variant_id: UUID) -> dict:
     """The planner's latest proposal for this variant."""
     row = await conn.fetchrow("SELECT proposal_id, layout FROM planner_proposals WHERE job_variants_id = $1 "
                               "ORDER BY created_at DESC, pk DESC LIMIT 1", variant_id)
     if row is None or not row["layout"] or not row["layout"].get("candidates"):
         raise InputError("no planner proposal for this variant")
-    return row
+    return dict(row)  # a plain dict: the inputs travel to a worker process
 
 
 async def variant_overlay(conn: asyncpg.Connection, variant_id: UUID, overlay_id: UUID | None,

@@ -26,8 +26,9 @@ async def sweep_once(pool: asyncpg.Pool, dispatcher: Dispatcher, settings: Setti
         async with conn.transaction():
             if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", _SWEEP_LOCK):
                 return found
-            expired = await conn.fetch(Q["expire_variant_leases"], settings.max_retries, _VARIANT_STAGES)
-            expired += await conn.fetch(Q["expire_job_leases"], settings.max_retries, _JOB_STAGES)
+            backoff = (settings.max_crashes, settings.retry_base_seconds, settings.retry_max_seconds)
+            expired = await conn.fetch(Q["expire_variant_leases"], settings.max_retries, _VARIANT_STAGES, *backoff)
+            expired += await conn.fetch(Q["expire_job_leases"], settings.max_retries, _JOB_STAGES, *backoff)
             found["expired"] = len(expired)
         for job_id in {r["job_id"] for r in expired} | {r["job_id"] for r in await conn.fetch(
                 Q["unadvanced_jobs"], list(JOB_ADVANCED_STEPS), _VARIANT_STAGES)}:
