@@ -18,7 +18,7 @@ from services.errors import ClaimLost, InputError
 from services.jobstate import advance_job_if_finished
 from services.pipeline import BY_NAME, FIRST_VARIANT_STAGE, JOB_ADVANCED_STEPS, LAST_VARIANT_STAGE, Stage
 from services.queries import Q
-from services.workers import WorkerCrashed, WorkerPool, process_group
+from services.workers import WorkerCrashed, WorkerKilled, WorkerPool, process_group
 
 log = logging.getLogger(__name__)
 WORKER = f"{socket.gethostname()}:{os.getpid()}"
@@ -224,7 +224,7 @@ class StageRunner:
         crashed = getattr(exc, "crashed", False)
         delay = self.retry_delay(ctx, exc)
         log.warning("stage failed: %s (retry in %s s)", error[:300], None if delay is None else round(delay, 2),
-                    extra=self._log_ids(ctx), exc_info=not isinstance(exc, (InputError, WorkerCrashed)))
+                    extra=self._log_ids(ctx), exc_info=not isinstance(exc, (InputError, WorkerCrashed, WorkerKilled)))
 
         async def store(conn, error: str):
             nonlocal delay
