@@ -37,7 +37,9 @@ class CountingHandler:
         if self.sleep:
             time.sleep(self.sleep)
         if self.fail:
-            raise RuntimeError(f"{self.stage} always fails (test)")
+            # TEST_FAIL_TEXT=hostile: an error text PostgreSQL refuses as it is (NUL, lone surrogate, 1 MB)
+            extra = "\x00 nul \ud800 surrogate " + "x" * 1_000_000 if os.environ.get("TEST_FAIL_TEXT") == "hostile" else ""
+            raise RuntimeError(f"{self.stage} always fails (test){extra}")
         return None
 
     async def save(self, conn, ctx, output):
