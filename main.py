@@ -16,19 +16,13 @@ from services.dispatch import Dispatcher
 from services.listener import Listener
 from services.logs import setup_logging
 from services.pipeline import BY_NAME
+from services.queries import Q
 from services.runner import StageRunner
 from services.supervise import drain_on_sigterm, start_workers
 from services.sweeper import Sweeper
 
 log = logging.getLogger("app")
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
-
-_OLDEST_PENDING = """
-SELECT EXTRACT(EPOCH FROM clock_timestamp() - min(updated_at)) FROM jobs_variants
-WHERE (status = 'running' OR status = 'done' AND current_step <> 'iou_eval')
-  AND current_step = ANY($1::text[])
-"""
-
 
 def create_app(settings: Settings | None = None, handlers_factory=None) -> FastAPI:
     """Build the app; tests pass their own handlers_factory(settings) -> (handlers, status)."""
@@ -92,7 +86,7 @@ def create_app(settings: Settings | None = None, handlers_factory=None) -> FastA
         """Database reachable, listener connected, lag of the oldest pending row, model backends."""
         state = request.app.state
         try:
-            lag = await state.pool.fetchval(_OLDEST_PENDING, [s for s in BY_NAME] + ["img_gen"], timeout=5)
+            lag = await state.pool.fetchval(Q["oldest_pending"], [s for s in BY_NAME] + ["img_gen"], timeout=5)
             db_ok = True
         except Exception:  # noqa: BLE001 - health reports the failure instead of raising it
             lag, db_ok = None, False

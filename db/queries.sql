@@ -219,9 +219,10 @@ RETURNING r.run_token;
 -- name: stalled_variants
 -- (step, done) rows whose next stage never started, and failed rows whose retry is due.
 -- $1 grace seconds, $2 steps that have a next variant stage, $3 our variant stages
+-- The literal `current_step <> 'iou_eval'` lets the planner use the partial index of unfinished rows.
 SELECT v.job_variants_id, v.job_id, j.tenant_id, v.current_step, v.status
 FROM jobs_variants v JOIN jobs j USING (job_id)
-WHERE ((v.status = 'done' AND v.current_step = ANY($2::text[])
+WHERE ((v.status = 'done' AND v.current_step <> 'iou_eval' AND v.current_step = ANY($2::text[])
         AND v.updated_at < clock_timestamp() - make_interval(secs => $1)
         AND (v.current_step <> 'img_gen' OR EXISTS (
             SELECT 1 FROM txt_ad_copy_generations t WHERE t.job_id = v.job_id
@@ -231,17 +232,32 @@ ORDER BY v.updated_at LIMIT 500;
 
 -- name: stalled_jobs
 SELECT job_id, tenant_id, current_step, status FROM jobs
-WHERE ((status = 'done' AND current_step = ANY($2::text[])
+WHERE ((status = 'done' AND current_step <> 'instagram_feed_gen' AND current_step = ANY($2::text[])
         AND updated_at < clock_timestamp() - make_interval(secs => $1))
     OR (status = 'failed' AND current_step = ANY($3::text[]) AND next_retry_at <= clock_timestamp()))
 ORDER BY updated_at LIMIT 500;
 
 -- name: unadvanced_jobs
 -- Jobs whose variants have all finished but which were not advanced (e.g. a crash in between).
--- $1 JOB_ADVANCED_STEPS, $2 this service's variant stages (at least one variant reached them)
-SELECT v.job_id FROM jobs_variants v JOIN jobs j USING (job_id)
-WHERE coalesce(j.current_step, '') <> ALL($1::text[])
-GROUP BY v.job_id
-HAVING bool_and((v.current_step = 'iou_eval' AND v.status = 'done') OR (v.status = 'failed' AND v.next_retry_at IS NULL))
-   AND bool_or(v.current_step = ANY($2::text[]))
+-- $1 JOB_ADVANCED_STEPS (repeated literally for the partial index), $2 this service's variant stages
+SELECT j.job_id FROM jobs j
+WHERE (j.current_step IS NULL OR j.current_step NOT IN ('iou_eval', 'ad_copy_gen_kor', 'instagram_feed_gen'))
+  AND coalesce(j.current_step, '') <> ALL($1::text[])
+  AND EXISTS (SELECT 1 FROM jobs_variants v WHERE v.job_id = j.job_id AND v.current_step = ANY($2::text[]))
+  AND NOT EXISTS (SELECT 1 FROM jobs_variants v WHERE v.job_id = j.job_id
+                  AND NOT ((v.current_step = 'iou_eval' AND v.status = 'done')
+                           OR (v.status = 'failed' AND v.next_retry_at IS NULL)))
 LIMIT 200;
+
+-- name: waiting_counts
+-- Unfinished variants per (step, status) for /metrics (finished ones would only grow).
+SELECT current_step, status, count(*) AS n FROM jobs_variants
+WHERE NOT (current_step = 'iou_eval' AND status = 'done') AND current_step = ANY($1::text[])
+GROUP BY 1, 2;
+
+-- name: oldest_pending
+-- /healthz lag: the oldest running or (step, done)-not-finished variant of this service's steps.
+SELECT EXTRACT(EPOCH FROM clock_timestamp() - least(
+    (SELECT min(updated_at) FROM jobs_variants WHERE status = 'running' AND current_step = ANY($1::text[])),
+    (SELECT min(updated_at) FROM jobs_variants WHERE status = 'done' AND current_step <> 'iou_eval'
+         AND current_step = ANY($1::text[]))));
