@@ -12,9 +12,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from scripts import seedlib  # noqa: E402
 from scripts.bench_engine import fresh_database  # noqa: E402
-from test.conftest import free_port  # noqa: E402
-from test.integration.helpers import session_for  # noqa: E402
-from test.integration.procs import AppProcess  # noqa: E402
+from services.testing import AppProcess, free_port, session_for  # noqa: E402
 
 
 def main() -> None:

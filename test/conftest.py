@@ -13,6 +13,7 @@ import uvicorn
 
 import database
 from config import Settings
+from services.testing import free_port  # noqa: F401 - the tests import it from here
 
 ADMIN_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 TEMPLATE = f"adpipe_tpl_{os.getpid()}"
@@ -56,13 +57,6 @@ def db_url(template_db):
     asyncio.run(_admin(f"CREATE DATABASE {name} TEMPLATE {template_db}"))
     yield _url(name)
     asyncio.run(_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def app_settings(db_url: str, tmp_path, **overrides) -> Settings:
