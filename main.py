@@ -19,7 +19,8 @@ from services.pipeline import BY_NAME
 from services.queries import Q
 from services.runner import StageRunner
 from services.supervise import drain_on_sigterm, start_workers
-from services.sweeper import Sweeper
+from services import metrics
+from services.sweeper import Sweeper, waiting_report
 
 log = logging.getLogger("app")
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -87,15 +88,22 @@ def create_app(settings: Settings | None = None, handlers_factory=None) -> FastA
         state = request.app.state
         try:
             lag = await state.pool.fetchval(Q["oldest_pending"], [s for s in BY_NAME] + ["img_gen"], timeout=5)
+            async with state.pool.acquire(timeout=5) as conn:
+                waiting = await waiting_report(conn, state.settings)
             db_ok = True
         except Exception:  # noqa: BLE001 - health reports the failure instead of raising it
-            lag, db_ok = None, False
+            lag, db_ok, waiting = None, False, {}
         connected = state.listener.connected if state.listener else None
         draining = state.runner.draining
         ok = db_ok and connected is not False and not draining
         response.status_code = 200 if ok else 503
         models = {**state.models_status, **(state.workers.models_status() if state.workers else {})}
+        if state.workers:
+            for name, group in state.workers.status().items():
+                metrics.WORKER_RESTARTS.labels(name).set(group["restarts"])
+        degraded = any(waiting.values())  # ready, but something waits that will not end by itself
         return HealthOut(ok=ok, database=db_ok, listener_connected=connected, draining=draining,
+                         degraded=degraded, waiting=waiting,
                          oldest_pending_seconds=float(lag) if lag is not None else None, models=models,
                          workers=state.workers.status() if state.workers else {})
 

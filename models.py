@@ -84,6 +84,7 @@ class VariantOut(BaseModel):
     overlaid_img_asset_id: UUID | None
     overlaid_image_url: str | None
     overlay_id: UUID | None
+    waiting_for: str | None = None  # "ad_copy_eng" (start gate) or the upstream step it has not finished
     evaluations: dict[str, Any]
     timeline: list[StageRunOut]
     created_at: datetime | None
@@ -142,4 +143,6 @@ class HealthOut(BaseModel):
     oldest_pending_seconds: float | None
     models: dict[str, Any]
     draining: bool = False
+    degraded: bool = False  # waiting that does not end by itself (see `waiting`); still ready
+    waiting: dict[str, int] = {}  # start_gate: variants without their English copy; held_upstream: jobs
     workers: dict[str, Any] = {}

@@ -261,3 +261,20 @@ SELECT EXTRACT(EPOCH FROM clock_timestamp() - least(
     (SELECT min(updated_at) FROM jobs_variants WHERE status = 'running' AND current_step = ANY($1::text[])),
     (SELECT min(updated_at) FROM jobs_variants WHERE status = 'done' AND current_step <> 'iou_eval'
          AND current_step = ANY($1::text[]))));
+
+-- name: waiting_report
+-- Waiting that never ends by itself: variants at (img_gen, done) whose job has had no English copy for $1 s
+-- (the start gate), and jobs held by a variant stuck upstream for $1 s while a sibling already reached
+-- this service's stages ($2). Both read only unfinished rows (partial indexes of 05_engine.sql).
+SELECT (SELECT count(*) FROM jobs_variants v
+        WHERE v.status = 'done' AND v.current_step <> 'iou_eval' AND v.current_step = 'img_gen'
+          AND v.updated_at < clock_timestamp() - make_interval(secs => $1)
+          AND NOT EXISTS (SELECT 1 FROM txt_ad_copy_generations t WHERE t.job_id = v.job_id
+                          AND t.generation_stage = 'ad_copy_eng' AND t.status = 'done')) AS start_gate,
+       (SELECT count(*) FROM jobs j
+        WHERE (j.current_step IS NULL OR j.current_step NOT IN ('iou_eval', 'ad_copy_gen_kor', 'instagram_feed_gen'))
+          AND EXISTS (SELECT 1 FROM jobs_variants v WHERE v.job_id = j.job_id AND v.current_step = ANY($2::text[]))
+          AND EXISTS (SELECT 1 FROM jobs_variants v WHERE v.job_id = j.job_id
+                      AND coalesce(v.current_step, '') <> ALL($2::text[])
+                      AND (v.current_step IS DISTINCT FROM 'img_gen' OR v.status IS DISTINCT FROM 'done')
+                      AND v.updated_at < clock_timestamp() - make_interval(secs => $1))) AS held_upstream;

@@ -40,6 +40,7 @@ async def sweep_once(pool: asyncpg.Pool, dispatcher: Dispatcher, settings: Setti
                                     _VARIANT_AFTER, _VARIANT_STAGES)
         jobs = await conn.fetch(Q["stalled_jobs"], settings.sweep_grace_seconds, _JOB_AFTER, _JOB_STAGES)
         await _count_waiting(conn)
+        await waiting_report(conn, settings)
     for row in variants:
         stage = BY_NAME[row["current_step"]] if row["status"] == "failed" else next_stage("variant", row["current_step"])
         dispatcher.submit(stage, row["job_id"], row["job_variants_id"], row["tenant_id"])
@@ -53,6 +54,14 @@ async def sweep_once(pool: asyncpg.Pool, dispatcher: Dispatcher, settings: Setti
     if any(found.values()):
         log.info("sweeper: %s", found)
     return found
+
+
+async def waiting_report(conn, settings: Settings) -> dict:
+    """Waiting that does not end by itself (start gate, jobs held upstream); also sets the gauges."""
+    row = await conn.fetchrow(Q["waiting_report"], settings.start_gate_warn_seconds, _VARIANT_STAGES)
+    metrics.WAITING_START_GATE.set(row["start_gate"])
+    metrics.JOBS_HELD_UPSTREAM.set(row["held_upstream"])
+    return dict(row)
 
 
 async def _count_waiting(conn: asyncpg.Connection) -> None:
