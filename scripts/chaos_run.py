@@ -45,8 +45,8 @@ class Chaos:
         print(self.events[-1], flush=True)
 
     def start_app(self) -> AppProcess:
-        # Short leases (stage timeouts x 0.25) so a killed worker's stage comes back within seconds.
-        app = AppProcess(self.url, free_port(), self.assets, module="main", stage_timeout_scale=0.25,
+        # Default leases (LEASE_SECONDS, renewed by heartbeats): a killed process's stage comes back within seconds.
+        app = AppProcess(self.url, free_port(), self.assets, module="main",
                          sweep_interval_seconds=1, sweep_grace_seconds=2, log_level="WARNING")
         self.apps.append(app.start(wait=180))
         return app
