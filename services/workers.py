@@ -2,6 +2,7 @@
 import asyncio
 import logging
 import multiprocessing
+import os
 import signal
 import threading
 import time
@@ -39,6 +40,9 @@ def vlm_process_group(backend: str) -> str | None:
 def _child(factory, settings, group: str, conn) -> None:
     """Worker main: build the handlers once, warm up this group's, then run calls until the pipe closes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C reaches the whole process group; the parent decides
+    # The processes are the parallelism: a torch/OpenMP pool per process on top would oversubscribe the cores
+    # (under load EasyOCR's spinning threads made one call take 20-60 s). Read when torch is imported, later.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
     handlers, _ = factory(settings)
     status: dict = {}
     for handler in handlers.values():
