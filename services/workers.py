@@ -40,9 +40,10 @@ def vlm_process_group(backend: str) -> str | None:
 def _child(factory, settings, group: str, conn) -> None:
     """Worker main: build the handlers once, warm up this group's, then run calls until the pipe closes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C reaches the whole process group; the parent decides
-    # The processes are the parallelism: a torch/OpenMP pool per process on top would oversubscribe the cores
-    # (under load EasyOCR's spinning threads made one call take 20-60 s). Read when torch is imported, later.
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    # In the multi-process group the processes are the parallelism: an OpenMP pool in each on top would
+    # oversubscribe the cores. A single-process group (ocr, vlm) keeps torch's threads: it is the bottleneck.
+    if group == "cpu":
+        os.environ.setdefault("OMP_NUM_THREADS", "1")
     handlers, _ = factory(settings)
     status: dict = {}
     for handler in handlers.values():
