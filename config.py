@@ -30,7 +30,6 @@ class Settings(BaseSettings):
     api_key: str = ""  # when set, stage and admin endpoints require X-API-Key
     max_body_bytes: int = 16_384  # stage bodies are a few ids; larger bodies get 413 before they are read
     allowed_hosts: str = ""  # comma list of Host names ("*" = any); empty: loopback names and HOST
-    shutdown_grace_seconds: float = 30.0  # uvicorn's graceful-shutdown timeout; the engine drains within it
 
     assets_dir: Path = ROOT / "assets"
     max_image_pixels: int = 40_000_000  # decompression-bomb guard
@@ -48,7 +47,13 @@ class Settings(BaseSettings):
     # A variant inserted already at (img_gen, done) waits this long before it starts: seed 000's test
     # path flips it running -> done right after the insert, and that flip must not rewind a started run.
     start_settle_seconds: float = 3.0
-    stage_timeout_scale: float = 1.0  # multiplies every stage timeout (lease length)
+    stage_timeout_scale: float = 1.0  # multiplies every stage's time limit (the stage table's timeout)
+    lease_seconds: float = 10.0  # a running row without a heartbeat for this long is taken over
+    heartbeat_seconds: float = 3.0  # how often a running stage extends its lease
+    max_crashes: int = 3  # runs of one row that lost their worker before it fails for good
+    shutdown_grace_seconds: float = 30.0  # SIGTERM: running stages finish or are released within this
+    start_gate_warn_seconds: float = 300.0  # a variant waiting this long for its English copy is reported
+    worker_processes: int = 2  # processes of the "cpu" worker group; 0 runs every stage in threads
 
     # Model backends: "default" runs anywhere; real backends load from local paths only.
     vlm_backend: str = "default"  # default | llava | openai (a served model: vLLM, SGLang, Ollama)

@@ -17,18 +17,14 @@ from services.dispatch import Dispatcher
 from services.listener import Listener
 from services.logs import setup_logging
 from services.pipeline import BY_NAME
+from services.queries import Q
 from services.runner import StageRunner
+from services import metrics
 from services.security import Guard
-from services.sweeper import Sweeper
+from services.supervise import drain_on_sigterm, start_workers
+from services.sweeper import Sweeper, waiting_report
 
 log = logging.getLogger("app")
-
-_OLDEST_PENDING = """
-SELECT EXTRACT(EPOCH FROM clock_timestamp() - min(updated_at)) FROM jobs_variants
-WHERE (status = 'running' OR status = 'done' AND current_step <> 'iou_eval')
-  AND current_step = ANY($1::text[])
-"""
-
 
 def create_app(settings: Settings | None = None, handlers_factory=None) -> FastAPI:
     """Build the app; tests pass their own handlers_factory(settings) -> (handlers, status)."""
@@ -47,14 +43,14 @@ def create_app(settings: Settings | None = None, handlers_factory=None) -> FastA
         except database.StartupError as exc:
             log.critical("%s", exc)  # one line the operator can act on (the traceback follows from uvicorn)
             raise
-        if handlers_factory is None:
-            from services.handlers import build_handlers
-            handlers, models_status = await asyncio.to_thread(build_handlers, settings)
-        else:
-            handlers, models_status = handlers_factory(settings)
+        factory = handlers_factory
+        if factory is None:
+            from services.handlers import build_handlers as factory
+        handlers, models_status = await asyncio.to_thread(factory, settings)
+        workers = await start_workers(factory, settings, handlers, models_status)
         dispatcher = Dispatcher(pool, settings, address=address)
         runner = StageRunner(pool, settings, handlers, on_retry_scheduled=lambda ctx, delay: dispatcher.submit_later(
-            delay, ctx.stage, ctx.job_id, ctx.job_variants_id, ctx.tenant_id))
+            delay, ctx.stage, ctx.job_id, ctx.job_variants_id, ctx.tenant_id), workers=workers)
         sweeper = Sweeper(pool, dispatcher, settings)
         listener = None
         if settings.enable_job_state_listener:
@@ -68,17 +64,23 @@ def create_app(settings: Settings | None = None, handlers_factory=None) -> FastA
         if settings.enable_sweeper:
             sweeper.start()
         address.start(server)
+        # SIGTERM: stop claiming at once (uvicorn only stops at the end of its graceful wait).
+        drain_on_sigterm(runner, lambda: asyncio.ensure_future(sweeper.stop()))
         app.state.__dict__.update(settings=settings, address=address, pool=pool, runner=runner, dispatcher=dispatcher,
-                                  listener=listener, sweeper=sweeper, models_status=models_status)
+                                  listener=listener, sweeper=sweeper, models_status=models_status, workers=workers)
         log.info("service ready (database %s)", "embedded" if not settings.database_url else "external")
         try:
             yield
         finally:
+            runner.draining = True
             await address.stop()
             if listener:
                 await listener.stop()
             await sweeper.stop()
-            await dispatcher.drain()
+            await runner.release_all()  # anything still running (a server that did not wait) goes back
+            await dispatcher.drain(timeout=min(5.0, settings.shutdown_grace_seconds))
+            if workers:
+                await asyncio.to_thread(workers.close)
             await pool.close()
 
     app = FastAPI(title="ad-creative pipeline", version="1.0.0", lifespan=lifespan,
@@ -97,16 +99,26 @@ def create_app(settings: Settings | None = None, handlers_factory=None) -> FastA
         """Database reachable, listener connected, lag of the oldest pending row, model backends, dispatch target."""
         state = request.app.state
         try:
-            lag = await state.pool.fetchval(_OLDEST_PENDING, [s for s in BY_NAME] + ["img_gen"], timeout=5)
+            lag = await state.pool.fetchval(Q["oldest_pending"], [s for s in BY_NAME] + ["img_gen"], timeout=5)
+            async with state.pool.acquire(timeout=5) as conn:
+                waiting = await waiting_report(conn, state.settings)
             db_ok = True
         except Exception:  # noqa: BLE001 - health reports the failure instead of raising it
-            lag, db_ok = None, False
+            lag, db_ok, waiting = None, False, {}
         connected = state.listener.connected if state.listener else None
-        ok = db_ok and connected is not False and address.problem is None
+        draining = state.runner.draining
+        ok = db_ok and connected is not False and address.problem is None and not draining
         response.status_code = 200 if ok else 503
-        return HealthOut(ok=ok, database=db_ok, listener_connected=connected,
+        models = {**state.models_status, **(state.workers.models_status() if state.workers else {})}
+        if state.workers:
+            for name, group in state.workers.status().items():
+                metrics.WORKER_RESTARTS.labels(name).set(group["restarts"])
+        degraded = any(waiting.values())  # ready, but something waits that will not end by itself
+        return HealthOut(ok=ok, database=db_ok, listener_connected=connected, draining=draining,
+                         degraded=degraded, waiting=waiting,
                          oldest_pending_seconds=float(lag) if lag is not None else None,
-                         models=web.public_status(state.models_status),
+                         models=web.public_status(models),
+                         workers=state.workers.status() if state.workers else {},
                          instance=address.instance_id, proof=address.proof(challenge),
                          dispatch_target=address.target, dispatch_problem=address.problem)
 

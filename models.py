@@ -86,6 +86,7 @@ class VariantOut(BaseModel):
     overlaid_img_asset_id: UUID | None
     overlaid_image_url: str | None
     overlay_id: UUID | None
+    waiting_for: str | None = None  # "ad_copy_eng" (start gate) or the upstream step it has not finished
     evaluations: dict[str, Any]
     timeline: list[StageRunOut]
     created_at: datetime | None
@@ -147,6 +148,10 @@ class HealthOut(BaseModel):
     proof: str | None = None  # HMAC(API_KEY, challenge): the answer to a dispatcher's probe
     dispatch_target: str | None = None
     dispatch_problem: str | None = None
+    draining: bool = False
+    degraded: bool = False  # waiting that does not end by itself (see `waiting`); still ready
+    waiting: dict[str, int] = {}  # start_gate: variants without their English copy; held_upstream: jobs
+    workers: dict[str, Any] = {}
 
 
 def _known_font(value: str | None) -> str | None:

@@ -131,39 +131,110 @@ SELECT job_id, tenant_id, current_step, status, next_retry_at, clock_timestamp()
 SELECT overlay_id FROM overlay_layouts WHERE job_variants_id = $1 ORDER BY created_at DESC, pk DESC LIMIT 1;
 
 -- name: expire_variant_leases
--- A running row past its lease: the worker died or hung. Fail it; retry now if attempts remain.
--- $1 max retries, $2 this service's steps (an upstream writer's running rows are not ours)
-WITH expired AS (
-    UPDATE jobs_variants SET status = 'failed', lease_until = NULL,
-        last_error = 'lease expired: the worker died or the stage exceeded its timeout',
-        retry_count = retry_count + CASE WHEN retry_count < $1 THEN 1 ELSE 0 END,
-        next_retry_at = CASE WHEN retry_count < $1 THEN clock_timestamp() ELSE NULL END
-    WHERE status = 'running' AND lease_until < clock_timestamp() AND current_step = ANY($2::text[])
-    RETURNING job_id, run_token
+-- A running row past its lease: its process died (or stopped sending heartbeats). Fail it; the retry backs
+-- off like any failure, and a row whose runs lost their worker $3 (MAX_CRASHES) times fails for good.
+-- $1 max retries, $2 this service's steps (an upstream writer's running rows are not ours),
+-- $3 max crashes, $4 retry base seconds, $5 retry max seconds
+WITH dead AS (
+    SELECT v.job_variants_id, v.run_token, v.retry_count, 1 + (
+        SELECT count(*) FROM stage_runs r WHERE r.job_id = v.job_id AND r.job_variants_id = v.job_variants_id
+        AND r.step = v.current_step AND r.status IN ('crashed', 'lost')) AS crashes
+    FROM jobs_variants v
+    WHERE v.status = 'running' AND v.lease_until < clock_timestamp() AND v.current_step = ANY($2::text[])
+), expired AS (
+    UPDATE jobs_variants v SET status = 'failed', lease_until = NULL,
+        last_error = CASE WHEN d.crashes >= $3
+            THEN format('failed for good: %s runs lost their worker (MAX_CRASHES %s); last: lease expired', d.crashes, $3)
+            ELSE 'lease expired: the worker died or stopped sending heartbeats' END,
+        retry_count = v.retry_count + CASE WHEN d.retry_count < $1 AND d.crashes < $3 THEN 1 ELSE 0 END,
+        next_retry_at = CASE WHEN d.retry_count < $1 AND d.crashes < $3 THEN clock_timestamp() + make_interval(
+            secs => least($4 * power(2, d.retry_count), $5) * (0.8 + 0.4 * random())) END
+    FROM dead d
+    WHERE v.job_variants_id = d.job_variants_id AND v.run_token = d.run_token
+      AND v.status = 'running' AND v.lease_until < clock_timestamp()
+    RETURNING v.job_id, v.run_token
 )
 UPDATE stage_runs r SET status = 'lost', error = 'lease expired', finished_at = clock_timestamp()
 FROM expired e WHERE r.run_token = e.run_token
 RETURNING e.job_id;
 
 -- name: expire_job_leases
-WITH expired AS (
-    UPDATE jobs SET status = 'failed', lease_until = NULL,
-        last_error = 'lease expired: the worker died or the stage exceeded its timeout',
-        retry_count = retry_count + CASE WHEN retry_count < $1 THEN 1 ELSE 0 END,
-        next_retry_at = CASE WHEN retry_count < $1 THEN clock_timestamp() ELSE NULL END
-    WHERE status = 'running' AND lease_until < clock_timestamp() AND current_step = ANY($2::text[])
-    RETURNING job_id, run_token
+WITH dead AS (
+    SELECT j.job_id, j.run_token, j.retry_count, 1 + (
+        SELECT count(*) FROM stage_runs r WHERE r.job_id = j.job_id AND r.job_variants_id IS NULL
+        AND r.step = j.current_step AND r.status IN ('crashed', 'lost')) AS crashes
+    FROM jobs j
+    WHERE j.status = 'running' AND j.lease_until < clock_timestamp() AND j.current_step = ANY($2::text[])
+), expired AS (
+    UPDATE jobs j SET status = 'failed', lease_until = NULL,
+        last_error = CASE WHEN d.crashes >= $3
+            THEN format('failed for good: %s runs lost their worker (MAX_CRASHES %s); last: lease expired', d.crashes, $3)
+            ELSE 'lease expired: the worker died or stopped sending heartbeats' END,
+        retry_count = j.retry_count + CASE WHEN d.retry_count < $1 AND d.crashes < $3 THEN 1 ELSE 0 END,
+        next_retry_at = CASE WHEN d.retry_count < $1 AND d.crashes < $3 THEN clock_timestamp() + make_interval(
+            secs => least($4 * power(2, d.retry_count), $5) * (0.8 + 0.4 * random())) END
+    FROM dead d
+    WHERE j.job_id = d.job_id AND j.run_token = d.run_token AND j.status = 'running' AND j.lease_until < clock_timestamp()
+    RETURNING j.job_id, j.run_token
 )
 UPDATE stage_runs r SET status = 'lost', error = 'lease expired', finished_at = clock_timestamp()
 FROM expired e WHERE r.run_token = e.run_token
 RETURNING e.job_id;
 
+-- name: count_crashes
+-- Runs of this row and step that lost their worker (a crash in it, or the whole process gone).
+-- $1 job, $2 variant or NULL (job stage), $3 step
+SELECT count(*) FROM stage_runs
+WHERE job_id = $1 AND job_variants_id IS NOT DISTINCT FROM $2 AND step = $3 AND status IN ('crashed', 'lost');
+
+-- name: extend_leases
+-- Heartbeat: one statement extends every run this process still has. $1 run tokens, $2 lease seconds
+WITH v AS (
+    UPDATE jobs_variants SET lease_until = clock_timestamp() + make_interval(secs => $2)
+    WHERE status = 'running' AND run_token = ANY($1::uuid[]) RETURNING run_token
+), j AS (
+    UPDATE jobs SET lease_until = clock_timestamp() + make_interval(secs => $2)
+    WHERE status = 'running' AND run_token = ANY($1::uuid[]) RETURNING run_token
+)
+SELECT count(*) FROM (SELECT run_token FROM v UNION ALL SELECT run_token FROM j) AS extended;
+
+-- name: release_variant
+-- Shutdown: back to the state before the claim, no attempt used: (previous, done), or (step, failed) due
+-- now when this run was a retry. Its run is marked 'released'. $1 variant, $2 run token, $3 step, $4 previous
+WITH released AS (
+    UPDATE jobs_variants SET lease_until = NULL,
+        current_step = CASE WHEN retry_count > 0 THEN current_step ELSE $4 END,
+        status = CASE WHEN retry_count > 0 THEN 'failed' ELSE 'done' END,
+        next_retry_at = CASE WHEN retry_count > 0 THEN clock_timestamp() END,
+        last_error = CASE WHEN retry_count > 0 THEN 'released on shutdown' END
+    WHERE job_variants_id = $1 AND run_token = $2 AND status = 'running' AND current_step = $3
+    RETURNING run_token
+)
+UPDATE stage_runs r SET status = 'released', error = 'released on shutdown', finished_at = clock_timestamp()
+FROM released x WHERE r.run_token = x.run_token
+RETURNING r.run_token;
+
+-- name: release_job
+WITH released AS (
+    UPDATE jobs SET lease_until = NULL,
+        current_step = CASE WHEN retry_count > 0 THEN current_step ELSE $4 END,
+        status = CASE WHEN retry_count > 0 THEN 'failed' ELSE 'done' END,
+        next_retry_at = CASE WHEN retry_count > 0 THEN clock_timestamp() END,
+        last_error = CASE WHEN retry_count > 0 THEN 'released on shutdown' END
+    WHERE job_id = $1 AND run_token = $2 AND status = 'running' AND current_step = $3
+    RETURNING run_token
+)
+UPDATE stage_runs r SET status = 'released', error = 'released on shutdown', finished_at = clock_timestamp()
+FROM released x WHERE r.run_token = x.run_token
+RETURNING r.run_token;
+
 -- name: stalled_variants
 -- (step, done) rows whose next stage never started, and failed rows whose retry is due.
 -- $1 grace seconds, $2 steps that have a next variant stage, $3 our variant stages
+-- The literal `current_step <> 'iou_eval'` lets the planner use the partial index of unfinished rows.
 SELECT v.job_variants_id, v.job_id, j.tenant_id, v.current_step, v.status
 FROM jobs_variants v JOIN jobs j USING (job_id)
-WHERE ((v.status = 'done' AND v.current_step = ANY($2::text[])
+WHERE ((v.status = 'done' AND v.current_step <> 'iou_eval' AND v.current_step = ANY($2::text[])
         AND v.updated_at < clock_timestamp() - make_interval(secs => $1)
         AND (v.current_step <> 'img_gen' OR EXISTS (
             SELECT 1 FROM txt_ad_copy_generations t WHERE t.job_id = v.job_id
@@ -173,17 +244,49 @@ ORDER BY v.updated_at LIMIT 500;
 
 -- name: stalled_jobs
 SELECT job_id, tenant_id, current_step, status FROM jobs
-WHERE ((status = 'done' AND current_step = ANY($2::text[])
+WHERE ((status = 'done' AND current_step <> 'instagram_feed_gen' AND current_step = ANY($2::text[])
         AND updated_at < clock_timestamp() - make_interval(secs => $1))
     OR (status = 'failed' AND current_step = ANY($3::text[]) AND next_retry_at <= clock_timestamp()))
 ORDER BY updated_at LIMIT 500;
 
 -- name: unadvanced_jobs
 -- Jobs whose variants have all finished but which were not advanced (e.g. a crash in between).
--- $1 JOB_ADVANCED_STEPS, $2 this service's variant stages (at least one variant reached them)
-SELECT v.job_id FROM jobs_variants v JOIN jobs j USING (job_id)
-WHERE coalesce(j.current_step, '') <> ALL($1::text[])
-GROUP BY v.job_id
-HAVING bool_and((v.current_step = 'iou_eval' AND v.status = 'done') OR (v.status = 'failed' AND v.next_retry_at IS NULL))
-   AND bool_or(v.current_step = ANY($2::text[]))
+-- $1 JOB_ADVANCED_STEPS (repeated literally for the partial index), $2 this service's variant stages
+SELECT j.job_id FROM jobs j
+WHERE (j.current_step IS NULL OR j.current_step NOT IN ('iou_eval', 'ad_copy_gen_kor', 'instagram_feed_gen'))
+  AND coalesce(j.current_step, '') <> ALL($1::text[])
+  AND EXISTS (SELECT 1 FROM jobs_variants v WHERE v.job_id = j.job_id AND v.current_step = ANY($2::text[]))
+  AND NOT EXISTS (SELECT 1 FROM jobs_variants v WHERE v.job_id = j.job_id
+                  AND NOT ((v.current_step = 'iou_eval' AND v.status = 'done')
+                           OR (v.status = 'failed' AND v.next_retry_at IS NULL)))
 LIMIT 200;
+
+-- name: waiting_counts
+-- Unfinished variants per (step, status) for /metrics (finished ones would only grow).
+SELECT current_step, status, count(*) AS n FROM jobs_variants
+WHERE NOT (current_step = 'iou_eval' AND status = 'done') AND current_step = ANY($1::text[])
+GROUP BY 1, 2;
+
+-- name: oldest_pending
+-- /healthz lag: the oldest running or (step, done)-not-finished variant of this service's steps.
+SELECT EXTRACT(EPOCH FROM clock_timestamp() - least(
+    (SELECT min(updated_at) FROM jobs_variants WHERE status = 'running' AND current_step = ANY($1::text[])),
+    (SELECT min(updated_at) FROM jobs_variants WHERE status = 'done' AND current_step <> 'iou_eval'
+         AND current_step = ANY($1::text[]))));
+
+-- name: waiting_report
+-- Waiting that never ends by itself: variants at (img_gen, done) whose job has had no English copy for $1 s
+-- (the start gate), and jobs held by a variant stuck upstream for $1 s while a sibling already reached
+-- this service's stages ($2). Both read only unfinished rows (partial indexes of 05_engine.sql).
+SELECT (SELECT count(*) FROM jobs_variants v
+        WHERE v.status = 'done' AND v.current_step <> 'iou_eval' AND v.current_step = 'img_gen'
+          AND v.updated_at < clock_timestamp() - make_interval(secs => $1)
+          AND NOT EXISTS (SELECT 1 FROM txt_ad_copy_generations t WHERE t.job_id = v.job_id
+                          AND t.generation_stage = 'ad_copy_eng' AND t.status = 'done')) AS start_gate,
+       (SELECT count(*) FROM jobs j
+        WHERE (j.current_step IS NULL OR j.current_step NOT IN ('iou_eval', 'ad_copy_gen_kor', 'instagram_feed_gen'))
+          AND EXISTS (SELECT 1 FROM jobs_variants v WHERE v.job_id = j.job_id AND v.current_step = ANY($2::text[]))
+          AND EXISTS (SELECT 1 FROM jobs_variants v WHERE v.job_id = j.job_id
+                      AND coalesce(v.current_step, '') <> ALL($2::text[])
+                      AND (v.current_step IS DISTINCT FROM 'img_gen' OR v.status IS DISTINCT FROM 'done')
+                      AND v.updated_at < clock_timestamp() - make_interval(secs => $1))) AS held_upstream;

@@ -13,6 +13,7 @@ from routers.deps import PoolDep
 from services import jobs_view
 from services.fonts import default_font_path
 from services.pipeline import FINAL_STAGE, STAGES
+from services.sweeper import waiting_report
 
 router = APIRouter(prefix="/dashboard", tags=["dashboard"], include_in_schema=False)
 
@@ -123,8 +124,10 @@ async def dashboard(request: Request, pool: PoolDep, tenant_id: QueryText = None
     """Recent jobs with status, progress and variants finished; filter by tenant and status."""
     jobs = await jobs_view.list_jobs(pool, tenant_id, status, 100)
     live = any(is_live(j["current_step"], j["status"]) for j in jobs)
+    async with pool.acquire() as conn:
+        waiting = await waiting_report(conn, request.app.state.settings)
     return templates.TemplateResponse(request, "dashboard.html", {
-        "jobs": jobs, "tenant_id": tenant_id, "status": status, "live": live,
+        "jobs": jobs, "tenant_id": tenant_id, "status": status, "live": live, "waiting": waiting,
         "statuses": ("running", "done", "failed")})
 
 

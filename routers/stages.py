@@ -6,11 +6,11 @@ from routers.deps import RunnerDep, require_api_key
 from routers.stage_models import STAGE_BODIES, stage_out_model
 from services.errors import ClaimLost
 from services.pipeline import STAGES, Stage
-from services.runner import CONNECTION_ERRORS, NotFound
+from services.runner import CONNECTION_ERRORS, Draining, NotFound, Released
 
 router = APIRouter(tags=["stages"], dependencies=[Depends(require_api_key)])
 _ERRORS = {404: {"description": "Unknown job or variant"}, 409: {"description": "Row not in the state this stage needs"},
-           503: {"description": "Database unavailable"}}
+           503: {"description": "Database unavailable, or the process is shutting down (Retry-After)"}}
 
 
 async def _run(runner: RunnerDep, stage: Stage, body: dict) -> StageOut:
@@ -20,6 +20,8 @@ async def _run(runner: RunnerDep, stage: Stage, body: dict) -> StageOut:
         raise HTTPException(status_code=404, detail=str(exc)) from exc
     except ClaimLost as exc:
         raise HTTPException(status_code=409, detail=str(exc)) from exc
+    except (Draining, Released) as exc:  # shutting down: another replica (or this one, restarted) takes it
+        raise HTTPException(status_code=503, detail=str(exc), headers={"Retry-After": "1"}) from exc
     except CONNECTION_ERRORS as exc:  # nothing was lost: the row is retried once the database is back
         raise HTTPException(status_code=503, detail="database unavailable") from exc
     return StageOut(stage=stage.name, job_id=body["job_id"], job_variants_id=body.get("job_variants_id"), **outcome)

@@ -12,9 +12,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from scripts import seedlib  # noqa: E402
 from scripts.bench_engine import fresh_database  # noqa: E402
-from test.conftest import free_port  # noqa: E402
-from test.integration.helpers import session_for  # noqa: E402
-from test.integration.procs import AppProcess  # noqa: E402
+from services.testing import AppProcess, free_port, session_for  # noqa: E402
 
 
 def main() -> None:
@@ -22,18 +20,27 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--admin-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--jobs", type=int, default=50)
+    parser.add_argument("--batch", type=int, default=5, help="jobs started together; the next batch waits")
     args = parser.parse_args()
     url = asyncio.run(fresh_database(args.admin_url, "adpipe_memory"))
     assets = Path("/tmp/adpipe_memory_assets")
     app = AppProcess(url, free_port(), assets, module="main", log_level="WARNING").start(wait=180)
     proc = psutil.Process(app.proc.pid)
     db = session_for(url)
-    rss = lambda: proc.memory_info().rss / 2**20  # noqa: E731
-    print(f"models loaded, idle: {rss():.0f} MiB")
+    def split() -> dict:  # the app and its worker processes (services/workers.py), MiB each
+        parts = {f"app {proc.pid}": proc.memory_info().rss / 2**20}
+        for child in proc.children(recursive=True):
+            try:
+                parts[f"{child.name()} {child.pid}"] = child.memory_info().rss / 2**20
+            except psutil.NoSuchProcess:
+                pass
+        return parts
+    rss = lambda: sum(split().values())  # noqa: E731
+    print(f"models loaded, idle: {rss():.0f} MiB total: " + ", ".join(f"{k} {v:.0f}" for k, v in split().items()))
     samples, done, started = [], 0, time.monotonic()
     try:
         while done < args.jobs:
-            batch = [seedlib.create_job(db, assets)[0] for _ in range(min(5, args.jobs - done))]
+            batch = [seedlib.create_job(db, assets)[0] for _ in range(min(args.batch, args.jobs - done))]
             for job_id in batch:
                 seedlib.simulate_image_part(db, job_id)
             done += len(batch)
@@ -43,10 +50,14 @@ def main() -> None:
                 time.sleep(0.2)
             samples.append(rss())
             print(f"after {done:3d} jobs: {samples[-1]:.0f} MiB  ({time.monotonic() - started:.0f} s)", flush=True)
+        elapsed = time.monotonic() - started
+        print(f"after {done} jobs: " + ", ".join(f"{k} {v:.0f}" for k, v in split().items()) + " MiB")
     finally:
         app.stop()
     half = len(samples) // 2
-    print(f"growth over the second half ({half * 5} -> {len(samples) * 5} jobs): {samples[-1] - samples[half - 1]:+.0f} MiB")
+    print(f"growth over the second half ({half * args.batch} -> {len(samples) * args.batch} jobs): "
+          f"{samples[-1] - samples[half - 1]:+.0f} MiB")
+    print(f"throughput: {done} jobs in {elapsed:.0f} s = {done / elapsed * 60:.0f} jobs/min (one app process)")
 
 
 if __name__ == "__main__":

@@ -14,9 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import database  # noqa: E402
 from scripts import seedlib  # noqa: E402
-from test.conftest import free_port  # noqa: E402
-from test.integration.helpers import session_for  # noqa: E402
-from test.integration.procs import AppProcess  # noqa: E402
+from services.testing import AppProcess, free_port, session_for  # noqa: E402
 
 FINISHED = "SELECT count(*) FROM jobs WHERE current_step = 'instagram_feed_gen' AND status = 'done'"
 CHECKS = {
@@ -47,8 +45,8 @@ class Chaos:
         print(self.events[-1], flush=True)
 
     def start_app(self) -> AppProcess:
-        # Short leases (stage timeouts x 0.25) so a killed worker's stage comes back within seconds.
-        app = AppProcess(self.url, free_port(), self.assets, module="main", stage_timeout_scale=0.25,
+        # Default leases (LEASE_SECONDS, renewed by heartbeats): a killed process's stage comes back within seconds.
+        app = AppProcess(self.url, free_port(), self.assets, module="main",
                          sweep_interval_seconds=1, sweep_grace_seconds=2, log_level="WARNING")
         self.apps.append(app.start(wait=180))
         return app

@@ -22,17 +22,44 @@ class Models:
     def __init__(self, settings: Settings):
         self.settings = settings
         self.font_path = settings.font_path or default_font_path()
-        self.vlm, vlm_status = build_vlm(settings.vlm_backend, settings.llava_model_path,
-                                         settings.llava_quantization, settings.fallback_to_default, settings)
-        self.detector, detector_status = build_detector_with_faces(
-            settings.detector_backend, settings.yolo_weights_path, settings.yolo_keep_clear_labels,
-            settings.fallback_to_default)
         self.llm = build_llm(settings)
-        self._ocr = None
+        # Backends load on first use: in the process that runs their stage (a worker), not in every process.
+        self._vlm = self._detector = self._ocr = None
         self._ocr_lock = threading.Lock()
-        self.status = {"vlm": vlm_status, "detector": detector_status, "font": self.font_path,
-                       "llm": {"provider": self.llm.name, "model": self.llm.model},
+        self._lock = threading.Lock()
+        self.status = {"vlm": {"backend": settings.vlm_backend, "loaded": False, "error": None},
+                       "detector": {"backend": settings.detector_backend, "loaded": False, "error": None},
+                       "font": self.font_path, "llm": {"provider": self.llm.name, "model": self.llm.model},
                        "ocr": {"backend": settings.ocr_backend, "loaded": False}}
+
+    @property
+    def vlm(self):
+        """The VLM backend (built on first use)."""
+        with self._lock:
+            if self._vlm is None:
+                s = self.settings
+                self._vlm, self.status["vlm"] = build_vlm(s.vlm_backend, s.llava_model_path, s.llava_quantization,
+                                                          s.fallback_to_default, s)
+        return self._vlm
+
+    @property
+    def detector(self):
+        """The detector backend (built on first use)."""
+        with self._lock:
+            if self._detector is None:
+                s = self.settings
+                self._detector, self.status["detector"] = build_detector_with_faces(
+                    s.detector_backend, s.yolo_weights_path, s.yolo_keep_clear_labels, s.fallback_to_default)
+        return self._detector
+
+    def warm_ocr(self) -> dict:
+        """Load the OCR reader now; a failure is reported (ocr_eval then fails with the reason)."""
+        try:
+            self.ocr()
+        except Exception as exc:  # noqa: BLE001 - reported by /healthz; ocr_eval fails with the reason
+            self.status["ocr"] = {"backend": self.settings.ocr_backend, "loaded": False, "error": str(exc)}
+            log.error("OCR backend unavailable: %s", exc)
+        return {"ocr": self.status["ocr"]}
 
     def ocr(self):
         """The OCR reader, loaded on first use or at warm-up (EasyOCR takes a few seconds)."""
@@ -93,13 +120,8 @@ def _largest_region_fraction(verdict: dict, shape) -> float:
 
 
 def build_handlers(settings: Settings) -> tuple[dict, dict]:
-    """Handlers for the stage table, and the models' status; OCR is warmed up here."""
+    """Handlers for the stage table, and the models' status (backends load in each handler's warm_up)."""
     models = Models(settings)
-    try:
-        models.ocr()
-    except Exception as exc:  # noqa: BLE001 - reported by /healthz; ocr_eval fails with the reason
-        models.status["ocr"] = {"backend": settings.ocr_backend, "loaded": False, "error": str(exc)}
-        log.error("OCR backend unavailable: %s", exc)
     handlers = {"vlm_analyze": VlmAnalyze(models), "yolo_detect": YoloDetect(models), "planner": Planner(models),
                 "overlay": Overlay(models), "vlm_judge": VlmJudge(models), "ocr_eval": OcrEval(models),
                 "readability_eval": ReadabilityEval(models), "iou_eval": IouEval(models),

@@ -3,7 +3,7 @@ from uuid import UUID
 
 import asyncpg
 
-from services.pipeline import JOB_ADVANCED_STEPS, stage_progress
+from services.pipeline import JOB_ADVANCED_STEPS, STAGES, stage_progress
 
 _JOB = """
 SELECT job_id, tenant_id, current_step, status, retry_count, last_error, next_retry_at, created_at, updated_at
@@ -87,7 +87,9 @@ async def job_detail(pool: asyncpg.Pool, job_id: UUID) -> dict | None:
     by_overlay: dict = {}
     for e in evals:
         by_overlay.setdefault(e["overlay_id"], {})[e["evaluation_type"]] = e["metrics"]
+    ours = {s.name for s in STAGES if s.level == "variant"}
     for v in variants:
+        v["waiting_for"] = _waiting_for(v, ours, "ad_copy_eng" in texts)
         v["evaluations"] = by_overlay.get(v["overlay_id"], {})
         v["timeline"] = [r for r in runs if r["job_variants_id"] == v["job_variants_id"]]
     detail = dict(job)
@@ -101,3 +103,11 @@ async def job_detail(pool: asyncpg.Pool, job_id: UUID) -> dict | None:
         instagram_feed=dict(feed) if feed else None,
     )
     return detail
+
+
+def _waiting_for(variant: dict, ours: set, has_copy: bool) -> str | None:
+    """What a variant waits for that this service does not produce: the English copy, or an upstream step."""
+    step, status = variant["current_step"], variant["status"]
+    if step == "img_gen" and status == "done":
+        return None if has_copy else "ad_copy_eng"
+    return None if step in ours else (step or "img_gen")

@@ -15,3 +15,8 @@ COMMIT_RETRIES = Counter("pipeline_commit_retries_total", "Stage commits retried
 SWEEPER_RECOVERED = Counter("pipeline_sweeper_recovered_total", "Rows the sweeper re-dispatched or expired",
                             ["kind"])
 ROWS_WAITING = Gauge("pipeline_rows_waiting", "Variant rows per (step, status)", ["step", "status"])
+WAITING_START_GATE = Gauge("pipeline_start_gate_waiting", "Variants waiting for their English copy longer than "
+                           "START_GATE_WARN_SECONDS")
+JOBS_HELD_UPSTREAM = Gauge("pipeline_jobs_held_upstream", "Jobs held by a variant stuck upstream longer than "
+                           "START_GATE_WARN_SECONDS")
+WORKER_RESTARTS = Gauge("pipeline_worker_restarts", "Worker processes replaced (killed or crashed)", ["group"])

@@ -46,13 +46,13 @@ async def variant_detections(conn: asyncpg.Connection, variant_id: UUID) -> list
              "detection_id": str(r["detection_id"])} for r in rows]
 
 
-async def latest_proposal(conn: asyncpg.Connection, variant_id: UUID) -> asyncpg.Record:
+async def latest_proposal(conn: asyncpg.Connection, variant_id: UUID) -> dict:
     """The planner's latest proposal for this variant."""
     row = await conn.fetchrow("SELECT proposal_id, layout FROM planner_proposals WHERE job_variants_id = $1 "
                               "ORDER BY created_at DESC, pk DESC LIMIT 1", variant_id)
     if row is None or not row["layout"] or not row["layout"].get("candidates"):
         raise InputError("no planner proposal for this variant")
-    return row
+    return dict(row)  # a plain dict: the inputs travel to a worker process
 
 
 async def variant_proposal(conn: asyncpg.Connection, variant_id: UUID,

@@ -12,6 +12,7 @@ from services.imageio import load_rgb
 from services.readability import metric
 from services.saliency import saliency_map
 from services.stage_inputs import upsert_evaluation, variant_detections, variant_image_path, variant_overlay
+from services.workers import vlm_process_group
 
 JUDGE_PASS = 6.0  # overall score (0-10) a creative needs to pass the judge
 
@@ -30,10 +31,15 @@ class _EvalStage:
 
     kind = ""
     needs_original = False
+    process_group = "cpu"  # `run` executes in a supervised worker process (services/workers.py)
 
     def __init__(self, models):
         self.models = models
         self.settings = models.settings
+
+    def warm_up(self) -> dict:
+        """Load what `run` needs before the first call; returns the models' status it changed."""
+        return {}
 
     def load_image(self, path):
         return load_rgb(path, self.settings.max_image_pixels, self.settings.max_image_side)
@@ -94,6 +100,10 @@ class OcrEval(_EvalStage):
     """Read the text region back and compare it with the copy that was drawn."""
 
     kind = "ocr"
+    process_group = "ocr"  # EasyOCR brings torch (~1 GB): one process, not one per CPU worker
+
+    def warm_up(self) -> dict:
+        return self.models.warm_ocr()
 
     def measure(self, inputs):
         layout = inputs.overlay["layout"]
@@ -111,7 +121,15 @@ class VlmJudge(_EvalStage):
     @property
     def io_bound(self) -> bool:
         """A served VLM: the runner gives this stage threads of its own (it waits on HTTP, not the CPU)."""
-        return getattr(self.models.vlm, "io_bound", False)
+        return vlm_process_group(self.settings.vlm_backend) is None
+
+    @property
+    def process_group(self):
+        return vlm_process_group(self.settings.vlm_backend)
+
+    def warm_up(self) -> dict:
+        self.models.vlm
+        return {"vlm": self.models.status["vlm"]}
 
     def measure(self, inputs):
         layout = inputs.overlay["layout"]

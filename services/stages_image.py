@@ -12,6 +12,7 @@ from services.imageio import load_rgb, save_png
 from services.saliency import saliency_map
 from services.stage_inputs import (english_copy, latest_proposal, variant_detections, variant_image_path,
                                    variant_proposal)
+from services.workers import vlm_process_group
 
 
 @dataclass
@@ -29,9 +30,15 @@ class ImageInputs:
 class _ImageStage:
     """Shared by the image stages: the models, the settings, loading the variant's image."""
 
+    process_group = "cpu"  # `run` executes in a supervised worker process (services/workers.py)
+
     def __init__(self, models):
         self.models = models
         self.settings = models.settings
+
+    def warm_up(self) -> dict:
+        """Load what `run` needs before the first call; returns the models' status it changed."""
+        return {}
 
     def image(self, inputs: ImageInputs):
         return load_rgb(inputs.path, self.settings.max_image_pixels, self.settings.max_image_side)
@@ -43,7 +50,15 @@ class VlmAnalyze(_ImageStage):
     @property
     def io_bound(self) -> bool:
         """A served VLM: the runner gives this stage threads of its own (it waits on HTTP, not the CPU)."""
-        return getattr(self.models.vlm, "io_bound", False)
+        return vlm_process_group(self.settings.vlm_backend) is None
+
+    @property
+    def process_group(self):
+        return vlm_process_group(self.settings.vlm_backend)
+
+    def warm_up(self) -> dict:
+        self.models.vlm
+        return {"vlm": self.models.status["vlm"]}
 
     async def load(self, conn, ctx):
         asset_id, path = await variant_image_path(conn, ctx.job_variants_id, self.settings.assets_dir)
@@ -97,6 +112,10 @@ class VlmAnalyze(_ImageStage):
 
 class YoloDetect(_ImageStage):
     """Objects and salient regions the text must keep off, and the forbidden-region mask."""
+
+    def warm_up(self) -> dict:
+        self.models.detector
+        return {"detector": self.models.status["detector"]}
 
     async def load(self, conn, ctx):
         asset_id, path = await variant_image_path(conn, ctx.job_variants_id, self.settings.assets_dir)

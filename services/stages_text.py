@@ -30,6 +30,8 @@ async def job_context(conn, job_id) -> dict:
 class _TextStage:
     """Shared: the LLM provider and writing its trace."""
 
+    process_group = None  # I/O-bound (a remote LLM): a thread of the app process, no worker needed
+
     def __init__(self, models):
         self.models = models
         self.settings = models.settings

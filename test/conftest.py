@@ -13,6 +13,7 @@ import uvicorn
 
 import database
 from config import Settings
+from services.testing import free_port  # noqa: F401 - the tests import it from here
 
 # Seed 003's operating commands live here under test_*.py names; they are scripts, not tests.
 collect_ignore = ["test_listener_status.py", "test_ye_img_gen_trigger.py"]
@@ -58,13 +59,6 @@ def db_url(template_db):
     asyncio.run(_admin(f"CREATE DATABASE {name} TEMPLATE {template_db}"))
     yield _url(name)
     asyncio.run(_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def app_settings(db_url: str, tmp_path, **overrides) -> Settings:

@@ -1,13 +1,10 @@
 """Helpers for integration tests: sync sessions on a test database and waiting for states."""
 import time
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-
-def session_for(url: str) -> Session:
-    """A sync SQLAlchemy session (psycopg2), like upstream code uses."""
-    return Session(bind=create_engine(url.replace("postgresql://", "postgresql+psycopg2://", 1)))
+from services.testing import session_for  # noqa: F401 - the tests' name for it
 
 
 def wait_for(predicate, timeout: float, interval: float = 0.05, what: str = "condition"):
