@@ -53,7 +53,7 @@ class Settings(BaseSettings):
     max_crashes: int = 3  # runs of one row that lost their worker before it fails for good
     shutdown_grace_seconds: float = 30.0  # SIGTERM: running stages finish or are released within this
     start_gate_warn_seconds: float = 300.0  # a variant waiting this long for its English copy is reported
-    worker_processes: int = 2  # processes of the "cpu" worker group; 0 runs every stage in threads
+    worker_processes: int = 3  # processes of the "cpu" worker group; 0 runs every stage in threads
 
     # Model backends: "default" runs anywhere; real backends load from local paths only.
     vlm_backend: str = "default"  # default | llava | openai (a served model: vLLM, SGLang, Ollama)

@@ -49,20 +49,20 @@ def _child(factory, settings, group: str, conn) -> None:
     for handler in handlers.values():
         if process_group(handler) == group and hasattr(handler, "warm_up"):
             status.update(handler.warm_up() or {})
-    conn.send(("ready", status))
-    while True:
-        try:
+    try:
+        conn.send(("ready", status))
+        while True:
             stage, inputs = conn.recv()
-        except (EOFError, OSError):
-            return
-        try:
-            reply = ("ok", handlers[stage].run(inputs))
-        except BaseException as exc:  # noqa: BLE001 - every failure goes back to the parent
-            reply = ("error", exc)
-        try:
-            conn.send(reply)
-        except Exception as exc:  # noqa: BLE001 - an unpicklable result or exception
-            conn.send(("error", RuntimeError(f"{type(exc).__name__}: {exc} (result of {stage})")))
+            try:
+                reply = ("ok", handlers[stage].run(inputs))
+            except BaseException as exc:  # noqa: BLE001 - every failure goes back to the parent
+                reply = ("error", exc)
+            try:
+                conn.send(reply)
+            except (TypeError, AttributeError, ValueError, RecursionError) as exc:  # unpicklable
+                conn.send(("error", RuntimeError(f"{type(exc).__name__}: {exc} (result of {stage})")))
+    except (EOFError, OSError):  # the parent closed the pipe (shutdown) or is gone: nothing left to do
+        return
 
 
 @dataclass(eq=False)
