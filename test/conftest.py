@@ -65,7 +65,10 @@ def app_settings(db_url: str, tmp_path, **overrides) -> Settings:
     """Settings for an app under test: fast sweeper and retries, its own assets directory."""
     values = dict(database_url=db_url, port=free_port(), assets_dir=tmp_path / "assets",
                   sweep_interval_seconds=0.5, sweep_grace_seconds=1.0, retry_base_seconds=0.2,
-                  max_retries=2, db_pool_max=10, job_state_listener_reconnect_delay=0.1)
+                  max_retries=2, db_pool_max=10, job_state_listener_reconnect_delay=0.1,
+                  # Stages in threads: spawning model worker processes costs seconds per app on 2 cores.
+                  # test_supervised, test_leases_drain and the chaos run exercise the worker processes.
+                  worker_processes=0)
     values.update(overrides)
     return Settings(_env_file=None, **values)
 
