@@ -8,6 +8,7 @@ import uuid
 from contextlib import contextmanager
 
 import asyncpg
+import httpx
 import pytest
 import uvicorn
 
@@ -83,6 +84,16 @@ def serve(app, port: int):
     while not server.started:
         if time.time() > deadline or not thread.is_alive():
             raise RuntimeError("app did not start")
+        time.sleep(0.02)
+    # Ready means the dispatcher has proven its target (it probes itself once the socket is bound);
+    # a test that expects a 503 for another reason gets it after this short wait.
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).json().get("dispatch_target"):
+                break
+        except (httpx.HTTPError, ValueError):
+            pass
         time.sleep(0.02)
     try:
         yield server

@@ -6,7 +6,7 @@ from main import create_app
 from scripts import seedlib
 from test.conftest import app_settings, serve
 from test.integration.helpers import job_state, wait_for
-from test.integration.test_text_stages import LONG_COPY, ChatServer
+from test.integration.test_text_stages import UNFIT_COPY, ChatServer
 
 
 def _ready_for_text_stages(db, job_id: str) -> None:
@@ -51,7 +51,7 @@ def test_llm_timeouts_and_prose_fail_the_stage_with_the_reason(db, db_url, tmp_p
 
             # The copy refinement inside vlm_analyze: prose fails that variant's stage the same way.
             chat.misbehave = {"refine_copy": "prose"}
-            job_id, (variant,) = seedlib.start_job(db, settings.assets_dir, variants_count=1, ad_copy_eng=LONG_COPY)
+            job_id, (variant,) = seedlib.start_job(db, settings.assets_dir, variants_count=1, ad_copy_eng=UNFIT_COPY)
             wait_for(lambda: job_state(db, job_id) == ("iou_eval", "failed"), 60, interval=0.1,
                      what="the job failed with its only variant")
     finally:

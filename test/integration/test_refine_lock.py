@@ -12,11 +12,9 @@ from services.migrations import MIGRATIONS_DIR
 from services.runner import StageRunner
 from services.stages_image import VlmAnalyze
 from test.conftest import app_settings
-from test.integration.test_text_stages import LONG_COPY
+from test.integration.test_text_stages import UNFIT_COPY
 
 SCHEMA_FILE = MIGRATIONS_DIR / "0006_start_gate_and_refine_lock.sql"
-# Twice the long copy: no photo fits it even at the legibility floor, so every variant asks for a refinement.
-UNFIT_COPY = " ".join([LONG_COPY] * 2)
 REFINED_ROWS = ("SELECT count(*) FROM txt_ad_copy_generations WHERE job_id = $1 "
                 "AND generation_stage = 'refined_ad_copy' AND status = 'done'")
 

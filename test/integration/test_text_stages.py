@@ -21,7 +21,8 @@ from test.integration.helpers import job_finished, wait_for
 
 HANGUL_COPY = "갓 볶은 원두로 천천히 내린 커피, 오늘 들러 주세요!"
 FEED_BODY = "천천히 내린 핸드드립 한 잔 ☕\n연남동 해오름 커피에서 기다릴게요."
-REFINED_BY_SERVER = "Fresh roasted coffee. Visit us!"
+# Shorter, and it keeps every fact of the copy (places, origins, "today"), so the integrity check accepts it.
+REFINED_BY_SERVER = "Fresh coffee roasted in Yeonnam-dong from Ethiopia, Colombia and Guatemala beans. Visit us today!"
 # Distinct token counts per operation, so the test can tell which trace got which usage block.
 USAGE = {
     "eng_to_kor": {"prompt_tokens": 111, "completion_tokens": 22, "total_tokens": 133},
@@ -42,6 +43,8 @@ LONG_COPY = " ".join([
     "Bring a friend, bring a book, stay as long as you like: free wifi, quiet corners and a sunny terrace.",
     "Visit us today and taste the difference that patience makes!",
 ])
+# The planner sets LONG_COPY whole at the legibility floor on the samples; twice as long fits no photo.
+UNFIT_COPY = " ".join([LONG_COPY] * 2)
 
 
 def _rows(db, sql: str, **params) -> list:
@@ -144,7 +147,7 @@ def test_openai_provider_through_the_engine(db, db_url, tmp_path, chat_server):
         health = httpx.get(f"http://127.0.0.1:{settings.port}/healthz").json()
         assert health["models"]["llm"] == {"provider": "openai", "model": "local-gpt"}
         # A copy no sample photo has room for: the refinement path runs, whatever the photos.
-        job_id, _ = seedlib.start_job(db, settings.assets_dir, variants_count=3, ad_copy_eng=LONG_COPY)
+        job_id, _ = seedlib.start_job(db, settings.assets_dir, variants_count=3, ad_copy_eng=UNFIT_COPY)
         wait_for(lambda: job_finished(db, job_id), 90, interval=0.2, what="the job's feed")
 
     # The 429 was retried by the provider inside one stage attempt: the stage ran once and succeeded.
