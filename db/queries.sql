@@ -201,14 +201,16 @@ SELECT count(*) FROM (SELECT run_token FROM v UNION ALL SELECT run_token FROM j)
 -- name: release_variant
 -- Shutdown: back to the state before the claim, no attempt used: (previous, done), or (step, failed) due
 -- now when this run was a retry. Its run is marked 'released'. $1 variant, $2 run token, $3 step, $4 previous
+-- run_token is cleared: a step change that keeps the token is another writer's rewind to the
+-- supersede trigger of migration 0004, which would close the run as 'superseded'.
 WITH released AS (
-    UPDATE jobs_variants SET lease_until = NULL,
+    UPDATE jobs_variants SET lease_until = NULL, run_token = NULL,
         current_step = CASE WHEN retry_count > 0 THEN current_step ELSE $4 END,
         status = CASE WHEN retry_count > 0 THEN 'failed' ELSE 'done' END,
         next_retry_at = CASE WHEN retry_count > 0 THEN clock_timestamp() END,
         last_error = CASE WHEN retry_count > 0 THEN 'released on shutdown' END
     WHERE job_variants_id = $1 AND run_token = $2 AND status = 'running' AND current_step = $3
-    RETURNING run_token
+    RETURNING $2::uuid AS run_token
 )
 UPDATE stage_runs r SET status = 'released', error = 'released on shutdown', finished_at = clock_timestamp()
 FROM released x WHERE r.run_token = x.run_token
