@@ -11,7 +11,7 @@ from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
 from config import get_settings
-from services import migrations
+from services.engine import migrations
 
 log = logging.getLogger(__name__)
 _embedded = None

@@ -16,7 +16,7 @@ from sqlalchemy import text  # noqa: E402
 
 from scripts import seedlib  # noqa: E402
 from scripts.create_test_job import ensure_schema, positive_int, resolve_images  # noqa: E402
-from services.pipeline import JOB_ADVANCED_STEPS  # noqa: E402
+from services.engine.pipeline import JOB_ADVANCED_STEPS  # noqa: E402
 
 DESC_KOR = "YE 파트 테스트용 이미지"
 _STATE = "SELECT current_step, status, next_retry_at FROM jobs WHERE job_id = :j"

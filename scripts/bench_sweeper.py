@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import database  # noqa: E402
 from config import Settings  # noqa: E402
 from scripts.history import seed_history, sweep_queries, time_query  # noqa: E402
-from services.sweeper import sweep_once  # noqa: E402
+from services.engine.sweeper import sweep_once  # noqa: E402
 
 
 class _NoDispatch:

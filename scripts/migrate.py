@@ -13,7 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import asyncpg  # noqa: E402
 
-from services import migrations  # noqa: E402
+from services.engine import migrations  # noqa: E402
 
 LEGACY_TRIGGER = "check_all_variants_done_trigger"
 
@@ -61,7 +61,7 @@ async def conflicts(conn: asyncpg.Connection, done: dict) -> list[str]:
                      "while variants are still at img_gen; migration 0004 drops it")
     elif LEGACY_TRIGGER in notes:
         lines.append(f"legacy trigger: {LEGACY_TRIGGER} (seed 002) was dropped by migration 0004 at "
-                     f"{done[4]['applied_at']:%Y-%m-%d %H:%M:%S%z}; the job-level rule is services/jobstate.py")
+                     f"{done[4]['applied_at']:%Y-%m-%d %H:%M:%S%z}; the job-level rule is services/engine/jobstate.py")
     else:
         lines.append(f"legacy trigger: {LEGACY_TRIGGER} (seed 002) not installed")
     return lines

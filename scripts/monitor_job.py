@@ -16,8 +16,8 @@ from rich.markup import escape  # noqa: E402
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from services.jobs_view import job_progress  # noqa: E402
-from services.pipeline import FINAL_STAGE, stage_progress  # noqa: E402
+from services.engine.jobs_view import job_progress  # noqa: E402
+from services.engine.pipeline import FINAL_STAGE, stage_progress  # noqa: E402
 
 DONE, FAILED, TIMEOUT, NOT_FOUND, INTERRUPTED = 0, 1, 2, 3, 130
 

@@ -10,7 +10,7 @@ import time
 import asyncpg
 import httpx
 
-from services import migrations
+from services.engine import migrations
 from test.conftest import ADMIN_URL, free_port
 from test.integration.procs import ROOT
 

@@ -7,7 +7,7 @@ import asyncpg
 from sqlalchemy import text
 
 import database
-from services import migrations
+from services.engine import migrations
 from scripts import seedlib
 
 

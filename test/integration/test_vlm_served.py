@@ -16,7 +16,7 @@ from sqlalchemy import text
 
 from main import create_app
 from scripts import seedlib
-from services.vlm_served import Analysis, Judgement, ServedVlm
+from services.backends.served import Analysis, Judgement, ServedVlm
 from test.conftest import app_settings, serve
 from test.integration.helpers import job_finished, job_state, wait_for
 

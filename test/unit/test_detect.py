@@ -4,10 +4,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from services.detect import (Detection, SaliencyDetector, YoloDetector, build_detector, forbidden_mask,
+from services.imaging.detect import (Detection, SaliencyDetector, YoloDetector, build_detector, forbidden_mask,
                              free_regions)
-from services.imageio import load_rgb
-from services.saliency import saliency_map
+from services.imaging.imageio import load_rgb
+from services.imaging.saliency import saliency_map
 
 SAMPLES = Path(__file__).resolve().parents[2] / "assets" / "samples"
 # Checked by eye on coffee.png (600x400): cup rim top to spoon bowl bottom, handle to spoon edge.

@@ -4,8 +4,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from services import iou
-from services.contrast import (
+from services.imaging import iou
+from services.imaging.contrast import (
     apca_lc,
     best_text_colour,
     luminance,
@@ -14,10 +14,10 @@ from services.contrast import (
     worst_case_ratio,
 )
 from services.errors import InputError
-from services.fonts import default_font_path, has_hangul, load_font, min_font_px
-from services.imageio import load_rgb
-from services.planner import OVERLAP_PENALTY, plan
-from services.saliency import saliency_map
+from services.imaging.fonts import default_font_path, has_hangul, load_font, min_font_px
+from services.imaging.imageio import load_rgb
+from services.imaging.planner import OVERLAP_PENALTY, plan
+from services.imaging.saliency import saliency_map
 from test.unit.samples import DETECTIONS, SAMPLES, TEXT_EN, TEXT_KO
 
 

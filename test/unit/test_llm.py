@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from services import prompts
-from services.llm import (
+from services.text import prompts
+from services.text.llm import (
     OFFLINE_NOTE,
     LlmOutputError,
     LlmUnavailableError,
@@ -21,7 +21,7 @@ from services.llm import (
     build_llm,
     parse_json_object,
 )
-from services.post_rules import (
+from services.text.post_rules import (
     MAX_POST_CHARS,
     combine_post,
     ig_len,
