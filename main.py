@@ -12,17 +12,17 @@ import database
 from config import Settings, get_settings
 from models import HealthOut
 from routers import dashboard, jobs, stages, web
-from services.ops.address import SelfAddress, is_loopback, uvicorn_server
 from services.engine.dispatch import Dispatcher
 from services.engine.listener import Listener
-from services.ops.logs import setup_logging
 from services.engine.pipeline import BY_NAME
 from services.engine.queries import Q
 from services.engine.runner import StageRunner
-from services.ops import metrics
-from services.ops.security import Guard
 from services.engine.supervise import drain_on_sigterm, start_workers
 from services.engine.sweeper import Sweeper, waiting_report
+from services.ops import metrics
+from services.ops.address import SelfAddress, is_loopback, uvicorn_server
+from services.ops.logs import setup_logging
+from services.ops.security import Guard
 
 log = logging.getLogger("app")
 

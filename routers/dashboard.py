@@ -11,9 +11,9 @@ from fastapi.templating import Jinja2Templates
 from models import QueryText
 from routers.deps import PoolDep
 from services.engine import jobs_view
-from services.imaging.fonts import default_font_path
 from services.engine.pipeline import FINAL_STAGE, STAGES
 from services.engine.sweeper import waiting_report
+from services.imaging.fonts import default_font_path
 
 router = APIRouter(prefix="/dashboard", tags=["dashboard"], include_in_schema=False)
 

@@ -10,9 +10,9 @@ from sqlalchemy import text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from scripts import seedlib  # noqa: E402
-from scripts.bench_engine import fresh_database  # noqa: E402
-from services.ops.testing import AppProcess, free_port, session_for  # noqa: E402
+from scripts import seedlib
+from scripts.bench_engine import fresh_database
+from services.ops.testing import AppProcess, free_port, session_for
 
 
 def main() -> None:

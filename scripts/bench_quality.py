@@ -11,17 +11,17 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from config import get_settings  # noqa: E402
-from services.imaging import iou as iou_eval  # noqa: E402
+from config import get_settings
+from services.backends.vlm import DefaultVlm
+from services.imaging import iou as iou_eval
 from services.imaging import ocr as ocr_eval
 from services.imaging import readability
-from services.imaging.fonts import default_font_path, load_font, line_height_px  # noqa: E402
-from services.stages.registry import Models  # noqa: E402
-from services.text.llm import OfflineWriter  # noqa: E402
-from services.imaging.overlay import render  # noqa: E402
-from services.imaging.saliency import saliency_map  # noqa: E402
-from services.stages.image import ImageInputs, Planner, VlmAnalyze  # noqa: E402
-from services.backends.vlm import DefaultVlm  # noqa: E402
+from services.imaging.fonts import default_font_path, line_height_px, load_font
+from services.imaging.overlay import render
+from services.imaging.saliency import saliency_map
+from services.stages.image import ImageInputs, Planner, VlmAnalyze
+from services.stages.registry import Models
+from services.text.llm import OfflineWriter
 
 COPIES = {"short": "Iced coffee season",
           "medium": "Fresh espresso, every morning",
@@ -31,8 +31,8 @@ BAND = (2.6, 7.0)  # cap height, % of the short side: services/imaging/typescale
 
 def photos() -> dict[str, np.ndarray]:
     """Real photos shipped inside installed packages (scikit-image, matplotlib) and the repo samples."""
-    from skimage import data
     import matplotlib.cbook as cbook
+    from skimage import data
 
     out = {}
     for name in ("astronaut", "camera", "chelsea", "coffee", "rocket", "motorcycle_left", "immunohistochemistry",
@@ -110,7 +110,8 @@ def main() -> None:
             row = {"photo": pname, "copy": cname, "whole": " ".join(drawn.split()) == " ".join(copy.split()),
                    "face": over_face, "cap_pct": 100 * cap * layout["font_size"] / min(rgb.shape[:2]),
                    "block_pct": 100 * bw * bh / (rgb.shape[0] * rgb.shape[1]),
-                   "occ": occ, "wcag": read["contrast_ratio"]["value"], "lines": len(layout["lines"]), "ocr": None, "ocr_chars": None,
+                   "occ": occ, "wcag": read["contrast_ratio"]["value"], "lines": len(layout["lines"]),
+                   "ocr": None, "ocr_chars": None,
                    "oneword": len(copy.split()) > 1 and any(len(ln.split()) == 1 for ln in layout["lines"])}
             if reader:
                 got = ocr_eval.evaluate(out, layout["box"], drawn, reader,

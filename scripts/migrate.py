@@ -11,9 +11,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import asyncpg  # noqa: E402
+import asyncpg
 
-from services.engine import migrations  # noqa: E402
+from services.engine import migrations
 
 LEGACY_TRIGGER = "check_all_variants_done_trigger"
 
@@ -120,14 +120,13 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 async def run(args: argparse.Namespace) -> int:
     import database
-
     from config import get_settings
 
     url = args.database_url or database.database_url()
     lock_timeout = args.lock_timeout if args.lock_timeout is not None else get_settings().migrate_lock_timeout_seconds
     try:
         conn = await asyncpg.connect(url, timeout=10)
-    except (OSError, asyncio.TimeoutError, asyncpg.PostgresError) as exc:
+    except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
         print(f"error: database unreachable at {_where(url)}: {exc}", file=sys.stderr)
         return 1
     try:

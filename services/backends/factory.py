@@ -22,7 +22,7 @@ def build_vlm(backend: str, model_path: str, quantization: str, fallback: bool, 
 
         vlm = LlavaVlm(model_path, quantization)
         return vlm, {"backend": requested, "active": vlm.name, "loaded": True, "error": None}
-    except Exception as exc:  # any load failure: missing directory, bad files, no bitsandbytes, broken install
+    except Exception as exc:  # noqa: BLE001 - any load failure: missing directory, bad files, no bitsandbytes, broken install
         reason = f"{type(exc).__name__}: {exc}"
     if fallback:
         return DefaultVlm(), {"backend": requested, "active": DefaultVlm.name, "loaded": False,

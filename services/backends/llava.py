@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
-from services.imaging.detect import thumbnail
 from services.backends.ports import SCORE_BOUNDS, clamp, pixel_box
 from services.backends.vlm import DefaultVlm
+from services.imaging.detect import thumbnail
 
 _TAILS = ("", "}", '"}', "]}", '"]}', "]]}", " null}")  # closers for a reply cut off by max_new_tokens
 _PY = {"true": "True", "false": "False", "null": "None"}

@@ -2,7 +2,7 @@
 import base64
 import json
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Annotated
 
 import cv2
@@ -12,9 +12,9 @@ from openai import OpenAI
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from services.backends.ports import pixel_box
+from services.backends.vlm import DefaultVlm
 from services.errors import LlmOutputError, LlmUnavailableError
 from services.text.llm import parse_json_object
-from services.backends.vlm import DefaultVlm
 
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 Box = Annotated[list[Fraction], Field(min_length=4, max_length=4, description="[x1, y1, x2, y2], fractions 0-1")]
@@ -104,7 +104,7 @@ class ServedVlm:
         except openai.APIError as exc:
             self.server.update(reachable=isinstance(exc, openai.APIStatusError), model_listed=False,
                                error=f"{type(exc).__name__}: {exc}"[:300])
-        self.server["checked_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        self.server["checked_at"] = datetime.now(UTC).isoformat(timespec="seconds")
         return self.server
 
     def _ask(self, operation: str, rgb: np.ndarray, prompt: str, schema: type[BaseModel], max_tokens: int):
@@ -159,7 +159,7 @@ class ServedVlm:
                                       retryable=retryable, status_code=code) from None
         except openai.APIConnectionError as exc:  # includes APITimeoutError
             what = f"timed out after {self.timeout:g} s" if isinstance(exc, openai.APITimeoutError) else "unreachable"
-            self.server.update(reachable=False, error=f"{what} ({datetime.now(timezone.utc):%H:%M:%S} UTC)")
+            self.server.update(reachable=False, error=f"{what} ({datetime.now(UTC):%H:%M:%S} UTC)")
             raise LlmUnavailableError(f"{operation}: {self.model} at {self.base_url} {what}, "
                                       f"{self.max_retries + 1} attempt(s)", retryable=True) from None
 

@@ -4,10 +4,9 @@ import math
 import cv2
 import numpy as np
 
-from services.imaging.detect import (Detection, SaliencyDetector, forbidden_mask, free_regions,
-                             thumbnail)
 from services.backends.ports import clamp
 from services.errors import InputError
+from services.imaging.detect import Detection, SaliencyDetector, forbidden_mask, free_regions, thumbnail
 from services.imaging.faces import FaceDetector, face_share
 from services.imaging.saliency import saliency_map
 

@@ -8,10 +8,10 @@ import asyncpg
 import httpx
 
 from config import Settings
-from services.ops import metrics
-from services.ops.address import SelfAddress
 from services.engine.pipeline import STAGES, Stage, concurrency, next_stage
 from services.engine.queries import Q
+from services.ops import metrics
+from services.ops.address import SelfAddress
 
 log = logging.getLogger(__name__)
 

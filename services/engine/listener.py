@@ -3,8 +3,9 @@ import asyncio
 import logging
 import random
 import time
+from collections.abc import Callable
 from datetime import datetime
-from typing import Callable, Literal
+from typing import Literal
 from uuid import UUID
 
 import asyncpg
@@ -63,9 +64,9 @@ class Listener:
         while not self._stopping.is_set():
             try:
                 await self._listen_once()
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 log.warning("PostgreSQL 연결 오류 (Job State Listener): %r", exc)
-            except Exception:  # noqa: BLE001 - the listener must outlive any bug
+            except Exception:
                 log.exception("listener loop error")
             self.connected = False
             metrics.LISTENER_CONNECTED.set(0)
@@ -79,7 +80,7 @@ class Listener:
             log.info("재연결 시도 %d: %.1f 초 후 (Job State Listener)", self._attempt, delay)
             try:
                 await asyncio.wait_for(self._stopping.wait(), timeout=delay)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
     async def _listen_once(self) -> None:
@@ -132,7 +133,7 @@ class Listener:
                      event.job_id, event.current_step, event.status)
         try:
             self.on_event(CHANNELS[channel], event, received)
-        except Exception:  # noqa: BLE001 - a handler error never kills the listener
+        except Exception:
             log.exception("handler failed for %r", payload[:200])
 
 

@@ -4,8 +4,8 @@ import logging
 import os
 import random
 import socket
-from concurrent.futures import ThreadPoolExecutor
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from uuid import UUID
@@ -13,12 +13,12 @@ from uuid import UUID
 import asyncpg
 
 from config import Settings
-from services.ops import metrics
-from services.errors import ClaimLost, InputError, NotFound, claim_refusal, relative_paths
 from services.engine.jobstate import advance_job_if_finished
 from services.engine.pipeline import BY_NAME, FIRST_VARIANT_STAGE, JOB_ADVANCED_STEPS, LAST_VARIANT_STAGE, Stage, concurrency
 from services.engine.queries import Q
 from services.engine.workers import WorkerCrashed, WorkerKilled, WorkerPool, process_group
+from services.errors import ClaimLost, InputError, NotFound, claim_refusal, relative_paths
+from services.ops import metrics
 
 log = logging.getLogger(__name__)
 WORKER = f"{socket.gethostname()}:{os.getpid()}"
@@ -183,7 +183,7 @@ class StageRunner:
             raise Released(f"{ctx.stage.name}: released on shutdown; another replica takes it")
         try:
             output = work.result()
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise StageTimeout(f"{ctx.stage.name} took longer than {limit:.0f} s (abandoned)") from None
 
         async def commit(conn):

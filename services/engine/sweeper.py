@@ -5,11 +5,11 @@ import logging
 import asyncpg
 
 from config import Settings
-from services.ops import metrics
 from services.engine.dispatch import Dispatcher
 from services.engine.jobstate import advance_job_if_finished
 from services.engine.pipeline import BY_NAME, JOB_ADVANCED_STEPS, STAGES, VARIANT_STEPS, next_stage
 from services.engine.queries import Q
+from services.ops import metrics
 
 log = logging.getLogger(__name__)
 _SWEEP_LOCK = 7_300_002  # one replica runs a sweep's scans at a time; the others skip that round
@@ -98,12 +98,12 @@ class Sweeper:
         while True:
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout=self.settings.sweep_interval_seconds)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             self._wake.clear()
             try:
                 await sweep_once(self.pool, self.dispatcher, self.settings)
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 log.warning("sweep skipped: %r", exc)  # database down: try again next round
-            except Exception:  # noqa: BLE001 - the sweeper must keep running
+            except Exception:
                 log.exception("sweep failed")

@@ -173,7 +173,7 @@ class WorkerGroup:
                 try:
                     self._idle.put_nowait(await loop.run_in_executor(self._threads, self._spawn))
                     return
-                except Exception:  # noqa: BLE001 - keep trying: the group must not shrink for good
+                except Exception:
                     log.exception("worker %s could not be restarted", self.name)
                     await asyncio.sleep(1)
         asyncio.ensure_future(respawn())

@@ -239,7 +239,7 @@ def build_detector(backend: str, weights_path: str, keep_clear_labels: str, fall
         labels = [s for s in (keep_clear_labels or "").split(",") if s.strip()]
         det = YoloDetector(weights_path, labels or None)
         return det, {"backend": requested, "active": det.name, "loaded": True, "error": None}
-    except Exception as exc:  # any load failure: missing file, bad pickle, wrong task, broken install
+    except Exception as exc:  # noqa: BLE001 - any load failure: missing file, bad pickle, wrong task, broken install
         reason = f"{type(exc).__name__}: {exc}"
     if fallback:
         det = SaliencyDetector()

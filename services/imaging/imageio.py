@@ -47,7 +47,7 @@ def load_rgb(path: Path, max_pixels: int = 40_000_000, max_side: int = 10_000) -
             return np.asarray(img.convert("RGB"))
     except InputError:
         raise
-    except Exception as exc:  # noqa: BLE001 - any decoder error on these bytes is bad input, not a retry
+    except Exception as exc:
         raise InputError(f"unreadable image {path.name}: {type(exc).__name__}: {exc}") from exc
 
 

@@ -5,10 +5,18 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw
 
-from services.imaging.contrast import best_text_colour, hex_colour, opposite_colour, worst_case_ratio
 from services.errors import InputError
-from services.imaging.fonts import (block_height_px, first_baseline_px, font_file_name, has_hangul, line_height_px,
-                            load_font, min_font_px, wrap_text)
+from services.imaging.contrast import best_text_colour, hex_colour, opposite_colour, worst_case_ratio
+from services.imaging.fonts import (
+    block_height_px,
+    first_baseline_px,
+    font_file_name,
+    has_hangul,
+    line_height_px,
+    load_font,
+    min_font_px,
+    wrap_text,
+)
 from services.imaging.typescale import balanced_wrap, size_range
 
 WCAG_TARGET = 4.5

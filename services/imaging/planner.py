@@ -5,12 +5,19 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from services.imaging.contrast import luminance, worst_case_from_range
 from services.errors import InputError
+from services.imaging.contrast import luminance, worst_case_from_range
 from services.imaging.faces import FACE_LABELS
 from services.imaging.fonts import REF_SIZE, block_height_px
-from services.imaging.typescale import (MAX_BLOCK_HEIGHT, MAX_BLOCK_SHARE, WIDTH_SLACK, fit_size, line_variants, lines_ok,
-                                size_range)
+from services.imaging.typescale import (
+    MAX_BLOCK_HEIGHT,
+    MAX_BLOCK_SHARE,
+    WIDTH_SLACK,
+    fit_size,
+    line_variants,
+    lines_ok,
+    size_range,
+)
 
 WORK_SIDE = 256  # every map is scored on a thumbnail: text boxes are large, so detail is not needed
 MARGIN_FRACTION = 0.05  # safe area kept free at the image edges (Instagram crops and UI overlays)

@@ -2,8 +2,14 @@
 import cv2
 import numpy as np
 
-from services.imaging.contrast import apca_lc, luminance, parse_hex, relative_luminance, robust_luminance_range, \
-    worst_case_from_range
+from services.imaging.contrast import (
+    apca_lc,
+    luminance,
+    parse_hex,
+    relative_luminance,
+    robust_luminance_range,
+    worst_case_from_range,
+)
 from services.imaging.fonts import min_font_px
 from services.imaging.overlay import glyph_ring, ring_radius, text_mask_crop
 

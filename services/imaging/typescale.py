@@ -4,8 +4,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
-from services.imaging.fonts import (REF_SIZE, block_height_px, has_hangul, ink_extents, load_font, min_font_px, ref_length,
-                            wrap_text)
+from services.imaging.fonts import (
+    REF_SIZE,
+    block_height_px,
+    has_hangul,
+    ink_extents,
+    load_font,
+    min_font_px,
+    ref_length,
+    wrap_text,
+)
 
 
 @dataclass(frozen=True)

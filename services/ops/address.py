@@ -129,6 +129,6 @@ class SelfAddress:
         """The verified base URL, waiting up to `timeout`; None means nothing may be sent."""
         try:
             await asyncio.wait_for(self._verified.wait(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return None
         return self.target

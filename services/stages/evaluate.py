@@ -2,17 +2,14 @@
 import time
 from dataclasses import dataclass
 
-from services.imaging import iou
-from services.imaging import legacy_metrics
-from services.imaging import ocr
-from services.imaging import readability
+from services.engine.workers import vlm_process_group
+from services.imaging import iou, legacy_metrics, ocr, readability
 from services.imaging.faces import FACE_LABELS, face_share
 from services.imaging.fonts import font_path_of, line_height_px
 from services.imaging.imageio import load_rgb
 from services.imaging.readability import metric
 from services.imaging.saliency import saliency_map
 from services.stages.inputs import upsert_evaluation, variant_detections, variant_image_path, variant_overlay
-from services.engine.workers import vlm_process_group
 
 JUDGE_PASS = 6.0  # overall score (0-10) a creative needs to pass the judge
 
@@ -128,7 +125,7 @@ class VlmJudge(_EvalStage):
         return vlm_process_group(self.settings.vlm_backend)
 
     def warm_up(self) -> dict:
-        self.models.vlm
+        self.models.vlm  # noqa: B018 - reading the property loads the model
         return {"vlm": self.models.status["vlm"]}
 
     def measure(self, inputs):

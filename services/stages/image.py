@@ -3,16 +3,15 @@ import time
 import uuid
 from dataclasses import dataclass
 
+from services.engine.workers import vlm_process_group
+from services.errors import InputError, NotFound
 from services.imaging import planner
 from services.imaging.detect import forbidden_mask
-from services.errors import InputError, NotFound
 from services.imaging.fonts import covers_hangul, default_font_path, font_by_name, has_hangul
-from services.imaging.overlay import render
 from services.imaging.imageio import load_rgb, save_png
+from services.imaging.overlay import render
 from services.imaging.saliency import saliency_map
-from services.stages.inputs import (english_copy, latest_proposal, variant_detections, variant_image_path,
-                                   variant_proposal)
-from services.engine.workers import vlm_process_group
+from services.stages.inputs import english_copy, latest_proposal, variant_detections, variant_image_path, variant_proposal
 
 
 @dataclass
@@ -57,7 +56,7 @@ class VlmAnalyze(_ImageStage):
         return vlm_process_group(self.settings.vlm_backend)
 
     def warm_up(self) -> dict:
-        self.models.vlm
+        self.models.vlm  # noqa: B018 - reading the property loads the model
         return {"vlm": self.models.status["vlm"]}
 
     async def load(self, conn, ctx):
@@ -114,7 +113,7 @@ class YoloDetect(_ImageStage):
     """Objects and salient regions the text must keep off, and the forbidden-region mask."""
 
     def warm_up(self) -> dict:
-        self.models.detector
+        self.models.detector  # noqa: B018 - reading the property loads the model
         return {"detector": self.models.status["detector"]}
 
     async def load(self, conn, ctx):

@@ -4,14 +4,14 @@ import threading
 import time
 
 from config import Settings
+from services.backends.factory import build_vlm
 from services.imaging.faces import build_detector_with_faces
 from services.imaging.fonts import default_font_path
-from services.text.integrity import missing_facts
-from services.text.llm import build_llm
 from services.stages.evaluate import IouEval, OcrEval, ReadabilityEval, VlmJudge
 from services.stages.image import Overlay, Planner, VlmAnalyze, YoloDetect
 from services.stages.text import AdCopyGenKor, InstagramFeedGen, prompt_uuid
-from services.backends.factory import build_vlm
+from services.text.integrity import missing_facts
+from services.text.llm import build_llm
 
 log = logging.getLogger(__name__)
 

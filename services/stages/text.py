@@ -1,11 +1,9 @@
 """Handlers of the job-level text stages: ad_copy_gen_kor and instagram_feed_gen."""
 import uuid
 
-from services.text import post_rules
-
-from services.text import prompts
 from services.errors import InputError
 from services.stages.inputs import english_copy
+from services.text import post_rules, prompts
 
 _JOB_CONTEXT = """
 SELECT ji.desc_kor, ji.desc_eng, ji.tone_style_id, t.kor_name, t.eng_name, t.code,

@@ -8,7 +8,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-import services.imaging.detect  # noqa: F401 - sets YOLO_OFFLINE before ultralytics is imported below
+import services.imaging.detect
 from main import create_app
 from scripts import seedlib
 from test.conftest import app_settings, serve

@@ -5,7 +5,6 @@ import uuid
 import asyncpg
 
 import database
-
 from scripts import seedlib
 from services.engine.selection import EVALUATION_TYPES, select_best_variant
 

@@ -13,9 +13,9 @@ from sqlalchemy import text
 
 from main import create_app
 from scripts import seedlib
-from services.text import prompts
 from services.engine.selection import EVALUATION_TYPES, rank_key
 from services.stages.text import prompt_uuid
+from services.text import prompts
 from test.conftest import app_settings, serve
 from test.integration.helpers import job_finished, wait_for
 
@@ -77,7 +77,7 @@ class ChatServer:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))))
                 operation = _operation(body["messages"][0]["content"])
                 with outer._lock:

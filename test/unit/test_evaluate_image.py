@@ -4,9 +4,7 @@ import time
 import numpy as np
 import pytest
 
-from services.imaging import iou
-
-from services.imaging import readability
+from services.imaging import iou, readability
 from services.imaging.contrast import parse_hex
 from services.imaging.fonts import load_font
 from services.imaging.imageio import load_rgb

@@ -4,6 +4,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from services.errors import InputError
 from services.imaging import iou
 from services.imaging.contrast import (
     apca_lc,
@@ -13,7 +14,6 @@ from services.imaging.contrast import (
     wcag_ratio,
     worst_case_ratio,
 )
-from services.errors import InputError
 from services.imaging.fonts import default_font_path, has_hangul, load_font, min_font_px
 from services.imaging.imageio import load_rgb
 from services.imaging.planner import OVERLAP_PENALTY, plan

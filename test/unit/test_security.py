@@ -5,9 +5,9 @@ from config import Settings
 from main import create_app
 from routers.dashboard import local_asset
 from routers.web import public_status
-from services.ops.address import is_loopback
 from services.errors import InputError, relative_paths
 from services.imaging.imageio import resolve_asset_path
+from services.ops.address import is_loopback
 from services.ops.security import _host_ok, _hostname, allowed_hosts
 
 

@@ -2,10 +2,10 @@
 import asyncio
 
 from config import Settings
+from services.backends.served import VlmOutputError, encode_image
 from services.engine.dispatch import Dispatcher
 from services.engine.pipeline import BY_NAME, STAGES, VLM_STAGES, concurrency
 from services.engine.runner import StageRunner
-from services.backends.served import VlmOutputError, encode_image
 from services.imaging.imageio import load_rgb
 from test.unit.samples import SAMPLES
 
