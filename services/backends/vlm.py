@@ -73,7 +73,7 @@ class DefaultVlm:
             "free_area_fraction": round(free_fraction, 4),
             "largest_free_fraction": round(_area(regions[0]) / (w * h), 4) if regions else 0.0,  # regions: largest first
         }
-        dets = [Detection(tuple(v / s for v in d.box), d.label, d.score) for d in dets]
+        dets = [Detection((d.box[0] / s, d.box[1] / s, d.box[2] / s, d.box[3] / s), d.label, d.score) for d in dets]
         return m, dets, regions
 
     def analyze(self, rgb: np.ndarray, ad_copy: str) -> dict:

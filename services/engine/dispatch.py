@@ -8,7 +8,7 @@ import asyncpg
 import httpx
 
 from config import Settings
-from services.engine.pipeline import STAGES, Stage, concurrency, next_stage
+from services.engine.pipeline import STAGES, Level, Stage, concurrency, next_stage
 from services.engine.queries import Q
 from services.ops import metrics
 from services.ops.address import SelfAddress
@@ -35,7 +35,7 @@ class Dispatcher:
         # requests) is what keeps the engine fast under load.
         self._slots = {s.name: asyncio.Semaphore(2 * concurrency(s, settings)) for s in STAGES}
 
-    def on_state(self, level: str, job_id: UUID, variant_id: UUID | None, tenant_id: str | None,
+    def on_state(self, level: Level, job_id: UUID, variant_id: UUID | None, tenant_id: str | None,
                  step: str | None, status: str | None, received: float | None = None) -> None:
         """React to a state change: (step, done) starts the next stage."""
         if status != "done":
@@ -53,7 +53,12 @@ class Dispatcher:
         self._inflight.add(key)
         task = asyncio.create_task(self._post(stage, job_id, variant_id, tenant_id, received or time.perf_counter()))
         self._tasks.add(task)
-        task.add_done_callback(lambda t: (self._tasks.discard(t), self._inflight.discard(key)))
+
+        def forget(t: asyncio.Task) -> None:
+            self._tasks.discard(t)
+            self._inflight.discard(key)
+
+        task.add_done_callback(forget)
 
     def submit_later(self, delay: float, stage: Stage, job_id: UUID, variant_id: UUID | None,
                      tenant_id: str | None) -> None:

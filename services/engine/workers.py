@@ -8,6 +8,8 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 
 log = logging.getLogger(__name__)
 _CTX = multiprocessing.get_context("spawn")  # no fork of a process holding threads, locks and a CUDA context
@@ -67,8 +69,8 @@ def _child(factory, settings, group: str, conn) -> None:
 
 @dataclass(eq=False)
 class _Worker:
-    process: object
-    conn: object
+    process: BaseProcess
+    conn: Connection
     started: float = field(default_factory=time.monotonic)
 
 
