@@ -8,6 +8,7 @@ from services.backends.ports import clamp
 from services.errors import InputError
 from services.imaging.detect import Detection, SaliencyDetector, forbidden_mask, free_regions, thumbnail
 from services.imaging.faces import FaceDetector, face_share
+from services.imaging.iou import box_iou
 from services.imaging.saliency import saliency_map
 
 _WORK_SIDE = 256  # statistics and regions are computed on a thumbnail: 1024 px images cost the same
@@ -28,14 +29,6 @@ def _wcag_luminance(rgb: np.ndarray) -> np.ndarray:
 def _area(box) -> float:
     """Area of an x1, y1, x2, y2 box."""
     return max(0, box[2] - box[0]) * max(0, box[3] - box[1])
-
-
-def _iou(a: tuple, b: tuple) -> float:
-    """Intersection over union of two x1, y1, x2, y2 boxes."""
-    iw, ih = min(a[2], b[2]) - max(a[0], b[0]), min(a[3], b[3]) - max(a[1], b[1])
-    inter = max(0.0, iw) * max(0.0, ih)
-    union = _area(a) + _area(b) - inter
-    return inter / union if union > 0 else 0.0
 
 
 class DefaultVlm:
@@ -157,7 +150,7 @@ class DefaultVlm:
             if "occ" not in got:
                 got["occ"], src["occ"] = float(sal[sy1:sy2, sx1:sx2].mean()), "image"
             if "max_iou" not in got:
-                ious = [_iou((sx1, sy1, sx2, sy2), d.box) for d in self._detector.detect(clean, sal)]
+                ious = [box_iou((sx1, sy1, sx2, sy2), d.box) for d in self._detector.detect(clean, sal)]
                 got["max_iou"], src["max_iou"] = max(ious, default=0.0), "image"
         if "rea" not in got:
             # Busyness in a ring just around the box: inside it, the text's own edges would dominate.

@@ -15,7 +15,6 @@ MIN_FONT_FRACTION = 0.022  # ... and relative floor: 2.2 % of the image height
 # Tall and deep glyphs (accented capitals, descenders, a bar, Hangul) give the ink extents of a line.
 _PROBE = "ÅÉÇgjpqy|맛있는한글"
 # Hangul syllables, Jamo and compatibility Jamo blocks.
-_HANGUL_RE = re.compile("[\u1100-\u11ff\u3130-\u318f\ua960-\ua97f\uac00-\ud7af\ud7b0-\ud7ff]")
 
 
 def default_font_path() -> str:
@@ -34,11 +33,6 @@ def _truetype(path: str, size: int) -> ImageFont.FreeTypeFont:
 def load_font(path: str | None, size: int) -> ImageFont.FreeTypeFont:
     """Cached ImageFont.truetype for `path` (None means the default font) at `size` px."""
     return _truetype(path or default_font_path(), max(1, int(size)))
-
-
-def has_hangul(text: str) -> bool:
-    """True when the text contains at least one Hangul syllable or Jamo."""
-    return bool(_HANGUL_RE.search(text))
 
 
 def min_font_px(image_height: int) -> int:

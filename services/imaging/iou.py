@@ -16,6 +16,19 @@ def _xyxy(box: list[float]) -> tuple[float, float, float, float]:
     return min(x1, x2), min(y1, y2), max(x1, x2), max(y1, y2)
 
 
+def box_iou(a, b) -> float:
+    """Intersection over union of two x1, y1, x2, y2 boxes."""
+    iw, ih = min(a[2], b[2]) - max(a[0], b[0]), min(a[3], b[3]) - max(a[1], b[1])
+    inter = max(0.0, iw) * max(0.0, ih)
+    union = _area(a) + _area(b) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def _area(box) -> float:
+    """Area of an x1, y1, x2, y2 box."""
+    return max(0, box[2] - box[0]) * max(0, box[3] - box[1])
+
+
 def box_overlap(text_xywh: list[float], det_xyxy: list[float]) -> tuple[float, float]:
     """(IoU, intersection / text area) of an x, y, w, h text box and an x1, y1, x2, y2 detection."""
     tx, ty, tw, th = (float(v) for v in text_xywh[:4])

@@ -11,13 +11,13 @@ from services.imaging.fonts import (
     block_height_px,
     first_baseline_px,
     font_file_name,
-    has_hangul,
     line_height_px,
     load_font,
     min_font_px,
     wrap_text,
 )
 from services.imaging.typescale import balanced_wrap, size_range
+from services.text.hangul import has_hangul
 
 WCAG_TARGET = 4.5
 SCRIM_ALPHAS = (0.45, 0.6, 0.75, 0.9)  # tried in order: the lightest scrim that is enough wins

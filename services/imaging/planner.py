@@ -9,6 +9,7 @@ from services.errors import InputError
 from services.imaging.contrast import luminance, worst_case_from_range
 from services.imaging.faces import FACE_LABELS
 from services.imaging.fonts import REF_SIZE, block_height_px
+from services.imaging.iou import box_iou
 from services.imaging.typescale import (
     MAX_BLOCK_HEIGHT,
     MAX_BLOCK_SHARE,
@@ -134,10 +135,7 @@ def _slide(m: _Maps, region: tuple[float, float, float, float], bw: int, bh: int
 
 def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
     """IoU of two x, y, w, h boxes."""
-    iw = max(0.0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
-    ih = max(0.0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
-    inter = iw * ih
-    return inter / (a[2] * a[3] + b[2] * b[3] - inter + 1e-9)
+    return box_iou((a[0], a[1], a[0] + a[2], a[1] + a[3]), (b[0], b[1], b[0] + b[2], b[1] + b[3]))
 
 
 def _regions(W: int, H: int) -> list[tuple[str, tuple[float, float, float, float]]]:

@@ -7,13 +7,13 @@ from functools import lru_cache
 from services.imaging.fonts import (
     REF_SIZE,
     block_height_px,
-    has_hangul,
     ink_extents,
     load_font,
     min_font_px,
     ref_length,
     wrap_text,
 )
+from services.text.hangul import has_hangul
 
 
 @dataclass(frozen=True)

@@ -7,11 +7,12 @@ from services.engine.workers import vlm_process_group
 from services.errors import InputError, NotFound
 from services.imaging import planner
 from services.imaging.detect import forbidden_mask
-from services.imaging.fonts import covers_hangul, default_font_path, font_by_name, has_hangul
+from services.imaging.fonts import covers_hangul, default_font_path, font_by_name
 from services.imaging.imageio import load_rgb, save_png
 from services.imaging.overlay import render
 from services.imaging.saliency import saliency_map
 from services.stages.inputs import english_copy, latest_proposal, variant_detections, variant_image_path, variant_proposal
+from services.text.hangul import has_hangul
 
 
 @dataclass

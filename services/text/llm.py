@@ -14,6 +14,7 @@ from openai import OpenAI
 
 from services.errors import LlmOutputError, LlmUnavailableError
 from services.text import post_rules
+from services.text.hangul import has_syllable
 
 Messages = list[dict[str, str]]
 
@@ -158,7 +159,6 @@ class OpenAIProvider:
         )
 
 
-_HANGUL = re.compile(r"[\uac00-\ud7a3]")
 # Tone keyword -> (closing phrase for the copy, call to action for the post).
 _TONES: list[tuple[tuple[str, ...], str, str]] = [
     (("친근", "캐주얼", "귀여", "다정", "friendly", "casual"), "{title}에서 만나요!", "편하게 놀러 오세요 😊"),
@@ -194,7 +194,7 @@ def _keywords(text: str) -> list[str]:
     """Whole words of 2+ characters: a noun loses its case particle, nothing is ever cut inside a word."""
     words = []
     for token in re.findall(r"\w+", text):
-        if _HANGUL.search(token):
+        if has_syllable(token):
             # Checked on the token as written: stripping first turned 맛있는 into the non-word 맛있.
             if token.endswith(_ADNOMINAL):
                 continue
@@ -248,7 +248,7 @@ class OfflineWriter:
         tone = str(ctx.get("tone") or ctx.get("tone_style") or "")
         hook = _first_sentence(str(ctx.get("desc_kor") or ""))
         copy_end, _ = _tone_phrases(tone, title)
-        return f"{hook}! {copy_end}" if _HANGUL.search(hook) else copy_end
+        return f"{hook}! {copy_end}" if has_syllable(hook) else copy_end
 
     def _feed(self, ctx: dict[str, Any]) -> dict[str, Any]:
         """Korean post (hook, detail, store line, call to action) and hashtags from the job data."""
@@ -257,10 +257,10 @@ class OfflineWriter:
         tone = str(ctx.get("tone_style") or ctx.get("tone") or "")
         desc = str(ctx.get("desc_kor") or ctx.get("product_description") or "")
         copy_kor = str(ctx.get("ad_copy_kor") or "").strip()
-        hook = copy_kor if _HANGUL.search(copy_kor) else self._copy_kor(ctx)
+        hook = copy_kor if has_syllable(copy_kor) else self._copy_kor(ctx)
         lines = [hook]
         detail = _first_sentence(desc)
-        if detail and _HANGUL.search(detail) and detail not in hook:
+        if detail and has_syllable(detail) and detail not in hook:
             lines.append(detail + ".")
         if title or body:
             lines.append("📍 " + " · ".join(p for p in (title, post_rules.shorten_copy(body, 120)) if p))
@@ -268,7 +268,7 @@ class OfflineWriter:
 
         words = re.split(r"[/,>·|]", str(ctx.get("store_category") or ""))
         words += [title.replace(" ", "")] + _keywords(desc)
-        words += [w for w in _keywords(body) if re.search(r"[구동역]$", w) and _HANGUL.search(w)]
+        words += [w for w in _keywords(body) if re.search(r"[구동역]$", w) and has_syllable(w)]
         words += re.findall(r"@(\w+)", body)  # the shop's own handle is the best tag it has
         return {"instagram_ad_copy": "\n".join(lines), "hashtags": post_rules.normalise_hashtags(words)[:15]}
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 import re
 
 from services.errors import LlmOutputError
+from services.text.hangul import has_hangul
 
 MAX_POST_CHARS = 2200  # Instagram's caption limit
 MAX_HASHTAGS = 30  # Instagram rejects a caption with more
 HASHTAG_SEPARATOR = "\n\n"
 
-_HANGUL = re.compile(r"[\uac00-\ud7a3\u1100-\u11ff\u3130-\u318f]")
 _QUOTES = "\"'“”‘’「」『』"
 
 
@@ -26,7 +26,7 @@ def validate_korean_copy(text: object) -> str:
     # Models often answer "\"카피\"": a quote pair around the whole copy is never wanted.
     if len(text) >= 2 and text[0] in _QUOTES and text[-1] in _QUOTES:
         text = text[1:-1].strip()
-    if not _HANGUL.search(text):
+    if not has_hangul(text):
         raise LlmOutputError(f"Korean copy contains no Hangul: {text[:80]!r}")
     return text
 

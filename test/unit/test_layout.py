@@ -14,10 +14,11 @@ from services.imaging.contrast import (
     wcag_ratio,
     worst_case_ratio,
 )
-from services.imaging.fonts import default_font_path, has_hangul, load_font, min_font_px
+from services.imaging.fonts import default_font_path, load_font, min_font_px
 from services.imaging.imageio import load_rgb
 from services.imaging.planner import OVERLAP_PENALTY, plan
 from services.imaging.saliency import saliency_map
+from services.text.hangul import has_hangul
 from test.unit.samples import DETECTIONS, SAMPLES, TEXT_EN, TEXT_KO
 
 
