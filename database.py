@@ -11,7 +11,7 @@ from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
 from config import get_settings
-from services import migrations
+from services.engine import migrations
 
 log = logging.getLogger(__name__)
 _embedded = None
@@ -60,7 +60,7 @@ async def connect_with_retry(url: str, settings=None) -> asyncpg.Connection:
         attempt += 1
         try:
             return await asyncpg.connect(url, timeout=10)
-        except (OSError, asyncio.TimeoutError, asyncpg.CannotConnectNowError, asyncpg.TooManyConnectionsError) as exc:
+        except (TimeoutError, OSError, asyncpg.CannotConnectNowError, asyncpg.TooManyConnectionsError) as exc:
             delay = min(0.5 * 2 ** (attempt - 1), 8.0)
             if time.monotonic() + delay > deadline:
                 raise StartupError(f"database unreachable after {attempt} attempts: {type(exc).__name__}: {exc}") from exc

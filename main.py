@@ -12,17 +12,17 @@ import database
 from config import Settings, get_settings
 from models import HealthOut
 from routers import dashboard, jobs, stages, web
-from services.address import SelfAddress, is_loopback, uvicorn_server
-from services.dispatch import Dispatcher
-from services.listener import Listener
-from services.logs import setup_logging
-from services.pipeline import BY_NAME
-from services.queries import Q
-from services.runner import StageRunner
-from services import metrics
-from services.security import Guard
-from services.supervise import drain_on_sigterm, start_workers
-from services.sweeper import Sweeper, waiting_report
+from services.engine.dispatch import Dispatcher
+from services.engine.listener import Listener
+from services.engine.pipeline import BY_NAME
+from services.engine.queries import Q
+from services.engine.runner import StageRunner
+from services.engine.supervise import drain_on_sigterm, start_workers
+from services.engine.sweeper import Sweeper, waiting_report
+from services.ops import metrics
+from services.ops.address import SelfAddress, is_loopback, uvicorn_server
+from services.ops.logs import setup_logging
+from services.ops.security import Guard
 
 log = logging.getLogger("app")
 
@@ -45,7 +45,7 @@ def create_app(settings: Settings | None = None, handlers_factory=None) -> FastA
             raise
         factory = handlers_factory
         if factory is None:
-            from services.handlers import build_handlers as factory
+            from services.stages.registry import build_handlers as factory
         handlers, models_status = await asyncio.to_thread(factory, settings)
         workers = await start_workers(factory, settings, handlers, models_status)
         dispatcher = Dispatcher(pool, settings, address=address)

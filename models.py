@@ -6,7 +6,7 @@ from uuid import UUID
 from fastapi import Query
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from services.fonts import font_by_name, shipped_fonts
+from services.imaging.fonts import font_by_name, shipped_fonts
 
 
 def _storable_text(value: str | None) -> str | None:

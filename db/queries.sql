@@ -1,4 +1,4 @@
--- Named queries of the engine. `-- name: x` starts a query; services/queries.py loads them.
+-- Named queries of the engine. `-- name: x` starts a query; services/engine/queries.py loads them.
 
 -- name: claim_variant
 -- $1 variant, $2 stage, $3 previous step, $4 lease seconds, $5 start gate on, $6 worker, $7 job, $8 tenant or NULL,

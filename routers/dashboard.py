@@ -10,10 +10,10 @@ from fastapi.templating import Jinja2Templates
 
 from models import QueryText
 from routers.deps import PoolDep
-from services import jobs_view
-from services.fonts import default_font_path
-from services.pipeline import FINAL_STAGE, STAGES
-from services.sweeper import waiting_report
+from services.engine import jobs_view
+from services.engine.pipeline import FINAL_STAGE, STAGES
+from services.engine.sweeper import waiting_report
+from services.imaging.fonts import default_font_path
 
 router = APIRouter(prefix="/dashboard", tags=["dashboard"], include_in_schema=False)
 

@@ -8,7 +8,7 @@ import asyncpg
 from fastapi import Depends, Header, HTTPException, Request
 
 from config import Settings
-from services.runner import StageRunner
+from services.engine.runner import StageRunner
 
 
 async def get_pool(request: Request) -> asyncpg.Pool:

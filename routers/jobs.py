@@ -6,8 +6,8 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 
 from models import JobOut, JobSummary, QueryText, RetryOut
 from routers.deps import PoolDep, require_api_key
-from services import jobs_view
-from services.pipeline import LAST_VARIANT_STAGE, STAGES
+from services.engine import jobs_view
+from services.engine.pipeline import LAST_VARIANT_STAGE, STAGES
 
 router = APIRouter(prefix="/api/yh/jobs", tags=["jobs"])
 

@@ -12,11 +12,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sqlalchemy import text  # noqa: E402
+from sqlalchemy import text
 
-from scripts import seedlib  # noqa: E402
-from scripts.create_test_job import ensure_schema, positive_int, resolve_images  # noqa: E402
-from services.pipeline import JOB_ADVANCED_STEPS  # noqa: E402
+from scripts import seedlib
+from scripts.create_test_job import ensure_schema, positive_int, resolve_images
+from services.engine.pipeline import JOB_ADVANCED_STEPS
 
 DESC_KOR = "YE 파트 테스트용 이미지"
 _STATE = "SELECT current_step, status, next_retry_at FROM jobs WHERE job_id = :j"

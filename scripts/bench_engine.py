@@ -11,10 +11,10 @@ import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import database  # noqa: E402
-from scripts import seedlib  # noqa: E402
-from services.noop_app import EXECUTIONS_DDL  # noqa: E402
-from services.testing import AppProcess, free_port, session_for  # noqa: E402
+import database
+from scripts import seedlib
+from services.ops.noop_app import EXECUTIONS_DDL
+from services.ops.testing import AppProcess, free_port, session_for
 
 # Latency of a transition: the next stage's claim (stage_runs.started_at) minus the commit of the
 # previous one (its close_run, the last statement before COMMIT), both on the database clock.

@@ -10,9 +10,9 @@ from sqlalchemy import text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from scripts import seedlib  # noqa: E402
-from scripts.bench_engine import fresh_database  # noqa: E402
-from services.testing import AppProcess, free_port, session_for  # noqa: E402
+from scripts import seedlib
+from scripts.bench_engine import fresh_database
+from services.ops.testing import AppProcess, free_port, session_for
 
 
 def main() -> None:
@@ -27,7 +27,7 @@ def main() -> None:
     app = AppProcess(url, free_port(), assets, module="main", log_level="WARNING").start(wait=180)
     proc = psutil.Process(app.proc.pid)
     db = session_for(url)
-    def split() -> dict:  # the app and its worker processes (services/workers.py), MiB each
+    def split() -> dict:  # the app and its worker processes (services/engine/workers.py), MiB each
         parts = {f"app {proc.pid}": proc.memory_info().rss / 2**20}
         for child in proc.children(recursive=True):
             try:

@@ -11,26 +11,28 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from config import get_settings  # noqa: E402
-from services import iou as iou_eval, ocr as ocr_eval, readability  # noqa: E402
-from services.fonts import default_font_path, load_font, line_height_px  # noqa: E402
-from services.handlers import Models  # noqa: E402
-from services.llm import OfflineWriter  # noqa: E402
-from services.overlay import render  # noqa: E402
-from services.saliency import saliency_map  # noqa: E402
-from services.stages_image import ImageInputs, Planner, VlmAnalyze  # noqa: E402
-from services.vlm import DefaultVlm  # noqa: E402
+from config import get_settings
+from services.backends.vlm import DefaultVlm
+from services.imaging import iou as iou_eval
+from services.imaging import ocr as ocr_eval
+from services.imaging import readability
+from services.imaging.fonts import default_font_path, line_height_px, load_font
+from services.imaging.overlay import render
+from services.imaging.saliency import saliency_map
+from services.stages.image import ImageInputs, Planner, VlmAnalyze
+from services.stages.registry import Models
+from services.text.llm import OfflineWriter
 
 COPIES = {"short": "Iced coffee season",
           "medium": "Fresh espresso, every morning",
           "long": "Summer sale: 30% off all iced drinks until Sunday"}
-BAND = (2.6, 7.0)  # cap height, % of the short side: services/typescale.py BAND (body floor to display top)
+BAND = (2.6, 7.0)  # cap height, % of the short side: services/imaging/typescale.py BAND (body floor to display top)
 
 
 def photos() -> dict[str, np.ndarray]:
     """Real photos shipped inside installed packages (scikit-image, matplotlib) and the repo samples."""
-    from skimage import data
     import matplotlib.cbook as cbook
+    from skimage import data
 
     out = {}
     for name in ("astronaut", "camera", "chelsea", "coffee", "rocket", "motorcycle_left", "immunohistochemistry",
@@ -77,9 +79,9 @@ def main() -> None:
     models = Models.__new__(Models)  # the real stage code, without loading OCR or the served backends
     models.settings, models.font_path, models.llm, models.vlm = settings, font, OfflineWriter(), DefaultVlm()
     try:  # the detector as the service builds it (faces merged in since issue 13)
-        from services.faces import build_detector_with_faces as build_detector
+        from services.imaging.faces import build_detector_with_faces as build_detector
     except ImportError:
-        from services.detect import build_detector
+        from services.imaging.detect import build_detector
     models.detector = build_detector("default", "", "", True)[0]
     reader = None if args.no_ocr else ocr_eval.OcrReader(settings.ocr_model_dir or None)
     cap = cap_ratio(font)
@@ -108,7 +110,8 @@ def main() -> None:
             row = {"photo": pname, "copy": cname, "whole": " ".join(drawn.split()) == " ".join(copy.split()),
                    "face": over_face, "cap_pct": 100 * cap * layout["font_size"] / min(rgb.shape[:2]),
                    "block_pct": 100 * bw * bh / (rgb.shape[0] * rgb.shape[1]),
-                   "occ": occ, "wcag": read["contrast_ratio"]["value"], "lines": len(layout["lines"]), "ocr": None, "ocr_chars": None,
+                   "occ": occ, "wcag": read["contrast_ratio"]["value"], "lines": len(layout["lines"]),
+                   "ocr": None, "ocr_chars": None,
                    "oneword": len(copy.split()) > 1 and any(len(ln.split()) == 1 for ln in layout["lines"])}
             if reader:
                 got = ocr_eval.evaluate(out, layout["box"], drawn, reader,

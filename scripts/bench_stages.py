@@ -9,16 +9,19 @@ import cv2
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from services import iou, readability  # noqa: E402
-from services.detect import SaliencyDetector, forbidden_mask  # noqa: E402
-from services.fonts import default_font_path, line_height_px  # noqa: E402
-from services.imageio import load_rgb  # noqa: E402
-from services.ocr import OcrReader  # noqa: E402
-from services.ocr import evaluate as ocr_evaluate  # noqa: E402
-from services.overlay import render  # noqa: E402
-from services.planner import plan  # noqa: E402
-from services.saliency import saliency_map  # noqa: E402
-from services.vlm import DefaultVlm  # noqa: E402
+from services.backends.vlm import DefaultVlm
+from services.imaging import (
+    iou,
+    readability,
+)
+from services.imaging.detect import SaliencyDetector, forbidden_mask
+from services.imaging.fonts import default_font_path, line_height_px
+from services.imaging.imageio import load_rgb
+from services.imaging.ocr import OcrReader
+from services.imaging.ocr import evaluate as ocr_evaluate
+from services.imaging.overlay import render
+from services.imaging.planner import plan
+from services.imaging.saliency import saliency_map
 
 GOALS_MS = {"vlm_analyze (default)": 100, "yolo_detect (saliency)": 50, "planner": 200, "overlay": 150,
             "vlm_judge (default)": 50, "ocr_eval (EasyOCR)": 1500, "readability_eval": 50, "iou_eval": 20}

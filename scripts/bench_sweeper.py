@@ -13,10 +13,10 @@ import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import database  # noqa: E402
-from config import Settings  # noqa: E402
-from scripts.history import seed_history, sweep_queries, time_query  # noqa: E402
-from services.sweeper import sweep_once  # noqa: E402
+import database
+from config import Settings
+from scripts.history import seed_history, sweep_queries, time_query
+from services.engine.sweeper import sweep_once
 
 
 class _NoDispatch:

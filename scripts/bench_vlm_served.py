@@ -22,7 +22,7 @@ import database  # noqa: E402
 from scripts import seedlib  # noqa: E402
 
 MODEL = "llava-hf/llava-1.5-7b-hf"
-REPLIES = {  # valid answers of the two schemas (services/vlm_served.py)
+REPLIES = {  # valid answers of the two schemas (services/backends/served.py)
     "ad_image_analysis": {"suitable": True, "copy_fits": True, "subject": "a cup", "subject_box": [0.3, 0.4, 0.7, 0.9],
                           "free_regions": [[0.0, 0.0, 1.0, 0.3]], "reason": "calm area at the top"},
     "ad_image_judgement": {"legibility": 8, "placement": 7, "harmony": 7, "covers_product": False, "overall": 7.5,
@@ -43,10 +43,10 @@ class GpuServer:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"  # keep-alive: the SDK reuses connections
 
-            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            def do_GET(self) -> None:
                 self._send({"object": "list", "data": [{"id": MODEL, "object": "model", "owned_by": "bench"}]})
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["content-length"])))
                 name = body["response_format"]["json_schema"]["name"]
                 with outer.gate:
@@ -169,8 +169,8 @@ def backend_alone(concurrency: int, slots: int, seconds: float, calls: int) -> f
     """Requests/s of the served backend itself (`concurrency` threads, no engine, no other stages)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from services.imageio import load_rgb
-    from services.vlm_served import ServedVlm
+    from services.backends.served import ServedVlm
+    from services.imaging.imageio import load_rgb
 
     server = GpuServer(slots, seconds)
     vlm = ServedVlm(server.url, MODEL, timeout=120, concurrency=concurrency)

@@ -12,9 +12,9 @@ from sqlalchemy import text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import database  # noqa: E402
-from scripts import seedlib  # noqa: E402
-from services.testing import AppProcess, free_port, session_for  # noqa: E402
+import database
+from scripts import seedlib
+from services.ops.testing import AppProcess, free_port, session_for
 
 FINISHED = "SELECT count(*) FROM jobs WHERE current_step = 'instagram_feed_gen' AND status = 'done'"
 CHECKS = {

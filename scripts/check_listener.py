@@ -10,8 +10,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import httpx  # noqa: E402
-from sqlalchemy import text  # noqa: E402
+import httpx
+from sqlalchemy import text
 
 TRIGGERS = {
     "job_variant_state_change_trigger": "variant state changes -> NOTIFY job_variant_state_changed",

@@ -12,21 +12,22 @@ from PIL import Image, ImageDraw
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from config import get_settings  # noqa: E402
-from scripts.bench_quality import COPIES  # noqa: E402
-from services import iou as iou_eval, readability  # noqa: E402
-from services.faces import build_detector_with_faces  # noqa: E402
-from services.fonts import default_font_path, load_font  # noqa: E402
-from services.handlers import Models  # noqa: E402
-from services.imageio import load_rgb  # noqa: E402
-from services.llm import OfflineWriter  # noqa: E402
-from services.overlay import render  # noqa: E402
-from services.saliency import saliency_map  # noqa: E402
-from services.selection import rank_key  # noqa: E402
-from services.stages_eval import JUDGE_PASS  # noqa: E402
-from services.stages_image import ImageInputs, Planner, VlmAnalyze  # noqa: E402
-from services.typescale import cap_share  # noqa: E402
-from services.vlm import DefaultVlm  # noqa: E402
+from config import get_settings
+from scripts.bench_quality import COPIES
+from services.backends.vlm import DefaultVlm
+from services.engine.selection import rank_key
+from services.imaging import iou as iou_eval
+from services.imaging import readability
+from services.imaging.faces import build_detector_with_faces
+from services.imaging.fonts import default_font_path, load_font
+from services.imaging.imageio import load_rgb
+from services.imaging.overlay import render
+from services.imaging.saliency import saliency_map
+from services.imaging.typescale import cap_share
+from services.stages.evaluate import JUDGE_PASS
+from services.stages.image import ImageInputs, Planner, VlmAnalyze
+from services.stages.registry import Models
+from services.text.llm import OfflineWriter
 
 CELL = 300  # px width of one creative on the sheet
 CAPTION = 74

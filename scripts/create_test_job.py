@@ -10,9 +10,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from PIL import Image, UnidentifiedImageError  # noqa: E402
+from PIL import Image, UnidentifiedImageError
 
-from scripts import seedlib  # noqa: E402
+from scripts import seedlib
 
 ROOT = seedlib.ROOT
 

@@ -11,9 +11,9 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import database  # noqa: E402
-from config import get_settings  # noqa: E402
-from scripts import seedlib  # noqa: E402
+import database
+from config import get_settings
+from scripts import seedlib
 
 
 def start_service(url: str, port: int) -> subprocess.Popen:
@@ -46,6 +46,7 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=600)
     args = parser.parse_args()
     from rich.console import Console
+
     from scripts.monitor_job import watch
 
     console = Console()

@@ -5,8 +5,8 @@ import time
 import asyncpg
 
 from config import Settings
-from services.pipeline import BY_NAME, JOB_ADVANCED_STEPS, STAGES, VARIANT_STEPS
-from services.queries import Q
+from services.engine.pipeline import BY_NAME, JOB_ADVANCED_STEPS, STAGES, VARIANT_STEPS
+from services.engine.queries import Q
 
 _VARIANT_AFTER = [s.after for s in STAGES if s.level == "variant"]
 _VARIANT_STAGES = [s.name for s in STAGES if s.level == "variant"]

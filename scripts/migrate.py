@@ -11,9 +11,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import asyncpg  # noqa: E402
+import asyncpg
 
-from services import migrations  # noqa: E402
+from services.engine import migrations
 
 LEGACY_TRIGGER = "check_all_variants_done_trigger"
 
@@ -61,7 +61,7 @@ async def conflicts(conn: asyncpg.Connection, done: dict) -> list[str]:
                      "while variants are still at img_gen; migration 0004 drops it")
     elif LEGACY_TRIGGER in notes:
         lines.append(f"legacy trigger: {LEGACY_TRIGGER} (seed 002) was dropped by migration 0004 at "
-                     f"{done[4]['applied_at']:%Y-%m-%d %H:%M:%S%z}; the job-level rule is services/jobstate.py")
+                     f"{done[4]['applied_at']:%Y-%m-%d %H:%M:%S%z}; the job-level rule is services/engine/jobstate.py")
     else:
         lines.append(f"legacy trigger: {LEGACY_TRIGGER} (seed 002) not installed")
     return lines
@@ -120,14 +120,13 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 async def run(args: argparse.Namespace) -> int:
     import database
-
     from config import get_settings
 
     url = args.database_url or database.database_url()
     lock_timeout = args.lock_timeout if args.lock_timeout is not None else get_settings().migrate_lock_timeout_seconds
     try:
         conn = await asyncpg.connect(url, timeout=10)
-    except (OSError, asyncio.TimeoutError, asyncpg.PostgresError) as exc:
+    except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
         print(f"error: database unreachable at {_where(url)}: {exc}", file=sys.stderr)
         return 1
     try:

@@ -11,13 +11,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from rich.console import Console  # noqa: E402
-from rich.markup import escape  # noqa: E402
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn  # noqa: E402
-from rich.table import Table  # noqa: E402
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
-from services.jobs_view import job_progress  # noqa: E402
-from services.pipeline import FINAL_STAGE, stage_progress  # noqa: E402
+from services.engine.jobs_view import job_progress
+from services.engine.pipeline import FINAL_STAGE, stage_progress
 
 DONE, FAILED, TIMEOUT, NOT_FOUND, INTERRUPTED = 0, 1, 2, 3, 130
 

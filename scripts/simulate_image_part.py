@@ -11,9 +11,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sqlalchemy import text  # noqa: E402
+from sqlalchemy import text
 
-from scripts import seedlib  # noqa: E402
+from scripts import seedlib
 
 # Seed 003, step 1: the variants the image part has to process.
 PENDING = """

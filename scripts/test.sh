@@ -11,4 +11,7 @@ if ! .venv/bin/python -c "import asyncio, asyncpg, os; asyncio.run(asyncpg.conne
     pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start || true
   fi
 fi
+# Lint and types first (settings in pyproject.toml): a failure stops before the long suite.
+.venv/bin/ruff check .
+.venv/bin/mypy
 exec .venv/bin/python -m pytest "$@"

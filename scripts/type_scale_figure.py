@@ -8,12 +8,12 @@ from skimage import data
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from services.faces import build_detector_with_faces  # noqa: E402
-from services.fonts import load_font  # noqa: E402
-from services.overlay import render  # noqa: E402
-from services.planner import plan  # noqa: E402
-from services.saliency import saliency_map  # noqa: E402
-from services.typescale import SCALE, cap_ratio, cap_share  # noqa: E402
+from services.imaging.faces import build_detector_with_faces
+from services.imaging.fonts import load_font
+from services.imaging.overlay import render
+from services.imaging.planner import plan
+from services.imaging.saliency import saliency_map
+from services.imaging.typescale import SCALE, cap_ratio, cap_share
 
 SIDE = 1080  # an Instagram post's short side
 HEADLINE = "Summer sale: 30% off all iced drinks until Sunday"

@@ -36,3 +36,16 @@ def claim_refusal(stage: str, after: str, state, now, text_ready: bool = True) -
             return f"{reason}: failed for good, no retry left (POST /api/yh/jobs/{state['job_id']}/retry re-queues it)"
         return f"{reason}: its retry is due in {max(0.0, (due - now).total_seconds()):.1f} s"
     return reason
+
+
+class LlmOutputError(ValueError):
+    """The model answered, but not with the JSON object (or content) we asked for."""
+
+
+class LlmUnavailableError(RuntimeError):
+    """The endpoint could not give an answer (timeouts, 429/5xx after retries, 4xx config errors)."""
+
+    def __init__(self, message: str, *, retryable: bool, status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.retryable = retryable  # True: a later stage retry may succeed (overload, network)
+        self.status_code = status_code

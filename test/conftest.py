@@ -14,7 +14,7 @@ import uvicorn
 
 import database
 from config import Settings
-from services.testing import free_port  # noqa: F401 - the tests import it from here
+from services.ops.testing import free_port
 
 # Seed 003's operating commands live here under test_*.py names; they are scripts, not tests.
 collect_ignore = ["test_listener_status.py", "test_ye_img_gen_trigger.py"]

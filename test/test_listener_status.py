@@ -9,7 +9,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from scripts import check_listener  # noqa: E402
+from scripts import check_listener
 
 if __name__ == "__main__":
     sys.exit(check_listener.main())

@@ -11,9 +11,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sqlalchemy import text  # noqa: E402
+from sqlalchemy import text
 
-from scripts import simulate_image_part  # noqa: E402
+from scripts import simulate_image_part
 
 
 def main(argv=None) -> int:

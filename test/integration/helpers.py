@@ -4,7 +4,7 @@ import time
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from services.testing import session_for  # noqa: F401 - the tests' name for it
+from services.ops.testing import session_for  # noqa: F401 - the tests' name for it
 
 
 def wait_for(predicate, timeout: float, interval: float = 0.05, what: str = "condition"):

@@ -8,9 +8,9 @@ from sqlalchemy import text
 
 from main import create_app
 from scripts import seedlib
-from services.fonts import shipped_fonts
-from services.imageio import load_rgb
-from services.overlay import text_mask
+from services.imaging.fonts import shipped_fonts
+from services.imaging.imageio import load_rgb
+from services.imaging.overlay import text_mask
 from test.conftest import app_settings, serve
 from test.engine_app import counting_handlers
 
@@ -189,7 +189,7 @@ def test_409s_say_which_state_holds_the_row(db, db_url, tmp_path):
 
 def test_openapi_documents_each_stage_result_with_examples(tmp_path):
     from config import Settings
-    from services.pipeline import STAGES
+    from services.engine.pipeline import STAGES
 
     schema = create_app(Settings(_env_file=None, assets_dir=tmp_path)).openapi()
     parts = schema["components"]["schemas"]

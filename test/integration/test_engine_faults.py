@@ -7,8 +7,9 @@ import pytest
 from sqlalchemy import text
 
 from scripts import seedlib
-from services import jobstate, runner as runner_module
-from services.pipeline import STAGES
+from services.engine import jobstate
+from services.engine import runner as runner_module
+from services.engine.pipeline import STAGES
 from test.conftest import app_settings, free_port
 from test.integration.helpers import executions, job_finished, job_state, listener_pids, wait_for
 from test.integration.procs import AppProcess

@@ -4,7 +4,7 @@ from sqlalchemy import text
 
 from main import create_app
 from scripts import seedlib
-from services.pipeline import STAGES
+from services.engine.pipeline import STAGES
 from test.conftest import app_settings, serve
 from test.engine_app import counting_handlers
 from test.integration.helpers import executions, job_finished, wait_for

@@ -10,7 +10,7 @@ import time
 import asyncpg
 import httpx
 
-from services import migrations
+from services.engine import migrations
 from test.conftest import ADMIN_URL, free_port
 from test.integration.procs import ROOT
 
@@ -91,7 +91,7 @@ def _proxy(port: int, target: tuple[str, int], stop: threading.Event) -> None:
     while not stop.is_set():
         try:
             client, _ = server.accept()
-        except socket.timeout:
+        except TimeoutError:
             continue
         upstream = socket.create_connection(target)
         for a, b in ((client, upstream), (upstream, client)):

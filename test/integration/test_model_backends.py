@@ -8,7 +8,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-import services.detect  # noqa: F401 - sets YOLO_OFFLINE before ultralytics is imported below
+import services.imaging.detect
 from main import create_app
 from scripts import seedlib
 from test.conftest import app_settings, serve
@@ -85,7 +85,7 @@ def test_llava_backend_through_the_engine(db, db_url, tmp_path):
 def test_yolo_backend_through_the_engine(db, db_url, tmp_path, yolo_weights, monkeypatch):
     # Random weights score every box near 1e-4: at the usual 0.25 nothing is found and the stored count
     # would be 0 == 0. A threshold under those scores gives real detections to store (and to check).
-    monkeypatch.setattr(services.detect.YoloDetector.__init__, "__defaults__", (None, 1e-4))
+    monkeypatch.setattr(services.imaging.detect.YoloDetector.__init__, "__defaults__", (None, 1e-4))
     settings = app_settings(db_url, tmp_path, detector_backend="yolo", yolo_weights_path=str(yolo_weights),
                             fallback_to_default=False)
     with serve(create_app(settings), settings.port):

@@ -7,7 +7,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from main import create_app
 from scripts import seedlib
-from services.pipeline import STAGES
+from services.engine.pipeline import STAGES
 from test.conftest import app_settings, serve
 from test.integration.helpers import job_finished, wait_for
 

@@ -7,10 +7,10 @@ import pytest
 
 from database import create_pool
 from scripts import seedlib
-from services.handlers import Models
-from services.migrations import MIGRATIONS_DIR
-from services.runner import StageRunner
-from services.stages_image import VlmAnalyze
+from services.engine.migrations import MIGRATIONS_DIR
+from services.engine.runner import StageRunner
+from services.stages.image import VlmAnalyze
+from services.stages.registry import Models
 from test.conftest import app_settings
 from test.integration.test_text_stages import UNFIT_COPY
 

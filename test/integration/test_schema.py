@@ -7,8 +7,8 @@ import asyncpg
 from sqlalchemy import text
 
 import database
-from services import migrations
 from scripts import seedlib
+from services.engine import migrations
 
 
 def test_migration_files_run_twice_with_psql_then_the_runner_adopts_them(empty_db_url):

@@ -5,9 +5,8 @@ import uuid
 import asyncpg
 
 import database
-
 from scripts import seedlib
-from services.selection import EVALUATION_TYPES, select_best_variant
+from services.engine.selection import EVALUATION_TYPES, select_best_variant
 
 
 async def _evaluate(conn, job_id, variant_id, score: float, passed: bool) -> None:

@@ -15,7 +15,7 @@ from sqlalchemy.exc import OperationalError
 import database
 from main import create_app
 from scripts import seedlib
-from services import migrations
+from services.engine import migrations
 from test.conftest import app_settings, serve
 from test.engine_app import EXECUTIONS_DDL, counting_handlers
 from test.integration import teamdb
@@ -81,7 +81,7 @@ def test_service_migrates_the_team_database_online(team_db, tmp_path):
     long_writer.execute(text("UPDATE jobs_variants SET status = 'running', current_step = 'img_gen' "
                              "WHERE job_variants_id = :v"), {"v": held})
     retries = _Retries()
-    logging.getLogger("services.migrations").addHandler(retries)
+    logging.getLogger("services.engine.migrations").addHandler(retries)
     completed = []
 
     def other_part():
@@ -115,7 +115,7 @@ def test_service_migrates_the_team_database_online(team_db, tmp_path):
             seedlib.simulate_image_part(db, job_id)
             wait_for(lambda: job_finished(db, job_id), 30, what="a new job finished on the team database")
     finally:
-        logging.getLogger("services.migrations").removeHandler(retries)
+        logging.getLogger("services.engine.migrations").removeHandler(retries)
         part.join(30)
         for session in (db, long_writer, other_writer):
             session.close()

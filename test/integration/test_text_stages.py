@@ -13,9 +13,9 @@ from sqlalchemy import text
 
 from main import create_app
 from scripts import seedlib
-from services import prompts
-from services.selection import EVALUATION_TYPES, rank_key
-from services.stages_text import prompt_uuid
+from services.engine.selection import EVALUATION_TYPES, rank_key
+from services.stages.text import prompt_uuid
+from services.text import prompts
 from test.conftest import app_settings, serve
 from test.integration.helpers import job_finished, wait_for
 
@@ -58,7 +58,7 @@ def _scalar(db, sql: str, **params):
 
 
 def _operation(system_prompt: str) -> str:
-    """Which prompt of services/prompts.py a request carries, from its reply format."""
+    """Which prompt of services/text/prompts.py a request carries, from its reply format."""
     for key, operation in (('"ad_copy_kor"', "eng_to_kor"), ('"instagram_ad_copy"', "instagram_feed"),
                            ('"refined_ad_copy_eng"', "refine_copy")):
         if key in system_prompt:
@@ -80,7 +80,7 @@ class ChatServer:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))))
                 operation = _operation(body["messages"][0]["content"])
                 with outer._lock:

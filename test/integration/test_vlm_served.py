@@ -16,7 +16,7 @@ from sqlalchemy import text
 
 from main import create_app
 from scripts import seedlib
-from services.vlm_served import Analysis, Judgement, ServedVlm
+from services.backends.served import Analysis, Judgement, ServedVlm
 from test.conftest import app_settings, serve
 from test.integration.helpers import job_finished, job_state, wait_for
 
@@ -49,10 +49,10 @@ class VisionServer:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            def do_GET(self) -> None:
                 self._send(200, {"object": "list", "data": [{"id": MODEL, "object": "model", "owned_by": "test"}]})
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["content-length"])))
                 name = body["response_format"]["json_schema"]["name"]
                 with outer._lock:

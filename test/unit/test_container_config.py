@@ -117,6 +117,6 @@ def test_build_context_keeps_secrets_weights_and_local_data_out():
     for path in (".env", ".env.production", "models/llava-1.5-7b-hf/model.safetensors", "yolo/yolov8n.pt",
                  ".venv/bin/python", ".pgdata/PG_VERSION", "assets/jobs/1/overlay.png", "test-artifacts/x.log"):
         assert dockerignored(path, patterns), path
-    for path in ("main.py", "services/pipeline.py", "assets/samples/coffee.png", "db/migrations/0001_shared_schema.sql",
+    for path in ("main.py", "services/engine/pipeline.py", "assets/samples/coffee.png", "db/migrations/0001_shared_schema.sql",
                  "requirements.txt"):
         assert not dockerignored(path, patterns), path

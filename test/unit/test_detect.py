@@ -4,10 +4,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from services.detect import (Detection, SaliencyDetector, YoloDetector, build_detector, forbidden_mask,
-                             free_regions)
-from services.imageio import load_rgb
-from services.saliency import saliency_map
+from services.imaging.detect import Detection, SaliencyDetector, YoloDetector, build_detector, forbidden_mask, free_regions
+from services.imaging.imageio import load_rgb
+from services.imaging.saliency import saliency_map
 
 SAMPLES = Path(__file__).resolve().parents[2] / "assets" / "samples"
 # Checked by eye on coffee.png (600x400): cup rim top to spoon bowl bottom, handle to spoon edge.
@@ -23,10 +22,10 @@ def iou(a, b) -> float:
 @pytest.fixture(scope="module")
 def yolo_weights(tmp_path_factory) -> Path:
     """A random-weight YOLOv8n built from its config (no download) and saved as a local .pt."""
+    import torch
     import yaml
     from ultralytics import YOLO
     from ultralytics.utils import ROOT
-    import torch
     torch.manual_seed(0)  # random weights, but the same ones every run
     model = YOLO("yolov8n.yaml")
     # A model built from the bare config names its classes "0".."79"; give it COCO's, shipped with ultralytics.

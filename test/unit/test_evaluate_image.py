@@ -4,13 +4,13 @@ import time
 import numpy as np
 import pytest
 
-from services import iou, readability
-from services.contrast import parse_hex
-from services.fonts import load_font
-from services.imageio import load_rgb
-from services.overlay import render, text_mask
-from services.planner import plan
-from services.saliency import saliency_map
+from services.imaging import iou, readability
+from services.imaging.contrast import parse_hex
+from services.imaging.fonts import load_font
+from services.imaging.imageio import load_rgb
+from services.imaging.overlay import render, text_mask
+from services.imaging.planner import plan
+from services.imaging.saliency import saliency_map
 from test.unit.samples import DETECTIONS, SAMPLES, TEXT_EN, TEXT_KO
 
 METRIC_KEYS = {"value", "unit", "direction", "threshold", "passed", "gates", "description"}

@@ -6,7 +6,7 @@ import pytest
 from PIL import Image, ImageFile
 
 from services.errors import InputError
-from services.imageio import load_rgb, resolve_asset_path
+from services.imaging.imageio import load_rgb, resolve_asset_path
 
 
 def test_overlong_name_is_bad_input(tmp_path):

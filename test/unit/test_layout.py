@@ -4,8 +4,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from services import iou
-from services.contrast import (
+from services.errors import InputError
+from services.imaging import iou
+from services.imaging.contrast import (
     apca_lc,
     best_text_colour,
     luminance,
@@ -13,11 +14,11 @@ from services.contrast import (
     wcag_ratio,
     worst_case_ratio,
 )
-from services.errors import InputError
-from services.fonts import default_font_path, has_hangul, load_font, min_font_px
-from services.imageio import load_rgb
-from services.planner import OVERLAP_PENALTY, plan
-from services.saliency import saliency_map
+from services.imaging.fonts import default_font_path, load_font, min_font_px
+from services.imaging.imageio import load_rgb
+from services.imaging.planner import OVERLAP_PENALTY, plan
+from services.imaging.saliency import saliency_map
+from services.text.hangul import has_hangul
 from test.unit.samples import DETECTIONS, SAMPLES, TEXT_EN, TEXT_KO
 
 

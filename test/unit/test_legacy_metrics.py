@@ -1,8 +1,8 @@
 """The earlier team's metric names: values derived from today's metrics (no database)."""
 import pytest
 
-from services import legacy_metrics
-from services.ocr import ocr_metrics
+from services.imaging import legacy_metrics
+from services.imaging.ocr import ocr_metrics
 
 
 def test_ocr_names_mirror_similarity_confidence_and_cer():

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from services import prompts
-from services.llm import (
+from services.text import prompts
+from services.text.llm import (
     OFFLINE_NOTE,
     LlmOutputError,
     LlmUnavailableError,
@@ -21,7 +21,7 @@ from services.llm import (
     build_llm,
     parse_json_object,
 )
-from services.post_rules import (
+from services.text.post_rules import (
     MAX_POST_CHARS,
     combine_post,
     ig_len,
@@ -53,9 +53,10 @@ class FakeChatServer:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("content-length", 0)))
-                outer.requests.append({"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()}, "json": json.loads(body)})
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                outer.requests.append({"path": self.path, "headers": headers, "json": json.loads(body)})
                 status, reply, delay = outer.script.pop(0) if len(outer.script) > 1 else outer.script[0]
                 time.sleep(delay)
                 payload = (reply if isinstance(reply, str) else json.dumps(reply)).encode()

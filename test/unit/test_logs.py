@@ -2,11 +2,11 @@
 import json
 import logging
 
-from services.logs import _Formatter
+from services.ops.logs import _Formatter
 
 
 def _record(**extra) -> logging.LogRecord:
-    record = logging.LogRecord("services.runner", logging.WARNING, __file__, 1, "stage failed: %s", ("boom",), None)
+    record = logging.LogRecord("services.engine.runner", logging.WARNING, __file__, 1, "stage failed: %s", ("boom",), None)
     record.__dict__.update(extra)
     return record
 

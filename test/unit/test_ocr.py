@@ -8,7 +8,7 @@ import pylopdf_fonts_ko
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-from services.ocr import OcrReader, evaluate, levenshtein, ocr_metrics, text_crop, verify_model_files
+from services.imaging.ocr import OcrReader, evaluate, levenshtein, ocr_metrics, text_crop, verify_model_files
 
 ROOT = Path(__file__).resolve().parents[2]
 FONT = Path(pylopdf_fonts_ko.__file__).parent / "NotoSansKR-Regular.otf"

@@ -1,6 +1,6 @@
 """Which font an overlay request renders with (no database)."""
-from services.fonts import covers_hangul, default_font_path, font_by_name, font_path_of, shipped_fonts
-from services.stages_image import overlay_font
+from services.imaging.fonts import covers_hangul, default_font_path, font_by_name, font_path_of, shipped_fonts
+from services.stages.image import overlay_font
 
 LATIN_ONLY = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
 

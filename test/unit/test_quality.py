@@ -6,16 +6,16 @@ from PIL import Image
 from skimage import data
 
 from config import Settings
-from services.faces import FaceDetector, build_detector_with_faces
-from services.fonts import default_font_path
-from services.handlers import Models
-from services.integrity import key_tokens, missing_facts
-from services.overlay import render
-from services.planner import plan
-from services.saliency import saliency_map
-from services.stages_image import ImageInputs, Planner, VlmAnalyze
-from services.typescale import BAND, MAX_BLOCK_SHARE, cap_share, lines_ok, step_for
-from services.vlm import DefaultVlm
+from services.backends.vlm import DefaultVlm
+from services.imaging.faces import FaceDetector, build_detector_with_faces
+from services.imaging.fonts import default_font_path
+from services.imaging.overlay import render
+from services.imaging.planner import plan
+from services.imaging.saliency import saliency_map
+from services.imaging.typescale import BAND, MAX_BLOCK_SHARE, cap_share, lines_ok, step_for
+from services.stages.image import ImageInputs, Planner, VlmAnalyze
+from services.stages.registry import Models
+from services.text.integrity import key_tokens, missing_facts
 from test.unit.test_llm import FakeChatServer, completion
 
 SALE = "Summer sale: 30% off all iced drinks until Sunday"

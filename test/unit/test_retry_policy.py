@@ -2,10 +2,10 @@
 import uuid
 
 from config import Settings
+from services.engine.pipeline import BY_NAME
+from services.engine.runner import StageContext, StageRunner
 from services.errors import InputError
-from services.llm import LlmUnavailableError
-from services.pipeline import BY_NAME
-from services.runner import StageContext, StageRunner
+from services.text.llm import LlmUnavailableError
 
 
 def _ctx(attempt: int) -> StageContext:

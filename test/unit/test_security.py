@@ -5,10 +5,10 @@ from config import Settings
 from main import create_app
 from routers.dashboard import local_asset
 from routers.web import public_status
-from services.address import is_loopback
 from services.errors import InputError, relative_paths
-from services.imageio import resolve_asset_path
-from services.security import _host_ok, _hostname, allowed_hosts
+from services.imaging.imageio import resolve_asset_path
+from services.ops.address import is_loopback
+from services.ops.security import _host_ok, _hostname, allowed_hosts
 
 
 def test_settings_alone_never_refuse_to_build_the_app(tmp_path):

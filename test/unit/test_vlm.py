@@ -5,10 +5,12 @@ import cv2
 import numpy as np
 import pytest
 
+from services.backends.factory import build_vlm
+from services.backends.llava import LlavaVlm, parse_json_reply
+from services.backends.ports import SCORE_BOUNDS
+from services.backends.vlm import DefaultVlm
 from services.errors import InputError
-from services.imageio import load_rgb
-from services.llava import LlavaVlm, parse_json_reply
-from services.vlm import SCORE_BOUNDS, DefaultVlm, build_vlm
+from services.imaging.imageio import load_rgb
 from test.tiny_llava import build_tiny_llava
 
 SAMPLES = Path(__file__).resolve().parents[2] / "assets" / "samples"

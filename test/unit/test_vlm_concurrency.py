@@ -2,11 +2,11 @@
 import asyncio
 
 from config import Settings
-from services.dispatch import Dispatcher
-from services.pipeline import BY_NAME, STAGES, VLM_STAGES, concurrency
-from services.runner import StageRunner
-from services.vlm_served import VlmOutputError, encode_image
-from services.imageio import load_rgb
+from services.backends.served import VlmOutputError, encode_image
+from services.engine.dispatch import Dispatcher
+from services.engine.pipeline import BY_NAME, STAGES, VLM_STAGES, concurrency
+from services.engine.runner import StageRunner
+from services.imaging.imageio import load_rgb
 from test.unit.samples import SAMPLES
 
 SERVED = Settings(_env_file=None, vlm_backend="openai", vlm_base_url="http://127.0.0.1:9/v1", vlm_concurrency=16)

@@ -1,0 +1,169 @@
+"""LLaVA through transformers, from a local directory, and a parser for its free-text JSON replies."""
+import ast
+import json
+import math
+import re
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from services.backends.ports import SCORE_BOUNDS, clamp, pixel_box
+from services.backends.vlm import DefaultVlm
+from services.imaging.detect import thumbnail
+
+_TAILS = ("", "}", '"}', "]}", '"]}', "]]}", " null}")  # closers for a reply cut off by max_new_tokens
+_PY = {"true": "True", "false": "False", "null": "None"}
+
+
+def _load(span: str) -> dict | None:
+    """A dict from JSON or the near-JSON models write: single quotes, Python literals, trailing commas."""
+    for attempt in (span, re.sub(r",\s*([}\]])", r"\1", span)):
+        try:
+            value = json.loads(attempt)
+        except ValueError:
+            try:  # literal_eval only builds literals: safe on untrusted text
+                value = ast.literal_eval(re.sub(r"\b(true|false|null)\b", lambda m: _PY[m[1]], attempt))
+            except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+                continue
+        if isinstance(value, dict):
+            return value
+    return None
+
+
+def _coerce(value, default, bounds: tuple[float, float] | None):
+    """`value` as the type of `default`; raises ValueError or KeyError when it cannot be."""
+    if isinstance(default, bool):
+        words = {"true": True, "yes": True, "false": False, "no": False}
+        return words[value.strip().lower()] if isinstance(value, str) else bool(float(value))
+    if isinstance(default, (int, float)):
+        number = float(value)  # numbers and numeric strings
+        if not math.isfinite(number):
+            raise ValueError(value)
+        return clamp(number, *bounds) if bounds else number
+    if isinstance(default, str) and not isinstance(value, (dict, list, type(None))):
+        return str(value)
+    if default is None or isinstance(default, list):  # boxes: checked by the caller
+        if value is None or isinstance(value, list):
+            return value
+    raise ValueError(value)
+
+
+def parse_json_reply(text: str, defaults: dict, bounds: dict[str, tuple[float, float]] | None = None) -> dict:
+    """The JSON object in a model's free-text reply, typed like `defaults` (which fill the gaps); never raises."""
+    text = (text or "")[:20_000]
+    starts = [m.start() for m in re.finditer(r"\{", text)][:8]
+    ends = [m.end() for m in re.finditer(r"\}", text)][::-1][:8]
+    found = []
+    for i in starts:  # the longest parseable span from each opening brace, fences and prose around ignored
+        spans = [text[i:j] for j in ends if j > i] + [text[i:].rstrip() + tail for tail in _TAILS]
+        found.append(next((d for d in map(_load, spans) if d is not None), None))
+    found = [d for d in found if d is not None]
+    # The object naming the most expected fields wins over stray braces in prose.
+    parsed = max(found, key=lambda d: len(set(d) & set(defaults)), default=None)
+    out, missing = dict(defaults), []
+    for key, default in defaults.items():
+        try:
+            out[key] = _coerce(parsed[key], default, (bounds or {}).get(key))
+        except (KeyError, TypeError, ValueError, AttributeError):
+            missing.append(key)
+    # parse_ok: an object with at least one usable expected field; stray "{}" in prose is not an answer.
+    return {**out, "parse_ok": len(missing) < len(defaults), "missing_fields": missing}
+
+
+class LlavaVlm:
+    """LLaVA from a local directory; measured answers fill whatever the model's reply leaves out."""
+
+    def __init__(self, model_path: str, quantization: str = "", device: str | None = None):
+        path = Path(model_path).expanduser()
+        if not model_path or not (path / "config.json").is_file():
+            raise FileNotFoundError(f"LLaVA model directory not found (no config.json): {model_path!r}")
+        import torch  # late: heavy, and only this backend needs it
+        from transformers import AutoProcessor, LlavaForConditionalGeneration
+
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.name = f"llava:{path.resolve().name}"
+        self.path = path.resolve()
+        quant = (quantization or "").strip().lower()
+        if quant not in ("", "8bit", "4bit"):
+            raise ValueError(f"quantization must be '', '8bit' or '4bit', got {quantization!r}")
+        kwargs: dict = {"local_files_only": True}
+        # bitsandbytes kernels are CUDA-only: on CPU the setting is ignored (and reported by describe()).
+        self.quantization = quant if self.device.startswith("cuda") else ""
+        if self.quantization:
+            from transformers import BitsAndBytesConfig
+
+            kwargs["quantization_config"] = BitsAndBytesConfig(
+                load_in_8bit=quant == "8bit", load_in_4bit=quant == "4bit", bnb_4bit_compute_dtype=torch.float16)
+            kwargs["device_map"] = {"": self.device}
+        else:
+            kwargs["dtype"] = torch.float16 if self.device.startswith("cuda") else torch.float32
+        self._torch = torch
+        self._processor = AutoProcessor.from_pretrained(str(self.path), local_files_only=True)
+        self._model = LlavaForConditionalGeneration.from_pretrained(str(self.path), **kwargs).eval()
+        if not self.quantization:
+            self._model.to(self.device)
+        self._image_token = getattr(self._processor, "image_token", "<image>")
+        self._lock = threading.Lock()
+        self._measured = DefaultVlm()
+
+    def _ask(self, rgb: np.ndarray, question: str, max_new_tokens: int) -> str:
+        """One image + question through generate; returns the new text only."""
+        from PIL import Image
+
+        question = question.replace(self._image_token, "")  # user text must not add image placeholders
+        if getattr(self._processor, "chat_template", None):
+            messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": question}]}]
+            prompt = self._processor.apply_chat_template(messages, add_generation_prompt=True)
+        else:  # the llava-1.5 format
+            prompt = f"USER: {self._image_token}\n{question} ASSISTANT:"
+        image = Image.fromarray(thumbnail(rgb, 672)[0])  # the processor shrinks it anyway; this saves copying
+        inputs = self._processor(images=image, text=prompt, return_tensors="pt").to(self.device)
+        inputs["pixel_values"] = inputs["pixel_values"].to(self._model.dtype)
+        with self._lock, self._torch.inference_mode():
+            out = self._model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False)
+        return self._processor.batch_decode(out[:, inputs["input_ids"].shape[1]:], skip_special_tokens=True)[0]
+
+    def analyze(self, rgb: np.ndarray, ad_copy: str) -> dict:
+        """Suitability and copy fit as LLaVA sees them; measurements are always the measured ones."""
+        measured = self._measured.analyze(rgb, ad_copy)
+        h, w = rgb.shape[:2]
+        question = (
+            f"This photo may become an Instagram ad with the copy {json.dumps((ad_copy or '')[:500])}. "
+            "Reply with one JSON object only, with keys: \"suitable\" (true if usable as an ad background), "
+            "\"copy_fits\" (true if the copy fits legibly in a calm area without covering the subject), "
+            "\"subject\" (short noun phrase), \"subject_box\" ([x1, y1, x2, y2] as fractions 0-1 of the frame, "
+            "or null), \"free_regions\" (list of [x1, y1, x2, y2] fractions 0-1 where text could go), "
+            "\"reason\" (one sentence).")
+        reply = self._ask(rgb, question, 200)
+        defaults = {k: measured[k] for k in ("suitable", "copy_fits", "subject", "subject_box", "free_regions", "reason")}
+        out = parse_json_reply(reply, defaults)
+        out["subject_box"] = pixel_box(out["subject_box"], w, h) if out["subject_box"] is not None else None
+        regions = [pixel_box(r, w, h) for r in out["free_regions"] or []]
+        out["free_regions"] = [r for r in regions if r] if "free_regions" not in out["missing_fields"] else regions
+        if not out["parse_ok"]:
+            out["reason"] = f"LLaVA reply had no JSON; measured answer used: {measured['reason']}"
+        return {"backend": self.name, **out, "measurements": measured["measurements"], "raw_reply": reply[:2000]}
+
+    def judge(self, rgb: np.ndarray, text_box_xywh: list[int], measurements: dict) -> dict:
+        """Scores 0-10 from LLaVA, with the measured judgement filling what the reply lacks."""
+        measured = self._measured.judge(rgb, text_box_xywh, measurements)
+        h, w = rgb.shape[:2]
+        m = measured["measurements"]
+        question = (
+            f"This is an Instagram ad ({w}x{h} px); its text is in the box x={text_box_xywh[0]}, "
+            f"y={text_box_xywh[1]}, w={text_box_xywh[2]}, h={text_box_xywh[3]}. Measured WCAG contrast "
+            f"{m['contrast_ratio']:.1f}:1, saliency under the text {m['occ']:.2f}. Reply with one JSON object only, "
+            "with keys: \"legibility\", \"placement\", \"harmony\", \"overall\" (numbers 0-10), "
+            "\"covers_product\" (true if the text hides the product), \"reason\" (one sentence).")
+        reply = self._ask(rgb, question, 120)
+        defaults = {k: measured[k] for k in ("legibility", "placement", "harmony", "covers_product", "overall", "reason")}
+        out = parse_json_reply(reply, defaults, SCORE_BOUNDS)
+        if not out["parse_ok"]:
+            out["reason"] = f"LLaVA reply had no JSON; {measured['reason']}"
+        return {"backend": self.name, **out, "measurements": m, "raw_reply": reply[:2000]}
+
+    def describe(self) -> dict:
+        """What runs here, for status pages and logs."""
+        return {"name": self.name, "kind": "llava", "loaded": True, "path": str(self.path), "device": self.device,
+                "quantization": self.quantization or "none", "dtype": str(self._model.dtype)}

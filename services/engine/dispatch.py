@@ -1,0 +1,116 @@
+"""Sending the next stage's HTTP request when a row reaches (step, done) or a retry is due."""
+import asyncio
+import logging
+import time
+from uuid import UUID
+
+import asyncpg
+import httpx
+
+from config import Settings
+from services.engine.pipeline import STAGES, Level, Stage, concurrency, next_stage
+from services.engine.queries import Q
+from services.ops import metrics
+from services.ops.address import SelfAddress
+
+log = logging.getLogger(__name__)
+
+
+class Dispatcher:
+    """Posts stage requests; tracks in-flight ones so shutdown can wait for them."""
+
+    def __init__(self, pool: asyncpg.Pool, settings: Settings, client: httpx.AsyncClient | None = None,
+                 address: SelfAddress | None = None):
+        self.pool = pool
+        self.settings = settings
+        self.address = address  # None: post to settings.base_url unchecked (tests with their own client)
+        headers = {"X-API-Key": settings.api_key} if settings.api_key else {}
+        self.client = client or httpx.AsyncClient(base_url=settings.base_url, headers=headers,
+                                                  limits=httpx.Limits(max_connections=64))
+        self._tasks: set[asyncio.Task] = set()
+        self._sleepers: set[asyncio.Task] = set()  # scheduled retries; the sweeper finds them after a restart
+        self._inflight: set[tuple[str, UUID]] = set()  # one request per (stage, row) at a time
+        # A stage holds its HTTP request open while it works, so more requests than it can run at once
+        # only queue; keeping them here (not in httpx's pool, whose bookkeeping is quadratic in queued
+        # requests) is what keeps the engine fast under load.
+        self._slots = {s.name: asyncio.Semaphore(2 * concurrency(s, settings)) for s in STAGES}
+
+    def on_state(self, level: Level, job_id: UUID, variant_id: UUID | None, tenant_id: str | None,
+                 step: str | None, status: str | None, received: float | None = None) -> None:
+        """React to a state change: (step, done) starts the next stage."""
+        if status != "done":
+            return  # failed rows come back through their scheduled retry or the sweeper
+        stage = next_stage(level, step)
+        if stage is not None:
+            self.submit(stage, job_id, variant_id, tenant_id, received)
+
+    def submit(self, stage: Stage, job_id: UUID, variant_id: UUID | None, tenant_id: str | None,
+               received: float | None = None) -> None:
+        """Send `stage` for the row in the background (deduplicated per process)."""
+        key = (stage.name, variant_id or job_id)
+        if key in self._inflight:
+            return
+        self._inflight.add(key)
+        task = asyncio.create_task(self._post(stage, job_id, variant_id, tenant_id, received or time.perf_counter()))
+        self._tasks.add(task)
+
+        def forget(t: asyncio.Task) -> None:
+            self._tasks.discard(t)
+            self._inflight.discard(key)
+
+        task.add_done_callback(forget)
+
+    def submit_later(self, delay: float, stage: Stage, job_id: UUID, variant_id: UUID | None,
+                     tenant_id: str | None) -> None:
+        """Send a retry after `delay` seconds (the sweeper would also find it)."""
+        async def later():
+            await asyncio.sleep(delay)
+            self.submit(stage, job_id, variant_id, tenant_id)
+        task = asyncio.create_task(later())
+        self._sleepers.add(task)
+        task.add_done_callback(self._sleepers.discard)
+
+    async def _post(self, stage: Stage, job_id: UUID, variant_id: UUID | None, tenant_id: str | None,
+                    received: float) -> None:
+        async with self._slots[stage.name]:
+            await self._send(stage, job_id, variant_id, tenant_id, received)
+
+    async def _send(self, stage: Stage, job_id: UUID, variant_id: UUID | None, tenant_id: str | None,
+                    received: float) -> None:
+        body: dict = {"job_id": str(job_id), "tenant_id": tenant_id}
+        try:
+            if stage.level == "variant":
+                body["job_variants_id"] = str(variant_id)
+                if stage.needs_overlay_id:
+                    overlay_id = await self.pool.fetchval(Q["latest_overlay"], variant_id)
+                    body["overlay_id"] = str(overlay_id) if overlay_id else None
+            timeout = stage.timeout_seconds * self.settings.stage_timeout_scale + 30
+            base = await self.address.wait_target() if self.address else ""
+            if base is None:  # never send the key (or anything) to a target not proven to be this service
+                log.warning("dispatch %s held: %s", stage.name, self.address.problem)
+                metrics.DISPATCHES.labels(stage.name, "held").inc()
+                return  # the row stays put; the sweeper sends it once the target is verified
+            response = await self.client.post(base + stage.endpoint, json=body, timeout=timeout)
+            metrics.DISPATCHES.labels(stage.name, str(response.status_code)).inc()
+            metrics.DISPATCH_LATENCY.labels(stage.name).observe(time.perf_counter() - received)
+            target = f"job_variants_id={variant_id}" if variant_id else f"job_id={job_id}"
+            if response.status_code == 200:
+                log.info("[TRIGGER] 파이프라인 단계 트리거 성공: %s, next_step=%s", target, stage.name)
+            elif response.status_code == 409:  # another worker or writer moved the row first
+                log.info("Job Variant 상태가 변경되어 스킵: %s, next_step=%s", target, stage.name)
+            if response.status_code >= 500:
+                log.error("dispatch %s -> HTTP %s: %s", stage.name, response.status_code, response.text[:300])
+            elif response.status_code not in (200, 409):
+                log.warning("dispatch %s -> HTTP %s: %s", stage.name, response.status_code, response.text[:300])
+        except (httpx.HTTPError, asyncpg.PostgresError, OSError) as exc:
+            # Nothing is lost: the row stays at (step, done) or running, and the sweeper retries it.
+            metrics.DISPATCHES.labels(stage.name, "error").inc()
+            log.warning("dispatch %s for %s failed: %r", stage.name, variant_id or job_id, exc)
+
+    async def drain(self, timeout: float = 30.0) -> None:
+        """Wait for in-flight requests (on shutdown), then close the client."""
+        for sleeper in list(self._sleepers):
+            sleeper.cancel()
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=timeout)
+        await self.client.aclose()

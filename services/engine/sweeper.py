@@ -1,0 +1,109 @@
+"""Periodic recovery: lost notifications, dead workers, due retries, jobs that did not advance."""
+import asyncio
+import logging
+
+import asyncpg
+
+from config import Settings
+from services.engine.dispatch import Dispatcher
+from services.engine.jobstate import advance_job_if_finished
+from services.engine.pipeline import BY_NAME, JOB_ADVANCED_STEPS, STAGES, VARIANT_STEPS, next_stage
+from services.engine.queries import Q
+from services.ops import metrics
+
+log = logging.getLogger(__name__)
+_SWEEP_LOCK = 7_300_002  # one replica runs a sweep's scans at a time; the others skip that round
+_VARIANT_AFTER = [s.after for s in STAGES if s.level == "variant"]
+_VARIANT_STAGES = [s.name for s in STAGES if s.level == "variant"]
+_JOB_AFTER = [s.after for s in STAGES if s.level == "job"]
+_JOB_STAGES = [s.name for s in STAGES if s.level == "job"]
+
+
+async def sweep_once(pool: asyncpg.Pool, dispatcher: Dispatcher, settings: Settings) -> dict:
+    """One recovery pass; returns what it found (for logs and tests)."""
+    found = {"expired": 0, "variants": 0, "jobs": 0, "advanced": 0}
+    async with pool.acquire() as conn, conn.transaction():
+        # Every scan runs under the lock: one replica sweeps a round, the others skip it (the lock ends
+        # with the transaction, so a replica that dies mid-sweep holds nothing).
+        if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", _SWEEP_LOCK):
+            return found
+        backoff = (settings.max_crashes, settings.retry_base_seconds, settings.retry_max_seconds)
+        expired = await conn.fetch(Q["expire_variant_leases"], settings.max_retries, _VARIANT_STAGES, *backoff)
+        expired += await conn.fetch(Q["expire_job_leases"], settings.max_retries, _JOB_STAGES, *backoff)
+        found["expired"] = len(expired)
+        for job_id in {r["job_id"] for r in expired} | {r["job_id"] for r in await conn.fetch(
+                Q["unadvanced_jobs"], list(JOB_ADVANCED_STEPS), _VARIANT_STAGES)}:
+            async with conn.transaction():  # a savepoint: one job's failure does not undo the others
+                if await advance_job_if_finished(conn, job_id):
+                    found["advanced"] += 1
+        variants = await conn.fetch(Q["stalled_variants"], settings.sweep_grace_seconds,
+                                    _VARIANT_AFTER, _VARIANT_STAGES)
+        jobs = await conn.fetch(Q["stalled_jobs"], settings.sweep_grace_seconds, _JOB_AFTER, _JOB_STAGES)
+        await _count_waiting(conn)
+        await waiting_report(conn, settings)
+    for row in variants:
+        stage = BY_NAME[row["current_step"]] if row["status"] == "failed" else next_stage("variant", row["current_step"])
+        dispatcher.submit(stage, row["job_id"], row["job_variants_id"], row["tenant_id"])
+    for row in jobs:
+        stage = BY_NAME[row["current_step"]] if row["status"] == "failed" else next_stage("job", row["current_step"])
+        dispatcher.submit(stage, row["job_id"], None, row["tenant_id"])
+    found["variants"], found["jobs"] = len(variants), len(jobs)
+    for kind, count in found.items():
+        if count:
+            metrics.SWEEPER_RECOVERED.labels(kind).inc(count)
+    if any(found.values()):
+        log.info("sweeper: %s", found)
+    return found
+
+
+async def waiting_report(conn, settings: Settings) -> dict:
+    """Waiting that does not end by itself (start gate, jobs held upstream); also sets the gauges."""
+    row = await conn.fetchrow(Q["waiting_report"], settings.start_gate_warn_seconds, _VARIANT_STAGES)
+    metrics.WAITING_START_GATE.set(row["start_gate"])
+    metrics.JOBS_HELD_UPSTREAM.set(row["held_upstream"])
+    return dict(row)
+
+
+async def _count_waiting(conn: asyncpg.Connection) -> None:
+    # Finished variants (iou_eval, done) are not waiting for anything and would only grow.
+    rows = await conn.fetch(Q["waiting_counts"], list(VARIANT_STEPS))
+    metrics.ROWS_WAITING.clear()
+    for row in rows:
+        metrics.ROWS_WAITING.labels(row["current_step"], row["status"]).set(row["n"])
+
+
+class Sweeper:
+    """Runs sweep_once every few seconds until stopped."""
+
+    def __init__(self, pool: asyncpg.Pool, dispatcher: Dispatcher, settings: Settings):
+        self.pool, self.dispatcher, self.settings = pool, dispatcher, settings
+        self._task: asyncio.Task | None = None
+        self._wake = asyncio.Event()
+
+    def start(self) -> None:
+        """Start the periodic loop."""
+        self._task = asyncio.create_task(self._loop(), name="sweeper")
+
+    def wake(self) -> None:
+        """Sweep now (after the listener reconnects, to catch what it missed)."""
+        self._wake.set()
+
+    async def stop(self) -> None:
+        """Stop the loop."""
+        if self._task:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=self.settings.sweep_interval_seconds)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+            try:
+                await sweep_once(self.pool, self.dispatcher, self.settings)
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("sweep skipped: %r", exc)  # database down: try again next round
+            except Exception:
+                log.exception("sweep failed")

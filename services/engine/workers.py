@@ -1,0 +1,242 @@
+"""Supervised worker processes: stage work that can be stopped (killed at its hard limit, replaced on a crash)."""
+import asyncio
+import logging
+import multiprocessing
+import os
+import signal
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+
+log = logging.getLogger(__name__)
+_CTX = multiprocessing.get_context("spawn")  # no fork of a process holding threads, locks and a CUDA context
+
+
+class WorkerKilled(Exception):
+    """The call passed its hard limit; its worker process was killed (retried like any failure)."""
+
+
+class WorkerCrashed(Exception):
+    """The worker process died during the call (signal, out of memory, native crash)."""
+
+    crashed = True  # counted towards MAX_CRASHES
+
+
+def process_group(handler) -> str | None:
+    """The worker group a handler's `run` executes in, or None for a thread of the app process.
+
+    A handler says so with `process_group` (e.g. "cpu", "ocr"); I/O-bound handlers (remote LLM or VLM
+    servers) set it to None or leave it out: a thread that waits on a socket needs no process."""
+    return getattr(handler, "process_group", None)
+
+
+def vlm_process_group(backend: str) -> str | None:
+    """LLaVA gets a process of its own (one model on the GPU); a served VLM is I/O: a thread."""
+    backend = (backend or "default").strip().lower()
+    return {"openai": None, "llava": "vlm"}.get(backend, "cpu")
+
+
+def _child(factory, settings, group: str, conn) -> None:
+    """Worker main: build the handlers once, warm up this group's, then run calls until the pipe closes."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C reaches the whole process group; the parent decides
+    # In the multi-process group the processes are the parallelism: an OpenMP pool in each on top would
+    # oversubscribe the cores. A single-process group (ocr, vlm) keeps torch's threads: it is the bottleneck.
+    if group == "cpu":
+        os.environ.setdefault("OMP_NUM_THREADS", "1")
+    handlers, _ = factory(settings)
+    status: dict = {}
+    for handler in handlers.values():
+        if process_group(handler) == group and hasattr(handler, "warm_up"):
+            status.update(handler.warm_up() or {})
+    try:
+        conn.send(("ready", status))
+        while True:
+            stage, inputs = conn.recv()
+            try:
+                reply = ("ok", handlers[stage].run(inputs))
+            except BaseException as exc:  # noqa: BLE001 - every failure goes back to the parent
+                reply = ("error", exc)
+            try:
+                conn.send(reply)
+            except (TypeError, AttributeError, ValueError, RecursionError) as exc:  # unpicklable
+                conn.send(("error", RuntimeError(f"{type(exc).__name__}: {exc} (result of {stage})")))
+    except (EOFError, OSError):  # the parent closed the pipe (shutdown) or is gone: nothing left to do
+        return
+
+
+@dataclass(eq=False)
+class _Worker:
+    process: BaseProcess
+    conn: Connection
+    started: float = field(default_factory=time.monotonic)
+
+
+def _describe_exit(code: int | None) -> str:
+    if code is not None and code < 0:
+        try:
+            return f"signal {-code} ({signal.Signals(-code).name})"
+        except ValueError:
+            return f"signal {-code}"
+    return f"exit code {code}"
+
+
+class WorkerGroup:
+    """A fixed number of processes for the stages of one group; a dead or killed one is replaced."""
+
+    def __init__(self, name: str, size: int, factory, settings):
+        self.name, self.size, self.factory, self.settings = name, size, factory, settings
+        self._idle: asyncio.Queue[_Worker] = asyncio.Queue()
+        self._threads = ThreadPoolExecutor(size + 1, thread_name_prefix=f"workers-{name}")
+        self._all: set = set()
+        self._lock = threading.Lock()
+        self.restarts = 0
+        self.last_restart: str | None = None
+        self.models_status: dict = {}
+        self._closed = False
+
+    def _spawn(self) -> _Worker:
+        """Start one process and wait until its models are loaded (blocking: called in a thread)."""
+        parent, child = _CTX.Pipe()
+        process = _CTX.Process(target=_child, args=(self.factory, self.settings, self.name, child),
+                               name=f"worker-{self.name}", daemon=True)
+        process.start()
+        child.close()
+        try:
+            kind, status = parent.recv()
+        except EOFError:
+            process.join(5)
+            raise RuntimeError(f"worker {self.name} died while starting: {_describe_exit(process.exitcode)}") from None
+        self.models_status.update(status)
+        worker = _Worker(process, parent)
+        with self._lock:
+            self._all.add(worker)
+        return worker
+
+    async def start(self) -> None:
+        """Start every process of the group (in parallel) and wait until all are ready."""
+        loop = asyncio.get_running_loop()
+        for worker in await asyncio.gather(*(loop.run_in_executor(self._threads, self._spawn)
+                                             for _ in range(self.size))):
+            self._idle.put_nowait(worker)
+
+    async def call(self, stage: str, inputs, hard_limit: float):
+        """Run handlers[stage].run(inputs) in a free process; kill it at `hard_limit` seconds."""
+        worker = await self._idle.get()  # the hard limit counts from here: waiting for a process is not work
+        future = asyncio.get_running_loop().run_in_executor(self._threads, self._exchange, worker, stage, inputs,
+                                                            hard_limit)
+        # The worker goes back (or is replaced) when the exchange ends, even if our caller stopped waiting.
+        future.add_done_callback(lambda f: self._settle(worker, stage, f))
+        kind, value = await asyncio.shield(future)
+        if kind == "error":
+            raise value
+        return value
+
+    def _settle(self, worker: _Worker, stage: str, future) -> None:
+        exc = None if future.cancelled() else future.exception()
+        if isinstance(exc, (WorkerKilled, WorkerCrashed)):
+            self._replace(worker, f"{stage}: {exc}")
+        else:
+            self._idle.put_nowait(worker)
+
+    @staticmethod
+    def _exchange(worker: _Worker, stage: str, inputs, hard_limit: float):
+        started = time.monotonic()
+        try:
+            try:
+                worker.conn.send((stage, inputs))
+            except (TypeError, AttributeError, ValueError) as exc:  # unpicklable inputs: nothing was sent
+                return "error", TypeError(f"{stage}: inputs cannot be sent to a worker process: {exc}")
+            if not worker.conn.poll(hard_limit):
+                worker.process.kill()
+                worker.process.join(10)
+                raise WorkerKilled(f"killed after {time.monotonic() - started:.0f} s (hard limit {hard_limit:.0f} s)")
+            return worker.conn.recv()
+        except (EOFError, BrokenPipeError, ConnectionResetError):
+            worker.process.join(10)
+            raise WorkerCrashed(f"worker crashed: {_describe_exit(worker.process.exitcode)}") from None
+
+    def _replace(self, worker: _Worker, reason: str) -> None:
+        """Forget a dead worker and start its replacement in the background."""
+        with self._lock:
+            self._all.discard(worker)
+        worker.conn.close()
+        self.restarts += 1
+        self.last_restart = reason
+        log.warning("worker %s replaced: %s", self.name, reason)
+        if self._closed:
+            return
+        loop = asyncio.get_running_loop()
+
+        async def respawn():
+            while not self._closed:
+                try:
+                    self._idle.put_nowait(await loop.run_in_executor(self._threads, self._spawn))
+                    return
+                except Exception:
+                    log.exception("worker %s could not be restarted", self.name)
+                    await asyncio.sleep(1)
+        asyncio.ensure_future(respawn())
+
+    def status(self) -> dict:
+        """For /healthz: processes alive, restarts and why the last one happened."""
+        with self._lock:
+            alive = [w.process.pid for w in self._all if w.process.is_alive()]
+        return {"size": self.size, "alive": len(alive), "pids": alive, "restarts": self.restarts,
+                "last_restart": self.last_restart}
+
+    def pids(self) -> list[int]:
+        """Process ids of the group (memory reports, tests)."""
+        with self._lock:
+            return [w.process.pid for w in self._all]
+
+    def close(self) -> None:
+        """Stop every process (the pipes close; a busy one is killed)."""
+        self._closed = True
+        with self._lock:
+            workers = list(self._all)
+        for worker in workers:
+            worker.conn.close()
+        for worker in workers:
+            worker.process.join(2)
+            if worker.process.is_alive():
+                worker.process.kill()
+                worker.process.join(5)
+        self._threads.shutdown(wait=False, cancel_futures=True)
+
+
+class WorkerPool:
+    """One WorkerGroup per process group the handlers name; `sizes` says how many processes each gets."""
+
+    def __init__(self, factory, settings, groups: set[str], sizes: dict[str, int]):
+        self.groups = {g: WorkerGroup(g, sizes.get(g, 1), factory, settings) for g in sorted(groups)}
+
+    async def start(self) -> None:
+        """Start every group."""
+        await asyncio.gather(*(g.start() for g in self.groups.values()))
+
+    async def call(self, group: str, stage: str, inputs, hard_limit: float):
+        """Run a stage's work in `group` under a hard limit."""
+        return await self.groups[group].call(stage, inputs, hard_limit)
+
+    def models_status(self) -> dict:
+        """What the workers loaded (merged into the models' status on /healthz)."""
+        merged: dict = {}
+        for group in self.groups.values():
+            merged.update(group.models_status)
+        return merged
+
+    def status(self) -> dict:
+        """Per group: size, alive, restarts, last restart reason."""
+        return {name: g.status() for name, g in self.groups.items()}
+
+    def pids(self) -> list[int]:
+        """Every worker process id."""
+        return [pid for g in self.groups.values() for pid in g.pids()]
+
+    def close(self) -> None:
+        """Stop every group."""
+        for group in self.groups.values():
+            group.close()

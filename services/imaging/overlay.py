@@ -1,0 +1,217 @@
+"""Draw ad copy into a planned box: fitted size, wrapping, contrast-chosen colour, cheapest sufficient effect."""
+import math
+
+import cv2
+import numpy as np
+from PIL import Image, ImageDraw
+
+from services.errors import InputError
+from services.imaging.contrast import best_text_colour, hex_colour, opposite_colour, worst_case_ratio
+from services.imaging.fonts import (
+    block_height_px,
+    first_baseline_px,
+    font_file_name,
+    line_height_px,
+    load_font,
+    min_font_px,
+    wrap_text,
+)
+from services.imaging.typescale import balanced_wrap, size_range
+from services.text.hangul import has_hangul
+
+WCAG_TARGET = 4.5
+SCRIM_ALPHAS = (0.45, 0.6, 0.75, 0.9)  # tried in order: the lightest scrim that is enough wins
+EFFECT_ORDER = ("stroke", "shadow", "scrim")  # cheapest (least of the photo hidden) first
+
+
+def ring_radius(font_size: int) -> int:
+    """Width of the background ring measured around glyphs: what the eye sees right next to a stroke."""
+    return max(1, round(0.06 * font_size))
+
+
+def glyph_ring(mask: np.ndarray, radius: int) -> np.ndarray:
+    """Pixels within `radius` of any inked pixel but not inked themselves (bool)."""
+    ink = (mask > 0).astype(np.uint8)
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+    return (cv2.dilate(ink, kernel) > 0) & (ink == 0)
+
+
+def _same_words(lines: list[str], text: str) -> bool:
+    """True when planned lines are a wrapping of exactly this text."""
+    return " ".join(lines).split() == text.split()
+
+
+def fit_text(text: str, w: int, h: int, font_path: str | None, floor: int, hi: int,
+             lines_hint: list[str] | None = None) -> tuple[int, list[str], bool]:
+    """Largest size in [floor, hi] whose wrapped text fits w x h: (size, lines, fits)."""
+    breakable = has_hangul(text)
+
+    def layout(size: int, hint: bool) -> tuple[list[str], bool]:
+        font = load_font(font_path, size)
+        lines = lines_hint if hint and lines_hint else balanced_wrap(text, font.getlength, w, breakable)
+        ok = max(font.getlength(x) for x in lines) <= w and block_height_px(len(lines), size, font_path) <= h
+        return lines, ok
+
+    def largest(hint: bool) -> tuple[int, list[str], bool]:
+        lo, top = floor, max(floor, hi)
+        lines, ok = layout(lo, hint)
+        if not ok:
+            return floor, lines, False
+        while lo < top:  # binary search for the largest size that still fits
+            mid = (lo + top + 1) // 2
+            mid_lines, mid_ok = layout(mid, hint)
+            if mid_ok:
+                lo, lines = mid, mid_lines
+            else:
+                top = mid - 1
+        return lo, lines, True
+
+    free = largest(False)
+    if lines_hint:
+        # The planner's line breaks follow the type scale's line rules: keep them whenever they fit.
+        planned = largest(True)
+        if planned[2]:
+            return planned
+    return free  # when nothing fits, the floor wins over the box: legibility first, fits=False
+
+
+def _draw_mask(size_wh: tuple[int, int], layout: dict, origin: tuple[int, int], font_path: str | None,
+               stroke: int = 0) -> np.ndarray:
+    """Anti-aliased glyph (or glyph+outline) coverage of a layout on a crop whose top-left is `origin`."""
+    size = int(layout["font_size"])
+    font = load_font(font_path, size)
+    bx, by, bw, _ = layout["box"]
+    img = Image.new("L", size_wh, 0)
+    draw = ImageDraw.Draw(img)
+    base = by + first_baseline_px(size, font_path) - origin[1]
+    for i, line in enumerate(layout["lines"]):
+        lw = font.getlength(line)
+        shift = {"left": 0.0, "center": (bw - lw) / 2, "right": bw - lw}[layout.get("align", "left")]
+        x = round(bx + shift - origin[0])
+        draw.text((x, base + i * line_height_px(size)), line, font=font, fill=255, anchor="ls",
+                  stroke_width=stroke, stroke_fill=255)
+    return np.asarray(img)
+
+
+def _crop_rect(shape: tuple[int, ...], layout: dict, pad: int) -> tuple[int, int, int, int]:
+    """Block box grown by pad and clipped to the image: x0, y0, x1, y1."""
+    H, W = shape[:2]
+    bx, by, bw, bh = layout["box"]
+    return max(0, bx - pad), max(0, by - pad), min(W, bx + bw + pad), min(H, by + bh + pad)
+
+
+def text_mask_crop(shape: tuple[int, ...], layout: dict, text: str, font_path: str | None = None,
+                   pad: int | None = None) -> tuple[np.ndarray, int, int]:
+    """Glyph coverage (uint8) on a crop around the text block, with the crop's top-left x, y."""
+    layout = dict(layout)
+    if not layout.get("lines"):
+        font = load_font(font_path, int(layout["font_size"]))
+        layout["lines"] = wrap_text(text, font.getlength, layout["box"][2], has_hangul(text))
+    pad = pad if pad is not None else math.ceil(0.5 * int(layout["font_size"])) + 2
+    x0, y0, x1, y1 = _crop_rect(shape, layout, pad)
+    return _draw_mask((x1 - x0, y1 - y0), layout, (x0, y0), font_path), x0, y0
+
+
+def text_mask(shape: tuple[int, ...], layout: dict, text: str, font_path: str | None = None) -> np.ndarray:
+    """Full-size uint8 glyph coverage (0-255) of a rendered layout, to find the text pixels again."""
+    crop, x0, y0 = text_mask_crop(shape, layout, text, font_path)
+    full = np.zeros(shape[:2], dtype=np.uint8)
+    full[y0:y0 + crop.shape[0], x0:x0 + crop.shape[1]] = crop
+    return full
+
+
+def _blend(base: np.ndarray, colour: tuple[int, int, int], alpha: np.ndarray) -> np.ndarray:
+    """Alpha-composite a flat colour over a float32 crop."""
+    a = alpha[..., None]
+    return base * (1.0 - a) + np.asarray(colour, dtype=np.float32) * a
+
+
+def render(rgb: np.ndarray, text: str, proposal: dict, font_path: str | None = None,
+           effects: tuple[str, ...] = EFFECT_ORDER) -> tuple[np.ndarray, dict]:
+    """Draw the copy into proposal["box"]; return the new image and the layout record."""
+    if not text or not text.strip():
+        raise InputError("ad copy is empty")
+    H, W = rgb.shape[:2]
+    x, y, w, h = (int(v) for v in proposal["box"])
+    x, y = min(max(0, x), W - 1), min(max(0, y), H - 1)
+    w, h = max(1, min(w, W - x)), max(1, min(h, H - y))
+    floor = min_font_px(H)
+    if proposal.get("fits") is False and proposal.get("font_size"):
+        floor = max(1, min(floor, int(proposal["font_size"])))  # the planner shrank it to keep every word
+    hint = proposal.get("lines") if proposal.get("lines") and _same_words(proposal["lines"], text) else None
+    # Never above the type scale's step for this copy (nor the planned size): the scale, not the box, sets it.
+    scale_floor, _, _, scale_hi = size_range(text, W, H, font_path)
+    start = min(int(proposal.get("font_size") or h), scale_hi)
+    size, lines, fits = fit_text(text, w, h, font_path, floor, max(floor, min(h, start)), hint)
+    font = load_font(font_path, size)
+    bw = math.ceil(max(font.getlength(line) for line in lines))
+    bh = block_height_px(len(lines), size, font_path)
+    align = proposal.get("align", "left")
+    bx = x + {"left": 0, "center": (w - bw) // 2, "right": w - bw}.get(align, 0)
+    by = y + {"top": 0, "bottom": h - bh}.get(proposal.get("y_align"), (h - bh) // 2)  # default: middle
+    bx, by = min(max(0, bx), max(0, W - bw)), min(max(0, by), max(0, H - bh))  # overflow stays on canvas
+    layout = {"box": [int(bx), int(by), int(bw), int(bh)], "lines": lines, "font_size": size, "align": align}
+
+    r = ring_radius(size)
+    stroke = r + 1  # the measuring ring lies inside the outline, so the outline is what gets measured
+    scrim_pad = max(4, round(0.3 * size))
+    x0, y0, x1, y1 = _crop_rect(rgb.shape, layout, scrim_pad + stroke + 2 * r + 2)
+    crop = rgb[y0:y1, x0:x1].astype(np.float32)
+    glyph_u8 = _draw_mask((x1 - x0, y1 - y0), layout, (x0, y0), font_path)
+    glyph = glyph_u8.astype(np.float32) / 255.0
+    ring = glyph_ring(glyph_u8, r)
+    if not ring.any():
+        raise InputError("text box is outside the image")
+    under = rgb[y0:y1, x0:x1][ring | (glyph_u8 > 0)]  # the photo under the glyphs and right around them
+    colour, _ = best_text_colour(under)
+    partner = opposite_colour(colour)
+    before = worst_case_ratio(colour, rgb[y0:y1, x0:x1][ring])
+
+    def finish(base: np.ndarray) -> tuple[np.ndarray, float]:
+        out = np.clip(_blend(base, colour, glyph) + 0.5, 0, 255).astype(np.uint8)
+        return out, worst_case_ratio(colour, out[ring])
+
+    trials: list[tuple[list[dict], np.ndarray, float]] = []
+    plain, plain_ratio = finish(crop)
+    trials.append(([], plain, plain_ratio))
+    ratio = plain_ratio
+    if ratio < WCAG_TARGET and ("stroke" in effects or "shadow" in effects):
+        outline = _draw_mask((x1 - x0, y1 - y0), layout, (x0, y0), font_path, stroke).astype(np.float32) / 255.0
+        if "stroke" in effects:
+            out, ratio = finish(_blend(crop, partner, outline))
+            trials.append(([{"type": "stroke", "width": stroke, "colour": hex_colour(partner)}], out, ratio))
+        if ratio < WCAG_TARGET and "shadow" in effects:
+            off = max(1, round(0.04 * size))
+            sigma = max(1.0, 0.5 * stroke)
+            halo = cv2.GaussianBlur(outline, (0, 0), sigma)
+            halo = np.clip(halo * 1.6, 0, 1) * 0.9  # soft but dense next to the glyph
+            halo = cv2.warpAffine(halo, np.float32([[1, 0, off], [0, 1, off]]), (x1 - x0, y1 - y0))
+            out, ratio = finish(_blend(crop, partner, halo))
+            trials.append(([{"type": "shadow", "offset": off, "blur_sigma": round(sigma, 2), "opacity": 0.9,
+                             "colour": hex_colour(partner)}], out, ratio))
+    if ratio < WCAG_TARGET and "scrim" in effects:
+        for alpha in SCRIM_ALPHAS:
+            box = np.zeros(glyph.shape, dtype=np.uint8)
+            sx0, sy0 = bx - scrim_pad - x0, by - scrim_pad - y0
+            sx1, sy1 = bx + bw + scrim_pad - x0, by + bh + scrim_pad - y0
+            cv2.rectangle(box, (sx0, sy0), (sx1 - 1, sy1 - 1), 1, thickness=-1)
+            out, ratio = finish(_blend(crop, partner, box.astype(np.float32) * alpha))
+            scrim_box = [int(sx0 + x0), int(sy0 + y0), int(sx1 - sx0), int(sy1 - sy0)]
+            trials.append(([{"type": "scrim", "alpha": alpha, "box": scrim_box, "colour": hex_colour(partner)}],
+                           out, ratio))
+            if ratio >= WCAG_TARGET:
+                break
+    # First trial that reaches the target (they are ordered cheapest first), else the best one.
+    chosen, out, after = next((t for t in trials if t[2] >= WCAG_TARGET), max(trials, key=lambda t: t[2]))
+    result = rgb.copy()
+    result[y0:y1, x0:x1] = out
+    ys, xs = np.nonzero(glyph_u8)
+    layout.update({
+        "font": font_file_name(font_path), "colour": hex_colour(colour), "effects": chosen,
+        "contrast_before": round(before, 3), "contrast_after": round(after, 3),
+        "text_mask_bbox": [int(xs.min() + x0), int(ys.min() + y0), int(xs.max() + x0 + 1), int(ys.max() + y0 + 1)],
+        "line_height": line_height_px(size), "ring_px": r, "fits": fits,
+        # Every word of the copy is drawn; copy_fits says whether that was possible at a legible size.
+        "copy_fits": bool(fits and size >= scale_floor and proposal.get("fits", True)),
+    })
+    return result, layout

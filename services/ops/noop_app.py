@@ -1,0 +1,66 @@
+"""An app with no-op stage handlers that count executions (the tests, the engine benchmark, the chaos run)."""
+import os
+import threading
+import time
+
+from main import create_app
+
+# Every execution of a stage is recorded here, so tests can prove "ran exactly once".
+EXECUTIONS_DDL = """
+CREATE TABLE IF NOT EXISTS test_executions (
+    id BIGSERIAL PRIMARY KEY, stage TEXT NOT NULL, row_id UUID NOT NULL, run_token UUID NOT NULL,
+    pid INTEGER NOT NULL, at TIMESTAMPTZ DEFAULT clock_timestamp())
+"""
+
+
+class CountingHandler:
+    """Records the execution, optionally sleeps or fails, writes nothing else."""
+
+    def __init__(self, stage: str):
+        self.stage = stage
+        self.sleep = float(os.environ.get("TEST_SLOW_SECONDS", "0")) if os.environ.get("TEST_SLOW_STAGE") == stage else 0
+        self.fail = os.environ.get("TEST_FAIL_STAGE") == stage
+        if stage in os.environ.get("TEST_PROCESS_STAGES", "").split(","):
+            self.process_group = "cpu"  # run in a supervised worker process
+        # TEST_MISBEHAVE (hang | busy | abort) on this stage, for TEST_MISBEHAVE_ROW's first attempts
+        self.misbehave = os.environ.get("TEST_MISBEHAVE") if os.environ.get("TEST_MISBEHAVE_STAGE") == stage else None
+
+    async def load(self, conn, ctx):
+        await conn.execute("INSERT INTO test_executions (stage, row_id, run_token, pid) VALUES ($1, $2, $3, $4)",
+                           self.stage, ctx.job_variants_id or ctx.job_id, ctx.run_token, os.getpid())
+        return {"row": str(ctx.job_variants_id or ctx.job_id), "attempt": ctx.attempt}
+
+    def run(self, inputs):
+        if self.misbehave and inputs["row"] == os.environ.get("TEST_MISBEHAVE_ROW") and \
+                inputs["attempt"] <= int(os.environ.get("TEST_MISBEHAVE_ATTEMPTS", "1")):
+            _misbehave(self.misbehave)
+        if self.sleep:
+            time.sleep(self.sleep)
+        if self.fail:
+            # TEST_FAIL_TEXT=hostile: an error text PostgreSQL refuses as it is (NUL, lone surrogate, 1 MB)
+            extra = "\x00 nul \ud800 surrogate " + "x" * 1_000_000 if os.environ.get("TEST_FAIL_TEXT") == "hostile" else ""
+            raise RuntimeError(f"{self.stage} always fails (test){extra}")
+        return None
+
+    async def save(self, conn, ctx, output):
+        return {"noop": True}
+
+
+def _misbehave(how: str) -> None:
+    """What a broken model does: hang forever, spin in C holding the GIL, or crash the process."""
+    if how == "hang":
+        threading.Event().wait()
+    elif how == "busy":
+        sum(range(10 ** 12))  # one C call: the GIL is never released
+    elif how == "abort":
+        os.abort()
+
+
+def counting_handlers(settings):
+    """Handlers for every stage, plus the executions table."""
+    from services.engine.pipeline import STAGES
+
+    return {s.name: CountingHandler(s.name) for s in STAGES}, {"backend": "test-noop"}
+
+
+app = create_app(handlers_factory=counting_handlers)

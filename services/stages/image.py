@@ -1,0 +1,261 @@
+"""Handlers of the image stages: vlm_analyze, yolo_detect, planner, overlay."""
+import time
+import uuid
+from dataclasses import dataclass
+
+from services.engine.workers import vlm_process_group
+from services.errors import InputError, NotFound
+from services.imaging import planner
+from services.imaging.detect import forbidden_mask
+from services.imaging.fonts import covers_hangul, default_font_path, font_by_name
+from services.imaging.imageio import load_rgb, save_png
+from services.imaging.overlay import render
+from services.imaging.saliency import saliency_map
+from services.stages.inputs import english_copy, latest_proposal, variant_detections, variant_image_path, variant_proposal
+from services.text.hangul import has_hangul
+
+
+@dataclass
+class ImageInputs:
+    """What an image stage reads before its work."""
+
+    asset_id: uuid.UUID
+    path: object
+    text: str = ""
+    detections: list | None = None
+    proposal: object = None
+    has_refined: bool = False
+
+
+class _ImageStage:
+    """Shared by the image stages: the models, the settings, loading the variant's image."""
+
+    process_group = "cpu"  # `run` executes in a supervised worker process (services/engine/workers.py)
+
+    def __init__(self, models):
+        self.models = models
+        self.settings = models.settings
+
+    def warm_up(self) -> dict:
+        """Load what `run` needs before the first call; returns the models' status it changed."""
+        return {}
+
+    def image(self, inputs: ImageInputs):
+        return load_rgb(inputs.path, self.settings.max_image_pixels, self.settings.max_image_side)
+
+
+class VlmAnalyze(_ImageStage):
+    """Does the image suit an ad, does the copy fit; refine the copy when it does not."""
+
+    @property
+    def io_bound(self) -> bool:
+        """A served VLM: the runner gives this stage threads of its own (it waits on HTTP, not the CPU)."""
+        return vlm_process_group(self.settings.vlm_backend) is None
+
+    @property
+    def process_group(self):
+        return vlm_process_group(self.settings.vlm_backend)
+
+    def warm_up(self) -> dict:
+        self.models.vlm  # noqa: B018 - reading the property loads the model
+        return {"vlm": self.models.status["vlm"]}
+
+    async def load(self, conn, ctx):
+        asset_id, path = await variant_image_path(conn, ctx.job_variants_id, self.settings.assets_dir)
+        # A sibling variant may already have refined the copy: then this one needs no LLM call.
+        refined = await conn.fetchval("SELECT 1 FROM txt_ad_copy_generations WHERE job_id = $1 AND "
+                                      "generation_stage = 'refined_ad_copy' AND status = 'done'", ctx.job_id)
+        return ImageInputs(asset_id, path, text=await english_copy(conn, ctx.job_id, refined=False),
+                           has_refined=bool(refined))
+
+    def run(self, inputs: ImageInputs):
+        rgb = self.image(inputs)
+        started = time.perf_counter()
+        verdict = self.models.vlm.analyze(rgb, inputs.text)
+        latency = (time.perf_counter() - started) * 1000
+        refined = None
+        # The layout decides whether the copy fits (the VLM's area estimate is rough): copy that the
+        # planner can set whole at a legible size is never refined.
+        fits = verdict.get("copy_fits", True) or planner.copy_fits(rgb, inputs.text, self.models.font_path)
+        if not fits and not inputs.has_refined:
+            refined = self.models.refine_copy(inputs.text, verdict, rgb.shape)
+        return {"verdict": verdict, "latency_ms": latency, "refined": refined, "text": inputs.text,
+                "shape": rgb.shape[:2], "copy_fits": fits}
+
+    async def save(self, conn, ctx, out):
+        verdict = out["verdict"]
+        trace_id = await conn.fetchval("""
+            INSERT INTO vlm_traces (job_id, job_variants_id, provider, operation_type, request, response, latency_ms)
+            VALUES ($1, $2, $3, 'analyze', $4, $5, $6) RETURNING vlm_trace_id""", ctx.job_id, ctx.job_variants_id,
+            verdict.get("backend"),
+            {"ad_copy_eng": out["text"], "image_hw": list(out["shape"]), **verdict.get("request", {})}, verdict,
+            out["latency_ms"])
+        refined = out["refined"]
+        if refined:
+            # Variants do not wait for each other: the first that needs a refined copy writes it
+            # (under a per-job lock), later ones keep it, so the job has one refined copy.
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1::text))", str(ctx.job_id))
+            trace_id = await self.models.save_llm_trace(conn, ctx.job_id, refined)  # every call is traced
+            exists = await conn.fetchval("SELECT 1 FROM txt_ad_copy_generations WHERE job_id = $1 AND "
+                                         "generation_stage = 'refined_ad_copy' AND status = 'done'", ctx.job_id)
+            if not exists:
+                await conn.execute("""
+                    INSERT INTO txt_ad_copy_generations (job_id, llm_trace_id, generation_stage, ad_copy_eng,
+                        refined_ad_copy_eng, status) VALUES ($1, $2, 'refined_ad_copy', $3, $4, 'done')""",
+                    ctx.job_id, trace_id, out["text"], refined.data["refined_ad_copy_eng"])
+        stored = await english_copy(conn, ctx.job_id) if refined else None
+        return {"vlm_trace_id": str(trace_id), "is_valid": bool(verdict.get("suitable")),
+                "backend": verdict.get("backend"), "suitable": verdict.get("suitable"),
+                "copy_fits": out.get("copy_fits", verdict.get("copy_fits")), "reason": verdict.get("reason"),
+                "refined_ad_copy_eng": stored}
+
+
+class YoloDetect(_ImageStage):
+    """Objects and salient regions the text must keep off, and the forbidden-region mask."""
+
+    def warm_up(self) -> dict:
+        self.models.detector  # noqa: B018 - reading the property loads the model
+        return {"detector": self.models.status["detector"]}
+
+    async def load(self, conn, ctx):
+        asset_id, path = await variant_image_path(conn, ctx.job_variants_id, self.settings.assets_dir)
+        return ImageInputs(asset_id, path)
+
+    def run(self, inputs: ImageInputs):
+        rgb = self.image(inputs)
+        started = time.perf_counter()
+        saliency = saliency_map(rgb)
+        detections = self.models.detector.detect(rgb, saliency)
+        mask = forbidden_mask(rgb.shape[:2], detections, saliency)
+        latency = (time.perf_counter() - started) * 1000
+        mask_url, w, h = save_png(mask, self.settings.assets_dir, "masks")
+        return {"asset_id": inputs.asset_id, "detections": [d.to_json() for d in detections], "mask_url": mask_url,
+                "size": (w, h), "latency_ms": latency, "model": self.models.detector.name}
+
+    async def save(self, conn, ctx, out):
+        await conn.execute("DELETE FROM detections WHERE job_variants_id = $1", ctx.job_variants_id)
+        detection_ids = [str(await conn.fetchval("""
+            INSERT INTO detections (image_asset_id, job_id, job_variants_id, box, label, score)
+            VALUES ($1, $2, $3, $4, $5, $6) RETURNING detection_id""",
+            out["asset_id"], ctx.job_id, ctx.job_variants_id, d["box"], d["label"][:255],
+            round(min(max(d["score"], 0.0), 0.9999), 4))) for d in out["detections"]]
+        mask_asset = await conn.fetchval("""
+            INSERT INTO image_assets (image_type, image_url, width, height, tenant_id, job_id)
+            VALUES ('forbidden_mask', $1, $2, $3, $4, $5) RETURNING image_asset_id""",
+            out["mask_url"], *out["size"], ctx.tenant_id, ctx.job_id)
+        await conn.execute("""
+            INSERT INTO yolo_runs (job_id, job_variants_id, image_asset_id, forbidden_mask_url, model_name,
+                detection_count, latency_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)
+            ON CONFLICT (job_variants_id) DO UPDATE SET image_asset_id = EXCLUDED.image_asset_id,
+                forbidden_mask_url = EXCLUDED.forbidden_mask_url, model_name = EXCLUDED.model_name,
+                detection_count = EXCLUDED.detection_count, latency_ms = EXCLUDED.latency_ms,
+                updated_at = CURRENT_TIMESTAMP""",
+            ctx.job_id, ctx.job_variants_id, out["asset_id"], out["mask_url"], out["model"], len(out["detections"]),
+            out["latency_ms"])
+        return {"detection_ids": detection_ids, "boxes": [d["box"] for d in out["detections"]],
+                "labels": [d["label"] for d in out["detections"]], "scores": [d["score"] for d in out["detections"]],
+                "forbidden_mask_url": out["mask_url"], "model": out["model"], "detections": len(out["detections"]),
+                "mask_url": out["mask_url"], "mask_asset_id": str(mask_asset)}
+
+
+class Planner(_ImageStage):
+    """Candidate text boxes scored on what they cover and how well text can read there."""
+
+    async def load(self, conn, ctx):
+        asset_id, path = await variant_image_path(conn, ctx.job_variants_id, self.settings.assets_dir)
+        return ImageInputs(asset_id, path, text=await english_copy(conn, ctx.job_id),
+                           detections=await variant_detections(conn, ctx.job_variants_id))
+
+    def run(self, inputs: ImageInputs):
+        rgb = self.image(inputs)
+        started = time.perf_counter()
+        candidates = planner.plan(rgb, saliency_map(rgb), inputs.detections, inputs.text, self.models.font_path)
+        return {"asset_id": inputs.asset_id, "text": inputs.text, "candidates": candidates,
+                "latency_ms": (time.perf_counter() - started) * 1000}
+
+    async def save(self, conn, ctx, out):
+        # Every candidate gets a proposal_id a caller can pass to overlay; the best one is the row's own id.
+        proposal_id = uuid.uuid4()
+        candidates = [{**c, "proposal_id": str(proposal_id if i == 0 else uuid.uuid4())}
+                      for i, c in enumerate(out["candidates"])]
+        await conn.execute("""
+            INSERT INTO planner_proposals (proposal_id, image_asset_id, job_variants_id, prompt, layout, latency_ms)
+            VALUES ($1, $2, $3, $4, $5, $6)""", proposal_id, out["asset_id"], ctx.job_variants_id, out["text"],
+            {"text": out["text"], "candidates": candidates}, out["latency_ms"])
+        best = candidates[0]
+        proposals = [{k: c.get(k) for k in ("proposal_id", "box", "score", "font_size", "lines", "align", "region",
+                                            "fits")} for c in candidates]
+        return {"proposal_id": str(proposal_id), "proposals": proposals, "candidates": len(candidates),
+                "best_box": best["box"], "best_score": best["score"]}
+
+
+def overlay_font(text: str, font_name: str | None, configured: str | None) -> str | None:
+    """The caller's font, else the configured one; Korean text always gets a Hangul font (no tofu boxes)."""
+    font = (font_by_name(font_name, configured) if font_name else None) or configured
+    return default_font_path() if has_hangul(text) and not covers_hangul(font) else font
+
+
+class Overlay(_ImageStage):
+    """Render the copy (or the caller's text) into the best (or the caller's) proposal; save the image."""
+
+    async def check_request(self, conn, request: dict) -> None:
+        """Before the claim: an unknown proposal_id is the caller's 404, not a failed variant."""
+        if request.get("proposal_id") and not await variant_proposal(conn, request["job_variants_id"],
+                                                                     request["proposal_id"]):
+            raise NotFound(f"proposal {request['proposal_id']} not found for variant {request['job_variants_id']}")
+
+    async def load(self, conn, ctx):
+        asset_id, path = await variant_image_path(conn, ctx.job_variants_id, self.settings.assets_dir)
+        req = ctx.request
+        if req.get("proposal_id"):
+            found = await variant_proposal(conn, ctx.job_variants_id, req["proposal_id"])
+            if found is None:
+                raise InputError(f"proposal {req['proposal_id']} not found for this variant")
+            proposal, index = found
+        else:
+            proposal, index = await latest_proposal(conn, ctx.job_variants_id), 0
+        # The caller's text, else the copy the planner placed (even if a sibling refined the job's copy since).
+        text = req.get("text") or proposal["layout"].get("text") or await english_copy(conn, ctx.job_id)
+        font = overlay_font(text, req.get("font_name"), self.models.font_path)
+        candidate = proposal["layout"]["candidates"][index]
+        choice = {"row_id": proposal["proposal_id"], "candidate": candidate, "font_path": font,
+                  "proposal_id": candidate.get("proposal_id") or str(proposal["proposal_id"]),
+                  "x_align": req.get("x_align"), "y_align": req.get("y_align")}
+        return ImageInputs(asset_id, path, text=text, proposal=choice)
+
+    def run(self, inputs: ImageInputs):
+        rgb = self.image(inputs)
+        started = time.perf_counter()
+        choice = inputs.proposal
+        box = dict(choice["candidate"])
+        if choice["x_align"]:
+            box["align"] = choice["x_align"]
+        box["y_align"] = choice["y_align"] or "middle"
+        image, layout = render(rgb, inputs.text, box, choice["font_path"])
+        latency = (time.perf_counter() - started) * 1000
+        layout.update(text=inputs.text, proposal_id=choice["proposal_id"], y_align=box["y_align"])
+        url, w, h = save_png(image, self.settings.assets_dir, "overlaid")
+        return {"proposal_id": choice["row_id"], "layout": layout, "url": url, "size": (w, h), "latency_ms": latency}
+
+    async def save(self, conn, ctx, out):
+        (w, h), layout = out["size"], out["layout"]
+        x, y, bw, bh = layout["box"]
+        asset_id = await conn.fetchval("""
+            INSERT INTO image_assets (image_type, image_url, width, height, tenant_id, job_id)
+            VALUES ('overlaid', $1, $2, $3, $4, $5) RETURNING image_asset_id""", out["url"], w, h, ctx.tenant_id,
+            ctx.job_id)
+        layout = {**layout, "render": {"url": out["url"], "image_asset_id": str(asset_id)}}  # callers read render.url
+        overlay_id = await conn.fetchval("""
+            INSERT INTO overlay_layouts (proposal_id, job_variants_id, layout, x_ratio, y_ratio, width_ratio,
+                height_ratio, text_margin, latency_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING overlay_id""",
+            out["proposal_id"], ctx.job_variants_id, layout, round(x / w, 4), round(y / h, 4), round(bw / w, 4),
+            round(bh / h, 4), f"{min(x, y, w - x - bw, h - y - bh)}px", out["latency_ms"])
+        render_id = await conn.fetchval("INSERT INTO renders (overlay_id, image_asset_id) VALUES ($1, $2) "
+                                        "RETURNING render_id", overlay_id, asset_id)
+        await conn.execute("UPDATE jobs_variants SET overlaid_img_asset_id = $2 WHERE job_variants_id = $1",
+                           ctx.job_variants_id, asset_id)
+        return {"overlay_id": str(overlay_id), "proposal_id": layout["proposal_id"], "text": layout["text"],
+                "render": {**layout["render"], "render_id": str(render_id)}, "box": layout["box"],
+                "font": layout.get("font"), "x_align": layout.get("align"), "y_align": layout["y_align"],
+                "image_url": out["url"], "colour": layout.get("colour"), "effects": layout.get("effects"),
+                "contrast_after": layout.get("contrast_after")}

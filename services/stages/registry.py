@@ -1,0 +1,129 @@
+"""The model backends (loaded once per process) and the handler of every stage."""
+import logging
+import threading
+import time
+
+from config import Settings
+from services.backends.factory import build_vlm
+from services.imaging.faces import build_detector_with_faces
+from services.imaging.fonts import default_font_path
+from services.stages.evaluate import IouEval, OcrEval, ReadabilityEval, VlmJudge
+from services.stages.image import Overlay, Planner, VlmAnalyze, YoloDetect
+from services.stages.text import AdCopyGenKor, InstagramFeedGen, prompt_uuid
+from services.text.integrity import missing_facts
+from services.text.llm import build_llm
+
+log = logging.getLogger(__name__)
+
+
+class Models:
+    """Every backend a stage needs, with a status report for /healthz."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.font_path = settings.font_path or default_font_path()
+        self.llm = build_llm(settings)
+        # Backends load on first use: in the process that runs their stage (a worker), not in every process.
+        self._vlm = self._detector = self._ocr = None
+        self._ocr_lock = threading.Lock()
+        self._lock = threading.Lock()
+        self.status = {"vlm": {"backend": settings.vlm_backend, "loaded": False, "error": None},
+                       "detector": {"backend": settings.detector_backend, "loaded": False, "error": None},
+                       "font": self.font_path, "llm": {"provider": self.llm.name, "model": self.llm.model},
+                       "ocr": {"backend": settings.ocr_backend, "loaded": False}}
+
+    @property
+    def vlm(self):
+        """The VLM backend (built on first use)."""
+        with self._lock:
+            if self._vlm is None:
+                s = self.settings
+                self._vlm, self.status["vlm"] = build_vlm(s.vlm_backend, s.llava_model_path, s.llava_quantization,
+                                                          s.fallback_to_default, s)
+        return self._vlm
+
+    @property
+    def detector(self):
+        """The detector backend (built on first use)."""
+        with self._lock:
+            if self._detector is None:
+                s = self.settings
+                self._detector, self.status["detector"] = build_detector_with_faces(
+                    s.detector_backend, s.yolo_weights_path, s.yolo_keep_clear_labels, s.fallback_to_default)
+        return self._detector
+
+    def warm_ocr(self) -> dict:
+        """Load the OCR reader now; a failure is reported (ocr_eval then fails with the reason)."""
+        try:
+            self.ocr()
+        except Exception as exc:  # noqa: BLE001 - reported by /healthz; ocr_eval fails with the reason
+            self.status["ocr"] = {"backend": self.settings.ocr_backend, "loaded": False, "error": str(exc)}
+            log.error("OCR backend unavailable: %s", exc)
+        return {"ocr": self.status["ocr"]}
+
+    def ocr(self):
+        """The OCR reader, loaded on first use or at warm-up (EasyOCR takes a few seconds)."""
+        with self._ocr_lock:
+            if self._ocr is None:
+                from services.imaging.ocr import OcrReader
+
+                started = time.perf_counter()
+                self._ocr = OcrReader(self.settings.ocr_model_dir or None)
+                self.status["ocr"] = {"backend": self._ocr.name, "loaded": True,
+                                      "load_seconds": round(time.perf_counter() - started, 2)}
+        return self._ocr
+
+    def refine_copy(self, text: str, verdict: dict, shape) -> object:
+        """A shorter English copy when the VLM says the copy does not fit (an LLM call, traced)."""
+        from services.text import prompts
+
+        m = verdict.get("measurements", {})
+        need, have = m.get("copy_area_fraction") or 0, _largest_region_fraction(verdict, shape)
+        max_chars = max(20, int(len(text) * min(1.0, have / need) * 0.9)) if need and have else max(20, len(text) // 2)
+        messages, name, version = prompts.refine_copy(text, verdict.get("reason", ""), max_chars)
+        result = self.llm.complete_json(messages, operation="refine_copy", temperature=self.settings.openai_temperature,
+                                        max_tokens=self.settings.openai_max_tokens,
+                                        context={"ad_copy_eng": text, "max_chars": max_chars})
+        refined = " ".join(str(result.data.get("refined_ad_copy_eng") or "").replace("\x00", "").split())
+        if not refined:
+            raise ValueError("the refined copy came back empty")
+        missing = missing_facts(text, refined)
+        if missing:
+            # The advertiser's facts are checked in code, not trusted to the model: keep the original.
+            result.note = f"refinement rejected: it drops or changes {', '.join(missing)}; the original copy is kept"
+            result.data = {**result.data, "rejected_refinement": refined, "missing_facts": missing}
+            refined = " ".join(text.split())
+        result.data["refined_ad_copy_eng"] = refined
+        result.request = {**result.request, "prompt_name": name, "prompt_version": version}
+        result.prompt_id = prompt_uuid(name, version)
+        return result
+
+    async def save_llm_trace(self, conn, job_id, result, prompt_id=None, tone_style_id=None):
+        """One llm_traces row per call, with the provider that really ran."""
+        return await conn.fetchval("""
+            INSERT INTO llm_traces (job_id, provider, tone_style_id, prompt_id, operation_type, request, response,
+                latency_ms, prompt_tokens, completion_tokens, total_tokens, token_usage)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING llm_trace_id""",
+            job_id, result.provider, tone_style_id, prompt_id or getattr(result, "prompt_id", None),
+            result.request.get("operation") or result.request.get("prompt_name"),
+            {**result.request, "model": result.model}, {"content": result.content, "data": result.data,
+                                                        "note": result.note, "attempts": result.attempts},
+            result.latency_ms, result.prompt_tokens, result.completion_tokens, result.total_tokens, result.token_usage)
+
+
+def _largest_region_fraction(verdict: dict, shape) -> float:
+    regions = verdict.get("free_regions") or []
+    if not regions:
+        return 0.0
+    x1, y1, x2, y2 = regions[0]
+    return (x2 - x1) * (y2 - y1) / float(shape[0] * shape[1])
+
+
+def build_handlers(settings: Settings) -> tuple[dict, dict]:
+    """Handlers for the stage table, and the models' status (backends load in each handler's warm_up)."""
+    models = Models(settings)
+    handlers = {"vlm_analyze": VlmAnalyze(models), "yolo_detect": YoloDetect(models), "planner": Planner(models),
+                "overlay": Overlay(models), "vlm_judge": VlmJudge(models), "ocr_eval": OcrEval(models),
+                "readability_eval": ReadabilityEval(models), "iou_eval": IouEval(models),
+                "ad_copy_gen_kor": AdCopyGenKor(models), "instagram_feed_gen": InstagramFeedGen(models)}
+    return handlers, models.status
