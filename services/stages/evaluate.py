@@ -2,13 +2,13 @@
 import time
 from dataclasses import dataclass
 
-from services.engine.workers import vlm_process_group
 from services.imaging import iou, legacy_metrics, ocr, readability
 from services.imaging.faces import FACE_LABELS, face_share
 from services.imaging.fonts import font_path_of, line_height_px
 from services.imaging.imageio import load_rgb
 from services.imaging.readability import metric
 from services.imaging.saliency import saliency_map
+from services.stages.image import VlmBacked
 from services.stages.inputs import upsert_evaluation, variant_detections, variant_image_path, variant_overlay
 
 JUDGE_PASS = 6.0  # overall score (0-10) a creative needs to pass the judge
@@ -109,24 +109,11 @@ class OcrEval(_EvalStage):
         return {**out, **legacy_metrics.ocr(out)}
 
 
-class VlmJudge(_EvalStage):
+class VlmJudge(VlmBacked, _EvalStage):
     """The VLM's judgement of the finished image; the default derives it from measurements."""
 
     kind = "llava_judge"
     needs_original = True
-
-    @property
-    def io_bound(self) -> bool:
-        """A served VLM: the runner gives this stage threads of its own (it waits on HTTP, not the CPU)."""
-        return vlm_process_group(self.settings.vlm_backend) is None
-
-    @property
-    def process_group(self):
-        return vlm_process_group(self.settings.vlm_backend)
-
-    def warm_up(self) -> dict:
-        self.models.vlm  # noqa: B018 - reading the property loads the model
-        return {"vlm": self.models.status["vlm"]}
 
     def measure(self, inputs):
         layout = inputs.overlay["layout"]

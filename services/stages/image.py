@@ -44,8 +44,8 @@ class _ImageStage:
         return load_rgb(inputs.path, self.settings.max_image_pixels, self.settings.max_image_side)
 
 
-class VlmAnalyze(_ImageStage):
-    """Does the image suit an ad, does the copy fit; refine the copy when it does not."""
+class VlmBacked:
+    """Where a VLM stage runs: LLaVA in its own worker process, a served VLM in threads (HTTP waits)."""
 
     @property
     def io_bound(self) -> bool:
@@ -59,6 +59,10 @@ class VlmAnalyze(_ImageStage):
     def warm_up(self) -> dict:
         self.models.vlm  # noqa: B018 - reading the property loads the model
         return {"vlm": self.models.status["vlm"]}
+
+
+class VlmAnalyze(VlmBacked, _ImageStage):
+    """Does the image suit an ad, does the copy fit; refine the copy when it does not."""
 
     async def load(self, conn, ctx):
         asset_id, path = await variant_image_path(conn, ctx.job_variants_id, self.settings.assets_dir)
