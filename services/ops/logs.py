@@ -1,6 +1,7 @@
 """One log line per event, with job and variant ids; plain or JSON."""
 import json
 import logging
+import sys
 
 _IDS = ("stage", "job_id", "job_variants_id")
 
@@ -22,9 +23,21 @@ class _Formatter(logging.Formatter):
         return text + "".join(f" {k}={v}" for k, v in ids.items())
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever sys.stderr is at emit time (a handler bound to an old, closed stream loses lines)."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value):
+        pass
+
+
 def setup_logging(level: str = "INFO", as_json: bool = False) -> None:
     """Configure the root logger once."""
-    handler = logging.StreamHandler()
+    handler = _StderrHandler()
     handler.setFormatter(_Formatter(as_json))
     root = logging.getLogger()
     root.handlers[:] = [handler]

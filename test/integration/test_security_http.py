@@ -129,13 +129,17 @@ def test_forged_notify_payload_logs_one_escaped_line(db_url, tmp_path, db, capfd
         wait_for(lambda: httpx.get(f"http://127.0.0.1:{settings.port}/healthz").json()["listener_connected"], 30,
                  what="listener connected")
         forged = 'x"}\n2026-01-01 00:00:00,000 INFO app admin password reset for root'
-        db.execute(text("SELECT pg_notify('job_variant_state_changed', :p)"), {"p": forged})
-        db.commit()
-        # The app logs to stderr through its own handler (setup_logging), so read what reached the terminal.
-        wait_for(lambda: err.append(capfd.readouterr().err) or "malformed NOTIFY" in "".join(err), 30,
-                 what="the malformed NOTIFY logged")
+        def forged_logged() -> bool:
+            # Sent again on every poll: a NOTIFY that races the listener's start is not the point here.
+            db.execute(text("SELECT pg_notify('job_variant_state_changed', :p)"), {"p": forged})
+            db.commit()
+            # The app logs to stderr through its own handler (setup_logging): read what reached the terminal.
+            err.append(capfd.readouterr().err)
+            return "malformed NOTIFY" in "".join(err)
+        wait_for(forged_logged, 30, what="the malformed NOTIFY logged")
     lines = [line for line in "".join(err).splitlines() if "admin password reset" in line]
-    assert len(lines) == 1 and "malformed NOTIFY" in lines[0] and "\\n2026-01-01" in lines[0], lines
+    # Each forged payload is one escaped line: no line of its own starts with the forged timestamp.
+    assert lines and all("malformed NOTIFY" in line and "\\n2026-01-01" in line for line in lines), lines
 
 
 def test_dashboard_renders_only_local_asset_urls_as_images(quiet_app, db):
