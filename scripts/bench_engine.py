@@ -11,10 +11,9 @@ import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import database
 from scripts import seedlib
 from services.ops.noop_app import EXECUTIONS_DDL
-from services.ops.testing import AppProcess, free_port, session_for
+from services.ops.testing import AppProcess, free_port, fresh_database, session_for
 
 # Latency of a transition: the next stage's claim (stage_runs.started_at) minus the commit of the
 # previous one (its close_run, the last statement before COMMIT), both on the database clock.
@@ -26,20 +25,6 @@ FROM stage_runs r JOIN LATERAL (
     ORDER BY p.run_id DESC LIMIT 1) p ON TRUE
 WHERE r.status = 'done'
 """
-
-
-async def fresh_database(admin_url: str, name: str) -> str:
-    """Drop and create the benchmark database; apply the schema."""
-    conn = await asyncpg.connect(admin_url)
-    await conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    await conn.execute(f"CREATE DATABASE {name}")
-    await conn.close()
-    url = admin_url.rsplit("/", 1)[0] + "/" + name
-    conn = await asyncpg.connect(url)
-    await database.apply_schema(conn)
-    await conn.execute(EXECUTIONS_DDL)
-    await conn.close()
-    return url
 
 
 def _wait_finished(db, n: int, poll: float) -> None:
@@ -112,7 +97,7 @@ def main() -> None:
     parser.add_argument("--processes", type=int, default=1)
     parser.add_argument("--pgqueuer-jobs", type=int, default=3000)
     args = parser.parse_args()
-    url = asyncio.run(fresh_database(args.admin_url, "adpipe_bench"))
+    url = asyncio.run(fresh_database(args.admin_url, "adpipe_bench", EXECUTIONS_DDL))
     assets = Path("/tmp/adpipe_bench_assets")
     result = run_engine(url, args.jobs, args.variants, args.latency_jobs, assets, args.processes)
     tps = result["runs"] / result["wall_s"]

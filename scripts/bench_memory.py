@@ -11,8 +11,7 @@ from sqlalchemy import text
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from scripts import seedlib
-from scripts.bench_engine import fresh_database
-from services.ops.testing import AppProcess, free_port, session_for
+from services.ops.testing import AppProcess, free_port, fresh_database, session_for
 
 
 def main() -> None:

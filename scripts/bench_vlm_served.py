@@ -10,7 +10,6 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import asyncpg
 import httpx
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
@@ -18,8 +17,8 @@ from sqlalchemy.orm import Session
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import database  # noqa: E402
 from scripts import seedlib  # noqa: E402
+from services.ops.testing import fresh_database  # noqa: E402
 
 MODEL = "llava-hf/llava-1.5-7b-hf"
 REPLIES = {  # valid answers of the two schemas (services/backends/served.py)
@@ -87,19 +86,6 @@ class GpuServer:
     def close(self) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
-
-
-async def fresh_database(admin_url: str, name: str) -> str:
-    """Drop and create the benchmark database; apply the schema."""
-    conn = await asyncpg.connect(admin_url)
-    await conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    await conn.execute(f"CREATE DATABASE {name}")
-    await conn.close()
-    url = admin_url.rsplit("/", 1)[0] + "/" + name
-    conn = await asyncpg.connect(url)
-    await database.apply_schema(conn)
-    await conn.close()
-    return url
 
 
 def stage_busy(runs: list) -> dict[str, tuple[float, float]]:

@@ -7,11 +7,29 @@ import sys
 import time
 from pathlib import Path
 
+import asyncpg
 import httpx
 from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+async def fresh_database(admin_url: str, name: str, extra_sql: str = "") -> str:
+    """Drop and create a benchmark database on the server of `admin_url`, migrate it; its URL."""
+    import database  # late: the scripts' own settings (DATABASE_URL) must not matter here
+
+    conn = await asyncpg.connect(admin_url)
+    await conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    await conn.execute(f"CREATE DATABASE {name}")
+    await conn.close()
+    url = admin_url.rsplit("/", 1)[0] + "/" + name
+    conn = await asyncpg.connect(url)
+    await database.apply_schema(conn)
+    if extra_sql:
+        await conn.execute(extra_sql)
+    await conn.close()
+    return url
 
 
 def free_port() -> int:
