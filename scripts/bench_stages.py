@@ -14,8 +14,9 @@ from services.imaging import (
     iou,
     readability,
 )
-from services.imaging.detect import SaliencyDetector, forbidden_mask
-from services.imaging.fonts import default_font_path, line_height_px
+from services.imaging.detect import forbidden_mask
+from services.imaging.faces import build_detector_with_faces
+from services.imaging.fonts import default_font_path
 from services.imaging.imageio import load_rgb
 from services.imaging.ocr import OcrReader
 from services.imaging.ocr import evaluate as ocr_evaluate
@@ -23,7 +24,7 @@ from services.imaging.overlay import render
 from services.imaging.planner import plan
 from services.imaging.saliency import saliency_map
 
-GOALS_MS = {"vlm_analyze (default)": 100, "yolo_detect (saliency)": 50, "planner": 200, "overlay": 150,
+GOALS_MS = {"vlm_analyze (default)": 100, "yolo_detect (saliency+faces)": 50, "planner": 200, "overlay": 150,
             "vlm_judge (default)": 50, "ocr_eval (EasyOCR)": 1500, "readability_eval": 50, "iou_eval": 20}
 
 
@@ -46,7 +47,8 @@ def main() -> None:
     parser.add_argument("--text", default="Fresh roasted coffee, made slowly for you. Visit us today!")
     args = parser.parse_args()
     rgb = cv2.resize(load_rgb(Path(args.image)), (1024, 1024), interpolation=cv2.INTER_AREA)
-    font, text, vlm, detector = default_font_path(), args.text, DefaultVlm(), SaliencyDetector()
+    font, text, vlm = default_font_path(), args.text, DefaultVlm()
+    detector = build_detector_with_faces("default", "", "", True)[0]  # as the stage runs it: faces included
     started = time.perf_counter()
     reader = OcrReader()
     load_s = time.perf_counter() - started
@@ -56,16 +58,16 @@ def main() -> None:
     dets = [d.to_json() for d in detections]
     best = plan(rgb, saliency, dets, text, font)[0]
     rendered, layout = render(rgb, text, best, font)
-    measured = {"contrast_ratio": layout["contrast_after"], "occ": 0.1, "max_iou": 0.0, "rea": 0.2}
+    # As vlm_judge passes them: measured by the evaluations, faces from yolo_detect's stored detections.
+    measured = {"contrast_ratio": layout["contrast_after"], "occ": 0.1, "max_iou": 0.0, "rea": 0.2, "face_overlap": 0.0}
     results = {
         "vlm_analyze (default)": timed(lambda: vlm.analyze(rgb, text), args.runs),
-        "yolo_detect (saliency)": timed(lambda: forbidden_mask(rgb.shape[:2], detector.detect(rgb, saliency_map(rgb)),
+        "yolo_detect (saliency+faces)": timed(lambda: forbidden_mask(rgb.shape[:2], detector.detect(rgb, saliency_map(rgb)),
                                                                saliency), args.runs),
         "planner": timed(lambda: plan(rgb, saliency_map(rgb), dets, text, font), args.runs),
         "overlay": timed(lambda: render(rgb, text, best, font), args.runs),
         "vlm_judge (default)": timed(lambda: vlm.judge(rendered, layout["box"], measured), args.runs),
-        "ocr_eval (EasyOCR)": timed(lambda: ocr_evaluate(rendered, layout["box"], text, reader,
-                                                         line_height_px=line_height_px(layout["font_size"])), args.runs),
+        "ocr_eval (EasyOCR)": timed(lambda: ocr_evaluate(rendered, layout, text, reader, font), args.runs),
         "readability_eval": timed(lambda: readability.evaluate(rendered, layout, text, font), args.runs),
         "iou_eval": timed(lambda: iou.evaluate(layout["box"], dets, saliency_map(rgb)), args.runs),
     }

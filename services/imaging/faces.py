@@ -7,7 +7,7 @@ import numpy as np
 from services.imaging.detect import Detection, Detector, thumbnail
 
 FACE_LABELS = ("face", "cat_face")  # keep-clear labels the planner treats as a hard constraint
-_WORK_SIDE = 400  # the cascade's 24 px window finds faces down to ~6 % of this side
+_WORK_SIDE = 280  # the 24 px window finds faces from ~9 % of this side; 400 px cost 2.5x (313 vs 120 ms)
 _MIN_FACE = 0.06  # smaller faces are background people: the subject detector's business, not a hard rule
 # A cascade box spans brows to chin; text across the forehead or hair covers the face as much.
 _GROW = (0.15, 0.40, 0.15, 0.12)  # left, top, right, bottom, as shares of the box size

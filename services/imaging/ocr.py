@@ -1,7 +1,8 @@
-"""OCR check of rendered ad text: an offline EasyOCR reader and self-documenting metrics."""
+"""OCR check of rendered ad text: an offline EasyOCR recogniser and self-documenting metrics."""
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 import threading
 import unicodedata
@@ -13,13 +14,14 @@ from typing import Any
 import cv2
 import numpy as np
 
+from services.imaging.overlay import word_boxes
+
 CER_THRESHOLD = 0.1  # at most 1 wrong character in 10: the copy reads as intended
 SIMILARITY_THRESHOLD = 0.9
 CONFIDENCE_THRESHOLD = 0.5  # informational: EasyOCR's own score, not part of `passed`
-MIN_TEXT_HEIGHT_PX = 32  # below this CRAFT misses or merges small glyphs
-MAX_UPSCALE = 4.0
-DETECT_LINE_PX = 40  # CRAFT finds lines this tall reliably; larger ones are detected downscaled
-MIN_DETECT_SCALE = 0.5  # the line estimate can be off (wrapped copy): never shrink further
+READ_PX = 64  # em size the recogniser reads best at (its input is 64 px tall): smaller text is upscaled first
+MAX_UPSCALE = 8.0
+MARGIN_X, MARGIN_Y = 0.08, 0.15  # around each word box, in em: under half a space, so neighbours stay out
 
 _LOCK = threading.Lock()  # guards both loading and inference: one model, 2 cores, no gain in parallel
 _READERS: dict[str, Any] = {}
@@ -36,10 +38,11 @@ def default_model_dir() -> str:
 
 def verify_model_files(model_dir: str | None = None) -> dict[str, dict[str, Any]]:
     """MD5 of each weight file next to the md5 EasyOCR's own config expects for it."""
-    from easyocr.config import detection_models, recognition_models
+    from easyocr.config import recognition_models
 
     folder = Path(model_dir or default_model_dir())
-    expected = {m["filename"]: m["md5sum"] for m in (detection_models["craft"], recognition_models["gen2"]["english_g2"])}
+    model = recognition_models["gen2"]["english_g2"]  # the detector (CRAFT) is not loaded: see evaluate()
+    expected = {model["filename"]: model["md5sum"]}
     report = {}
     for name, want in expected.items():
         path = folder / name
@@ -54,17 +57,17 @@ def _load_reader(model_dir: str) -> Any:
         if model_dir not in _READERS:
             import easyocr  # late: importing torch costs seconds and is only needed here
 
-            if not Path(model_dir, "craft_mlt_25k.pth").is_file():
+            if not Path(model_dir, "english_g2.pth").is_file():
                 raise RuntimeError(f"OCR weights not found in {model_dir}")
             # download_enabled=False: EasyOCR then raises on missing or corrupt (md5) files.
             with warnings.catch_warnings():  # torch deprecations inside EasyOCR, not ours to fix
                 warnings.simplefilter("ignore")
-                reader = easyocr.Reader(["en"], gpu=False, download_enabled=False,
+                reader = easyocr.Reader(["en"], gpu=False, detector=False, download_enabled=False,
                                         model_storage_directory=model_dir, verbose=False)
                 # Warm up once so the first job does not pay for lazy kernel set-up (~0.5 s).
                 sample = np.full((48, 160), 255, np.uint8)
                 cv2.putText(sample, "Warm up", (6, 34), cv2.FONT_HERSHEY_SIMPLEX, 1.0, 0, 2)
-                reader.readtext(sample)
+                reader.recognize(sample)
             # EasyOCR builds a DataLoader with pin_memory per box; on CPU torch warns every call.
             warnings.filterwarnings("ignore", message=".*pin_memory.*", category=UserWarning)
             _READERS[model_dir] = reader
@@ -80,34 +83,14 @@ class OcrReader:
         self.model_dir = str(model_dir or default_model_dir())
         self._reader = _load_reader(self.model_dir)
 
-    def read(self, rgb_crop: np.ndarray, *, detect_scale: float = 1.0) -> tuple[str, float]:
-        """Text of the crop in reading order (lines top to bottom) and the mean confidence."""
-        grey = cv2.cvtColor(np.ascontiguousarray(rgb_crop[..., :3]), cv2.COLOR_RGB2GRAY)
-        # CRAFT detection dominates CPU time and grows with pixels; large text is found just as
-        # well at a smaller scale, so detect there and recognise on the full-resolution crop.
-        small = grey if detect_scale >= 1.0 else cv2.resize(
-            grey, None, fx=detect_scale, fy=detect_scale, interpolation=cv2.INTER_AREA)
-        back = 1.0 / min(detect_scale, 1.0)
+    def read_words(self, grey: np.ndarray, boxes: list[list[int]]) -> list[tuple[str, float]]:
+        """Text and confidence of each [x0, x1, y0, y1] box of a greyscale image, in the boxes' order."""
         with _LOCK:
-            boxes, free = self._reader.detect(small, min_size=max(5, int(20 * min(detect_scale, 1.0))))
-            horizontal = [[int(v * back) for v in b] for b in boxes[0]]
-            polygons = [[[int(x * back), int(y * back)] for x, y in poly] for poly in free[0]]
-            found = self._reader.recognize(grey, horizontal, polygons, detail=1, paragraph=False)
-        found = [(box, text.strip(), conf) for box, text, conf in found if text.strip()]
-        if not found:
-            return "", 0.0
-        items = [(float(np.mean([p[1] for p in box])), float(min(p[0] for p in box)),
-                  float(max(p[1] for p in box) - min(p[1] for p in box)), text, conf) for box, text, conf in found]
-        items.sort(key=lambda i: i[0])
-        # Group boxes into lines: a box whose centre is within half a line height joins the line.
-        lines: list[list[tuple[float, float, float, str, float]]] = []
-        for item in items:
-            if lines and abs(item[0] - np.mean([i[0] for i in lines[-1]])) < 0.5 * max(item[2], 1.0):
-                lines[-1].append(item)
-            else:
-                lines.append([item])
-        text = "\n".join(" ".join(i[3] for i in sorted(line, key=lambda i: i[1])) for line in lines)
-        return text, float(np.mean([i[4] for i in items]))
+            # On the CPU EasyOCR reads the boxes one by one in the order given, one result each.
+            found = self._reader.recognize(grey, boxes, [], detail=1, paragraph=False)
+        if len(found) != len(boxes):
+            raise RuntimeError(f"EasyOCR returned {len(found)} results for {len(boxes)} word boxes")
+        return [(text.strip(), float(conf)) for _, text, conf in found]
 
 
 def normalise_text(text: str) -> str:
@@ -167,20 +150,30 @@ def text_crop(shape: Sequence[int], box_xywh: Sequence[float]) -> tuple[int, int
     return x0, y0, x1 - x0, y1 - y0
 
 
-def evaluate(rendered_rgb: np.ndarray, text_box_xywh: Sequence[float], expected_text: str, reader: OcrReader,
-             *, line_height_px: float | None = None) -> dict[str, Any]:
-    """OCR only the text region of a rendered ad and score it against the copy that was drawn."""
-    x, y, w, h = text_crop(rendered_rgb.shape, text_box_xywh)
-    crop = np.ascontiguousarray(rendered_rgb[y:y + h, x:x + w, :3])
-    # Without the renderer's line height, assume the box holds the expected lines evenly.
-    lines = max(1, len([ln for ln in expected_text.splitlines() if ln.strip()]))
-    line_px = float(line_height_px or float(text_box_xywh[3]) / lines)
-    scale = min(MAX_UPSCALE, MIN_TEXT_HEIGHT_PX / line_px) if line_px < MIN_TEXT_HEIGHT_PX else 1.0
+def evaluate(rendered_rgb: np.ndarray, layout: dict, expected_text: str, reader: OcrReader,
+             font_path: str | None) -> dict[str, Any]:
+    """Read each word back from where the renderer drew it and score the lines against the copy.
+
+    The layout says where every word is, so no text detector runs (CRAFT cost ~4x the recognition here): the
+    recogniser reads each word box on its own, upscaled so the em is READ_PX. Words it cannot read, or reads
+    wrongly, raise the CER; spaces come from the word boxes (EasyOCR's recogniser drops most of them).
+    """
+    lines = word_boxes(layout, font_path)
+    size = int(layout["font_size"])
+    x, y, w, h = text_crop(rendered_rgb.shape, layout["box"])
+    scale = min(MAX_UPSCALE, max(1.0, READ_PX / max(size, 1)))
+    crop = cv2.cvtColor(np.ascontiguousarray(rendered_rgb[y:y + h, x:x + w, :3]), cv2.COLOR_RGB2GRAY)
     if scale > 1.0:
         crop = cv2.resize(crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
-    detect_scale = min(1.0, max(MIN_DETECT_SCALE, DETECT_LINE_PX / (line_px * scale)))
-    text, confidence = reader.read(crop, detect_scale=detect_scale)
-    result = ocr_metrics(expected_text, text, [confidence] if text else [])
-    result.update({"crop": [x, y, w, h], "scale": round(scale, 3), "detect_scale": round(detect_scale, 3),
-                   "backend": reader.name})
+    ch, cw = crop.shape
+    mx, my = MARGIN_X * size, MARGIN_Y * size
+    boxes = [[min(cw - 1, max(0, int((x0 - mx - x) * scale))), min(cw, max(1, math.ceil((x1 + mx - x) * scale))),
+              min(ch - 1, max(0, int((y0 - my - y) * scale))), min(ch, max(1, math.ceil((y1 + my - y) * scale)))]
+             for line in lines for x0, y0, x1, y1 in line]
+    read = reader.read_words(crop, boxes) if boxes else []
+    words = iter(read)
+    text = "\n".join(" ".join(t for t, _ in (next(words) for _ in line) if t) for line in lines)
+    result = ocr_metrics(expected_text, text, [c for _, c in read])
+    result.update({"crop": [x, y, w, h], "scale": round(scale, 3), "words": len(boxes), "backend": reader.name,
+                   "method": "recogniser on the layout's word boxes (no detector)"})
     return result

@@ -11,6 +11,7 @@ from services.imaging.fonts import (
     block_height_px,
     first_baseline_px,
     font_file_name,
+    ink_extents,
     line_height_px,
     load_font,
     min_font_px,
@@ -91,6 +92,28 @@ def _draw_mask(size_wh: tuple[int, int], layout: dict, origin: tuple[int, int], 
         draw.text((x, base + i * line_height_px(size)), line, font=font, fill=255, anchor="ls",
                   stroke_width=stroke, stroke_fill=255)
     return np.asarray(img)
+
+
+def word_boxes(layout: dict, font_path: str | None) -> list[list[tuple[float, float, float, float]]]:
+    """Each line's word boxes (x0, y0, x1, y1: advance width by ascent..descent), as _draw_mask places them."""
+    size = int(layout["font_size"])
+    font = load_font(font_path, size)
+    ascent, descent = ink_extents(font_path)
+    bx, by, bw, _ = layout["box"]
+    out = []
+    lines = layout.get("lines") or wrap_text(layout["text"], font.getlength, bw, has_hangul(layout["text"]))
+    for i, line in enumerate(lines):
+        lw = font.getlength(line)
+        x = round(bx + {"left": 0.0, "center": (bw - lw) / 2, "right": bw - lw}[layout.get("align", "left")])
+        base = by + first_baseline_px(size, font_path) + i * line_height_px(size)
+        boxes, pos = [], 0
+        for word in line.split():
+            start = line.index(word, pos)
+            pos = start + len(word)
+            x0 = x + font.getlength(line[:start])
+            boxes.append((x0, base - ascent * size, x0 + font.getlength(word), base + descent * size))
+        out.append(boxes)
+    return out
 
 
 def _crop_rect(shape: tuple[int, ...], layout: dict, pad: int) -> tuple[int, int, int, int]:

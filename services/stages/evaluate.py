@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 from services.imaging import iou, legacy_metrics, ocr, readability
 from services.imaging.faces import FACE_LABELS, face_share
-from services.imaging.fonts import font_path_of, line_height_px
+from services.imaging.fonts import font_path_of
 from services.imaging.imageio import load_rgb
 from services.imaging.readability import metric
 from services.imaging.saliency import saliency_map
@@ -104,8 +104,8 @@ class OcrEval(_EvalStage):
 
     def measure(self, inputs):
         layout = inputs.overlay["layout"]
-        out = ocr.evaluate(self.load_image(inputs.overlay["path"]), _text_box(layout), layout["text"],
-                                self.models.ocr(), line_height_px=line_height_px(int(layout["font_size"])))
+        out = ocr.evaluate(self.load_image(inputs.overlay["path"]), layout, layout["text"], self.models.ocr(),
+                           font_path_of(layout, self.models.font_path))
         return {**out, **legacy_metrics.ocr(out)}
 
 
