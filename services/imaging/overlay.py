@@ -1,4 +1,5 @@
 """Draw ad copy into a planned box: fitted size, wrapping, contrast-chosen colour, cheapest sufficient effect."""
+import functools
 import math
 
 import cv2
@@ -48,9 +49,10 @@ def fit_text(text: str, w: int, h: int, font_path: str | None, floor: int, hi: i
     breakable = has_hangul(text)
 
     def layout(size: int, hint: bool) -> tuple[list[str], bool]:
-        font = load_font(font_path, size)
-        lines = lines_hint if hint and lines_hint else balanced_wrap(text, font.getlength, w, breakable)
-        ok = max(font.getlength(x) for x in lines) <= w and block_height_px(len(lines), size, font_path) <= h
+        # The balanced wrap measures the same prefixes ~14 times over: measure each once (~80 -> ~20 ms a render).
+        measure = functools.lru_cache(maxsize=None)(load_font(font_path, size).getlength)
+        lines = lines_hint if hint and lines_hint else balanced_wrap(text, measure, w, breakable)
+        ok = max(measure(x) for x in lines) <= w and block_height_px(len(lines), size, font_path) <= h
         return lines, ok
 
     def largest(hint: bool) -> tuple[int, list[str], bool]:
