@@ -10,6 +10,7 @@ import httpx
 from config import Settings
 from services.engine.pipeline import STAGES, Level, Stage, concurrency, next_stage
 from services.engine.queries import Q
+from services.engine.slots import Slots
 from services.ops import metrics
 from services.ops.address import SelfAddress
 
@@ -33,7 +34,7 @@ class Dispatcher:
         # A stage holds its HTTP request open while it works, so more requests than it can run at once
         # only queue; keeping them here (not in httpx's pool, whose bookkeeping is quadratic in queued
         # requests) is what keeps the engine fast under load.
-        self._slots = {s.name: asyncio.Semaphore(2 * concurrency(s, settings)) for s in STAGES}
+        self._slots = {s.name: Slots(2 * concurrency(s, settings)) for s in STAGES}
 
     def on_state(self, level: Level, job_id: UUID, variant_id: UUID | None, tenant_id: str | None,
                  step: str | None, status: str | None, received: float | None = None) -> None:
@@ -45,13 +46,15 @@ class Dispatcher:
             self.submit(stage, job_id, variant_id, tenant_id, received)
 
     def submit(self, stage: Stage, job_id: UUID, variant_id: UUID | None, tenant_id: str | None,
-               received: float | None = None) -> None:
-        """Send `stage` for the row in the background (deduplicated per process)."""
+               received: float | None = None, first: bool = False) -> None:
+        """Send `stage` for the row in the background (deduplicated per process); `first`: a retry, sent
+        before the rows queued for that stage."""
         key = (stage.name, variant_id or job_id)
         if key in self._inflight:
             return
         self._inflight.add(key)
-        task = asyncio.create_task(self._post(stage, job_id, variant_id, tenant_id, received or time.perf_counter()))
+        task = asyncio.create_task(self._post(stage, job_id, variant_id, tenant_id, received or time.perf_counter(),
+                                              first))
         self._tasks.add(task)
 
         def forget(t: asyncio.Task) -> None:
@@ -65,15 +68,19 @@ class Dispatcher:
         """Send a retry after `delay` seconds (the sweeper would also find it)."""
         async def later():
             await asyncio.sleep(delay)
-            self.submit(stage, job_id, variant_id, tenant_id)
+            self.submit(stage, job_id, variant_id, tenant_id, first=True)
         task = asyncio.create_task(later())
         self._sleepers.add(task)
         task.add_done_callback(self._sleepers.discard)
 
     async def _post(self, stage: Stage, job_id: UUID, variant_id: UUID | None, tenant_id: str | None,
-                    received: float) -> None:
-        async with self._slots[stage.name]:
+                    received: float, first: bool) -> None:
+        slots = self._slots[stage.name]
+        await slots.acquire(first)
+        try:
             await self._send(stage, job_id, variant_id, tenant_id, received)
+        finally:
+            slots.release()
 
     async def _send(self, stage: Stage, job_id: UUID, variant_id: UUID | None, tenant_id: str | None,
                     received: float) -> None:

@@ -43,10 +43,10 @@ async def sweep_once(pool: asyncpg.Pool, dispatcher: Dispatcher, settings: Setti
         await waiting_report(conn, settings)
     for row in variants:
         stage = BY_NAME[row["current_step"]] if row["status"] == "failed" else next_stage("variant", row["current_step"])
-        dispatcher.submit(stage, row["job_id"], row["job_variants_id"], row["tenant_id"])
+        dispatcher.submit(stage, row["job_id"], row["job_variants_id"], row["tenant_id"], first=row["status"] == "failed")
     for row in jobs:
         stage = BY_NAME[row["current_step"]] if row["status"] == "failed" else next_stage("job", row["current_step"])
-        dispatcher.submit(stage, row["job_id"], None, row["tenant_id"])
+        dispatcher.submit(stage, row["job_id"], None, row["tenant_id"], first=row["status"] == "failed")
     found["variants"], found["jobs"] = len(variants), len(jobs)
     for kind, count in found.items():
         if count:
