@@ -5,6 +5,7 @@ from pathlib import Path
 from config import ROOT
 
 _HEADER = re.compile(r"^-- name: (\w+)\s*$", re.MULTILINE)
+_TRAILING_COMMENTS = re.compile(r"(?:\n[ \t]*(?:--[^\n]*)?)+\Z")  # a section heading before the next query
 
 
 class QueryFileError(ValueError):
@@ -12,13 +13,13 @@ class QueryFileError(ValueError):
 
 
 def load_queries(text: str, source: str = "<text>") -> dict[str, str]:
-    """Split a .sql file into {name: sql}; comment lines inside a query are kept."""
+    """Split a .sql file into {name: sql}; comment lines inside a query are kept, those after its end are not."""
     parts = _HEADER.split(text)
     queries: dict[str, str] = {}
     for name, sql in zip(parts[1::2], parts[2::2]):
         if name in queries:
             raise QueryFileError(f"query {name!r} is defined twice in {source}")
-        queries[name] = sql.strip()
+        queries[name] = _TRAILING_COMMENTS.sub("", sql.rstrip()).strip()
     return queries
 
 
