@@ -1,4 +1,5 @@
--- Named queries of the engine. `-- name: x` starts a query; services/engine/queries.py loads them.
+-- Named queries of the engine (and of the pool in database.py). `-- name: x` starts a query;
+-- services/engine/queries.py loads every db/*.sql into Q (a name may be defined once across the files).
 
 -- name: claim_variant
 -- $1 variant, $2 stage, $3 previous step, $4 lease seconds, $5 start gate on, $6 worker, $7 job, $8 tenant or NULL,
