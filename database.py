@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from config import get_settings
 from services.engine import migrations
+from services.engine.queries import Q
 
 log = logging.getLogger(__name__)
 _embedded = None
@@ -96,7 +97,7 @@ async def reset_connection(conn: asyncpg.Connection) -> None:
     """On release: only roll back a transaction left open. The service sets no session state, and
     asyncpg's default reset (RESET ALL, UNLISTEN *, advisory unlock) was a fifth of the engine's CPU."""
     if conn.is_in_transaction():
-        await conn.execute("ROLLBACK")
+        await conn.execute(Q["rollback"])
 
 
 def _json_default(value):

@@ -1,4 +1,5 @@
--- Named queries of the engine. `-- name: x` starts a query; services/engine/queries.py loads them.
+-- Named queries of the engine (and of the pool in database.py). `-- name: x` starts a query;
+-- services/engine/queries.py loads every db/*.sql into Q (a name may be defined once across the files).
 
 -- name: claim_variant
 -- $1 variant, $2 stage, $3 previous step, $4 lease seconds, $5 start gate on, $6 worker, $7 job, $8 tenant or NULL,
@@ -292,3 +293,33 @@ SELECT (SELECT count(*) FROM jobs_variants v
                       AND coalesce(v.current_step, '') <> ALL($2::text[])
                       AND (v.current_step IS DISTINCT FROM 'img_gen' OR v.status IS DISTINCT FROM 'done')
                       AND v.updated_at < clock_timestamp() - make_interval(secs => $1))) AS held_upstream;
+
+-- name: overlay_of_variant
+-- Before claiming: a caller's overlay_id that is not the variant's latest is a 409 if the variant owns it, else a 404.
+SELECT 1 FROM overlay_layouts WHERE overlay_id = $1 AND job_variants_id = $2;
+
+-- name: try_sweep_lock
+-- One replica runs a sweep's scans at a time; the others skip that round (the lock ends with the
+-- transaction, so a replica that dies mid-sweep holds nothing). $1 the sweeper's lock id
+SELECT pg_try_advisory_xact_lock($1);
+
+-- name: finished_variants_evaluations
+-- The job's finished variants, each with the evaluations of its latest overlay (one row per evaluation).
+SELECT v.job_variants_id, v.creation_order, e.evaluation_type, e.metrics
+FROM jobs_variants v
+LEFT JOIN LATERAL (SELECT overlay_id FROM overlay_layouts o WHERE o.job_variants_id = v.job_variants_id
+                   ORDER BY o.created_at DESC, o.pk DESC LIMIT 1) o ON TRUE
+LEFT JOIN evaluations e ON e.overlay_id = o.overlay_id
+WHERE v.job_id = $1 AND v.current_step = 'iou_eval' AND v.status = 'done';
+
+-- name: mark_selected_variant
+-- Exactly one variant of the job is `selected`: $2, the best.
+UPDATE jobs_variants SET selected = (job_variants_id = $2) WHERE job_id = $1;
+
+-- name: ping
+-- The listener's liveness probe on a quiet connection (and scripts/check_listener.py's reachability check).
+SELECT 1;
+
+-- name: rollback
+-- The pool's reset on release (database.py): only roll back a transaction left open.
+ROLLBACK;

@@ -8,22 +8,10 @@ from models import JobOut, JobSummary, QueryText, RetryOut
 from routers.deps import PoolDep, require_api_key
 from services.engine import jobs_view
 from services.engine.pipeline import LAST_VARIANT_STAGE, STAGES
+from services.engine.queries import Q
 
 router = APIRouter(prefix="/api/yh/jobs", tags=["jobs"])
 
-_REQUEUE_VARIANTS = """
-UPDATE jobs_variants SET next_retry_at = clock_timestamp(), retry_count = 0
-WHERE job_id = $1 AND status = 'failed' AND current_step = ANY($2::text[]) RETURNING job_variants_id
-"""
-# A job that failed because every variant failed goes back to the variant phase.
-_REQUEUE_JOB = """
-UPDATE jobs SET next_retry_at = clock_timestamp(), retry_count = 0,
-    current_step = CASE WHEN current_step = 'iou_eval' THEN 'vlm_analyze' ELSE current_step END,
-    status = CASE WHEN current_step = 'iou_eval' THEN 'running' ELSE status END
-WHERE job_id = $1 AND status = 'failed' AND current_step = ANY($2::text[])
-  AND (current_step <> 'iou_eval' OR $3)  -- back to the variant phase only if a variant will run again
-RETURNING job_id
-"""
 # Only this service's steps: a row that failed upstream (user_img_input, img_gen) is not ours to re-run.
 _VARIANT_STAGES = [s.name for s in STAGES if s.level == "variant"]
 _JOB_STAGES = [s.name for s in STAGES if s.level == "job"] + [LAST_VARIANT_STAGE]
@@ -51,8 +39,8 @@ async def get_job(job_id: UUID, pool: PoolDep, tenant_id: QueryText = None):
 async def retry_job(job_id: UUID, pool: PoolDep):
     """Re-run what failed (even failures that were final); the sweeper picks them up at once."""
     async with pool.acquire() as conn, conn.transaction():
-        if await conn.fetchval("SELECT 1 FROM jobs WHERE job_id = $1 FOR NO KEY UPDATE", job_id) is None:
+        if await conn.fetchval(Q["lock_job_for_retry"], job_id) is None:
             raise HTTPException(status_code=404, detail=f"job {job_id} not found")
-        variants = await conn.fetch(_REQUEUE_VARIANTS, job_id, _VARIANT_STAGES)
-        job = await conn.fetchval(_REQUEUE_JOB, job_id, _JOB_STAGES, bool(variants))
+        variants = await conn.fetch(Q["requeue_variants"], job_id, _VARIANT_STAGES)
+        job = await conn.fetchval(Q["requeue_job"], job_id, _JOB_STAGES, bool(variants))
     return RetryOut(job_id=job_id, variants_requeued=len(variants), job_requeued=job is not None)

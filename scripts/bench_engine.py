@@ -12,24 +12,13 @@ import asyncpg
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from scripts import seedlib
+from services.engine.queries import Q
 from services.ops.noop_app import EXECUTIONS_DDL
 from services.ops.testing import AppProcess, free_port, fresh_database, session_for
 
-# Latency of a transition: the next stage's claim (stage_runs.started_at) minus the commit of the
-# previous one (its close_run, the last statement before COMMIT), both on the database clock.
-_LATENCIES = """
-SELECT EXTRACT(EPOCH FROM r.started_at - p.finished_at) * 1000 AS ms
-FROM stage_runs r JOIN LATERAL (
-    SELECT finished_at FROM stage_runs p WHERE p.job_id = r.job_id
-      AND p.job_variants_id IS NOT DISTINCT FROM r.job_variants_id AND p.run_id < r.run_id
-    ORDER BY p.run_id DESC LIMIT 1) p ON TRUE
-WHERE r.status = 'done'
-"""
-
 
 def _wait_finished(db, n: int, poll: float) -> None:
-    while db.execute(seedlib.text("SELECT count(*) FROM jobs WHERE current_step = 'instagram_feed_gen' "
-                                  "AND status = 'done'")).scalar() < n:
+    while db.execute(seedlib.text(Q["count_finished_jobs"])).scalar() < n:
         db.rollback()
         time.sleep(poll)
 
@@ -44,21 +33,20 @@ def run_engine(url: str, jobs: int, variants: int, latency_jobs: int, assets: Pa
             job_id = seedlib.create_job(db, assets, variants_count=1, one_image=True)[0]
             seedlib.simulate_image_part(db, job_id)
             _wait_finished(db, i + 1, 0.005)
-        latencies = sorted(float(r[0]) for r in db.execute(seedlib.text(_LATENCIES)))
-        db.execute(seedlib.text("TRUNCATE stage_runs"))
+        latencies = sorted(float(r[0]) for r in db.execute(seedlib.text(Q["transition_latencies"])))
+        db.execute(seedlib.text(Q["truncate_stage_runs"]))
         db.commit()
         job_ids = [seedlib.create_job(db, assets, variants_count=variants, one_image=True)[0] for _ in range(jobs)]
         for job_id in job_ids:
             seedlib.simulate_image_part(db, job_id)
         _wait_finished(db, latency_jobs + jobs, 0.25)  # slow polling: the machine's 2 cores are the engine's
         # Wall time on the database clock: first claim to last commit.
-        wall = db.execute(seedlib.text("SELECT EXTRACT(EPOCH FROM max(finished_at) - min(started_at)) "
-                                       "FROM stage_runs")).scalar()
+        wall = db.execute(seedlib.text(Q["stage_runs_wall_seconds"])).scalar()
     finally:
         for app in apps:
             app.stop()
-    runs = db.execute(seedlib.text("SELECT count(*) FROM stage_runs WHERE status = 'done'")).scalar()
-    loaded = sorted(float(r[0]) for r in db.execute(seedlib.text(_LATENCIES)))
+    runs = db.execute(seedlib.text(Q["count_done_runs"])).scalar()
+    loaded = sorted(float(r[0]) for r in db.execute(seedlib.text(Q["transition_latencies"])))
     db.close()
     db.get_bind().dispose()
     return {"wall_s": float(wall), "runs": runs, "latencies": latencies, "loaded": loaded}

@@ -11,6 +11,7 @@ from sqlalchemy import text
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from scripts import seedlib
+from services.engine.queries import Q
 from services.ops.testing import AppProcess, free_port, fresh_database, session_for
 
 
@@ -43,8 +44,7 @@ def main() -> None:
             for job_id in batch:
                 seedlib.simulate_image_part(db, job_id)
             done += len(batch)
-            while db.execute(text("SELECT count(*) FROM jobs WHERE current_step = 'instagram_feed_gen' "
-                                  "AND status = 'done'")).scalar() < done:
+            while db.execute(text(Q["count_finished_jobs"])).scalar() < done:
                 db.rollback()
                 time.sleep(0.2)
             samples.append(rss())

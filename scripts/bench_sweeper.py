@@ -16,6 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import database
 from config import Settings
 from scripts.history import seed_history, sweep_queries, time_query
+from services.engine.queries import Q
 from services.engine.sweeper import sweep_once
 
 
@@ -31,7 +32,7 @@ class _NoDispatch:
 async def main(args) -> None:
     name = f"bench_sweeper_{uuid.uuid4().hex[:8]}"
     admin = await asyncpg.connect(args.server)
-    await admin.execute(f"CREATE DATABASE {name}")
+    await admin.execute(Q["create_database"].format(name=name))
     url = args.server.rsplit("/", 1)[0] + "/" + name
     try:
         conn = await asyncpg.connect(url)
@@ -55,7 +56,7 @@ async def main(args) -> None:
         print(f"{'one full sweep':28s} {statistics.median(sweeps):7.2f} ms median of {args.runs} "
               f"(dispatched {dispatcher.submitted})")
     finally:
-        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        await admin.execute(Q["drop_database"].format(name=name))
         await admin.close()
 
 

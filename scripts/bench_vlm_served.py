@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from scripts import seedlib  # noqa: E402
+from services.engine.queries import Q  # noqa: E402
 from services.ops.testing import fresh_database  # noqa: E402
 
 MODEL = "llava-hf/llava-1.5-7b-hf"
@@ -128,18 +129,14 @@ def run(args, concurrency: int, slots: int) -> dict:
         jobs = [seedlib.create_job(db, assets, variants_count=args.variants)[0] for _ in range(args.jobs)]
         for job_id in jobs:
             seedlib.simulate_image_part(db, job_id)
-        while db.execute(text("SELECT count(*) FROM jobs WHERE current_step = 'instagram_feed_gen' AND status = 'done' "
-                              "OR status = 'failed' AND current_step = 'iou_eval'")).scalar() < args.jobs:
+        while db.execute(text(Q["count_settled_jobs"])).scalar() < args.jobs:
             db.rollback()
             time.sleep(0.5)
-        wall = float(db.execute(text("SELECT EXTRACT(EPOCH FROM max(finished_at) - min(started_at)) "
-                                     "FROM stage_runs")).scalar())
+        wall = float(db.execute(text(Q["stage_runs_wall_seconds"])).scalar())
         # The VLM side alone: until the last judgement (the CPU-bound evaluations and text stages follow it).
-        judged = float(db.execute(text("SELECT EXTRACT(EPOCH FROM max(finished_at) FILTER (WHERE step = 'vlm_judge') "
-                                       "- min(started_at)) FROM stage_runs")).scalar())
-        failed = db.execute(text("SELECT count(*) FROM jobs WHERE status = 'failed'")).scalar()
-        busy = stage_busy(db.execute(text("SELECT step, EXTRACT(EPOCH FROM started_at), EXTRACT(EPOCH FROM "
-                                          "finished_at) FROM stage_runs WHERE status = 'done' ORDER BY 2")).all())
+        judged = float(db.execute(text(Q["vlm_judged_seconds"])).scalar())
+        failed = db.execute(text(Q["count_failed_jobs"])).scalar()
+        busy = stage_busy(db.execute(text(Q["done_run_times"])).all())
     finally:
         app.terminate()
         app.wait(30)

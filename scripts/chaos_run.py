@@ -14,18 +14,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import database
 from scripts import seedlib
+from services.engine.queries import Q
 from services.ops.testing import AppProcess, free_port, session_for
 
-FINISHED = "SELECT count(*) FROM jobs WHERE current_step = 'instagram_feed_gen' AND status = 'done'"
-CHECKS = {
-    # Every state change ran its stage once: exactly one successful run per (row, step).
-    "duplicate_successful_runs": "SELECT count(*) FROM (SELECT job_id, job_variants_id, step FROM stage_runs "
-                                 "WHERE status = 'done' GROUP BY 1, 2, 3 HAVING count(*) > 1) d",
-    "variants_not_finished": "SELECT count(*) FROM jobs_variants WHERE NOT (current_step = 'iou_eval' AND status = 'done')",
-    "rows_running": "SELECT (SELECT count(*) FROM jobs_variants WHERE status = 'running') "
-                    "+ (SELECT count(*) FROM jobs WHERE status = 'running')",
-    "feeds_missing": "SELECT count(*) FROM jobs j WHERE NOT EXISTS (SELECT 1 FROM instagram_feeds f WHERE f.job_id = j.job_id)",
-    "evaluations_missing": "SELECT 4 * count(*) - (SELECT count(*) FROM evaluations) FROM jobs_variants",
+CHECKS = {  # each must count 0 (db/scripts.sql says why)
+    "duplicate_successful_runs": Q["chaos_duplicate_successful_runs"],
+    "variants_not_finished": Q["chaos_variants_not_finished"],
+    "rows_running": Q["chaos_rows_running"],
+    "feeds_missing": Q["chaos_feeds_missing"],
+    "evaluations_missing": Q["chaos_evaluations_missing"],
 }
 
 
@@ -53,11 +50,10 @@ class Chaos:
 
     def finished(self, db) -> int:
         db.rollback()
-        return db.execute(text(FINISHED)).scalar()
+        return db.execute(text(Q["count_finished_jobs"])).scalar()
 
     def kill_listeners(self, db) -> None:
-        n = db.execute(text("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                            "WHERE application_name = 'adpipe-listener' AND datname = current_database()")).scalar()
+        n = db.execute(text(Q["terminate_listeners"])).scalar()
         db.commit()
         self.log(f"terminated {n} LISTEN connections")
 
@@ -76,9 +72,7 @@ class Chaos:
             pids = {str(a.proc.pid): a for a in self.apps if a.proc and a.proc.poll() is None}
             db.rollback()
             # The slowest stage first: the kill must land before the stage commits.
-            for token, variant, step, worker in db.execute(text(
-                    "SELECT run_token, job_variants_id, step, worker FROM stage_runs WHERE status = 'running' "
-                    "AND job_variants_id IS NOT NULL ORDER BY (step = 'ocr_eval') DESC, started_at")).all():
+            for token, variant, step, worker in db.execute(text(Q["running_variant_runs"])).all():
                 victim = pids.get(worker.rsplit(":", 1)[-1])
                 if not victim:
                     continue
@@ -86,8 +80,7 @@ class Chaos:
                 killed = time.monotonic()
                 self.apps.remove(victim)
                 db.rollback()
-                cut_off = db.execute(text("SELECT status = 'running' FROM stage_runs WHERE run_token = :t"),
-                                     {"t": token}).scalar()
+                cut_off = db.execute(text(Q["run_is_running"]), {"t": token}).scalar()
                 self.start_app()
                 if cut_off:
                     self.log(f"SIGKILLed pid {worker} in the middle of {step} of variant {variant}")
@@ -123,17 +116,15 @@ class Chaos:
             time.sleep(0.2)
         elapsed = time.monotonic() - started
         variant, step, kill_time = killed
-        recovered_at = db.execute(text("SELECT EXTRACT(EPOCH FROM clock_timestamp() - finished_at) FROM stage_runs "
-                                       "WHERE job_variants_id = :v AND step = :s AND status = 'done'"),
-                                  {"v": variant, "s": step}).scalar()
+        recovered_at = db.execute(text(Q["seconds_since_stage_done"]), {"v": variant, "s": step}).scalar()
         summary = {name: db.execute(text(sql)).scalar() for name, sql in CHECKS.items()}
         summary.update(
             jobs=self.jobs, variants=3 * self.jobs, seconds=round(elapsed, 1),
             jobs_per_minute=round(60 * self.jobs / elapsed, 1),
-            stage_runs=db.execute(text("SELECT count(*) FROM stage_runs")).scalar(),
-            lost_runs=db.execute(text("SELECT count(*) FROM stage_runs WHERE status = 'lost'")).scalar(),
-            failed_runs=db.execute(text("SELECT count(*) FROM stage_runs WHERE status = 'failed'")).scalar(),
-            retried_runs=db.execute(text("SELECT count(*) FROM stage_runs WHERE attempt > 1")).scalar(),
+            stage_runs=db.execute(text(Q["count_stage_runs"])).scalar(),
+            lost_runs=db.execute(text(Q["count_lost_runs"])).scalar(),
+            failed_runs=db.execute(text(Q["count_failed_runs"])).scalar(),
+            retried_runs=db.execute(text(Q["count_retried_runs"])).scalar(),
             killed_stage=step,
             killed_stage_recovery_seconds=round(time.monotonic() - kill_time - float(recovered_at or 0), 1),
         )

@@ -13,6 +13,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import httpx
 from sqlalchemy import text
 
+from services.engine.queries import Q
+
 TRIGGERS = {
     "job_variant_state_change_trigger": "variant state changes -> NOTIFY job_variant_state_changed",
     "job_state_change_trigger": "job state changes -> NOTIFY job_state_changed (job-level stages)",
@@ -52,7 +54,7 @@ def check_triggers(checks: Checks, db) -> bool:
     """The NOTIFY triggers exist and are enabled."""
     ok = True
     for name, purpose in TRIGGERS.items():
-        row = db.execute(text("SELECT tgname, tgenabled FROM pg_trigger WHERE tgname = :name"), {"name": name}).first()
+        row = db.execute(text(Q["trigger_state"]), {"name": name}).first()
         if row is None:
             ok &= checks.report(False, f"trigger {name}", "missing: run python scripts/migrate.py apply (or start the app once)")
         else:
@@ -73,8 +75,7 @@ def test_trigger(checks: Checks, db, wait: float) -> bool:
     state = None
     while time.monotonic() - started < wait:
         db.rollback()
-        state = tuple(db.execute(text("SELECT current_step, status FROM jobs_variants WHERE job_variants_id = :v"),
-                                 {"v": variant_id}).one())
+        state = tuple(db.execute(text(Q["variant_step"]), {"v": variant_id}).one())
         if state[0] != "img_gen":
             return checks.report(True, "trigger test", f"variant moved to {state[0]} ({state[1]}) "
                                                        f"after {time.monotonic() - started:.1f} s")
@@ -108,7 +109,7 @@ def main(argv=None) -> int:
     db = SessionLocal()
     try:
         try:
-            db.execute(text("SELECT 1"))
+            db.execute(text(Q["ping"]))
             db_ok = checks.report(True, "database reachable (DATABASE_URL or the embedded server)")
         except Exception as exc:  # noqa: BLE001 - report any connection failure as a failed check
             db_ok = checks.report(False, "database reachable", f"{type(exc).__name__}: {str(exc).splitlines()[0]}")

@@ -16,23 +16,16 @@ _JOB_STAGES = [s.name for s in STAGES if s.level == "job"]
 
 async def seed_history(conn: asyncpg.Connection, jobs: int, variants_per_job: int = 3, batch: int = 100_000) -> None:
     """`jobs` finished jobs with their finished variants (triggers off: no NOTIFY storm), then ANALYZE."""
-    await conn.execute("INSERT INTO tenants (tenant_id) VALUES ('history') ON CONFLICT DO NOTHING")
-    await conn.execute("SET session_replication_role = replica")
+    await conn.execute(Q["history_tenant"])
+    await conn.execute(Q["triggers_off"])
     try:
         for start in range(0, jobs, batch):
             n = min(batch, jobs - start)
-            await conn.execute("""
-                WITH j AS (
-                    INSERT INTO jobs (tenant_id, status, current_step, created_at, updated_at)
-                    SELECT 'history', 'done', 'instagram_feed_gen', now() - interval '30 days', now() - interval '30 days'
-                    FROM generate_series(1, $1) RETURNING job_id)
-                INSERT INTO jobs_variants (job_id, creation_order, status, current_step, created_at, updated_at)
-                SELECT j.job_id, k, 'done', 'iou_eval', now() - interval '30 days', now() - interval '30 days'
-                FROM j CROSS JOIN generate_series(1, $2) AS k""", n, variants_per_job)
+            await conn.execute(Q["seed_finished_history"], n, variants_per_job)
     finally:
-        await conn.execute("SET session_replication_role = origin")
-    await conn.execute("VACUUM ANALYZE jobs")
-    await conn.execute("VACUUM ANALYZE jobs_variants")
+        await conn.execute(Q["triggers_on"])
+    await conn.execute(Q["analyze_jobs"])
+    await conn.execute(Q["analyze_variants"])
 
 
 def sweep_queries(settings: Settings) -> dict[str, tuple[str, tuple]]:
@@ -60,5 +53,5 @@ async def time_query(conn: asyncpg.Connection, sql: str, args: tuple, runs: int 
         await statement.fetch(*args)
         times.append((time.perf_counter() - started) * 1000)
         await tx.rollback()
-    plan = "\n".join(r[0] for r in await conn.fetch("EXPLAIN " + sql, *args))
+    plan = "\n".join(r[0] for r in await conn.fetch(f"{Q['explain_prefix']} {sql}", *args))
     return statistics.median(times), plan

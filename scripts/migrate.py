@@ -14,6 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import asyncpg
 
 from services.engine import migrations
+from services.engine.queries import Q
 
 LEGACY_TRIGGER = "check_all_variants_done_trigger"
 
@@ -28,33 +29,30 @@ def _where(url: str) -> str:
 
 
 async def _exists(conn, table: str) -> bool:
-    return await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", table)
+    return await conn.fetchval(Q["relation_exists"], table)
 
 
 async def conflicts(conn: asyncpg.Connection, done: dict) -> list[str]:
     """What in the database breaks a rule the migrations enforce, and what they do about it."""
     lines = []
-    version = int(await conn.fetchval("SHOW server_version_num"))
+    version = int(await conn.fetchval(Q["server_version"]))
     ok = version >= migrations.MIN_SERVER_VERSION
     lines.append(f"PostgreSQL {version // 10000}: " + ("ok" if ok else
                  f"TOO OLD, the schema needs {migrations.MIN_SERVER_VERSION // 10000} or newer"))
     enforced = "enforced for rows written since migration 0004" if 4 in done else \
         "migration 0004 enforces the rule for rows written from then on"
-    for table, key, what in (("instagram_feeds", "job_id", "job(s) with more than one feed"),
-                             ("evaluations", "overlay_id, evaluation_type",
-                              "(overlay, type) pair(s) with more than one evaluation")):
+    for table, key, what, query in (("instagram_feeds", "job_id", "job(s) with more than one feed", "duplicate_feeds"),
+                                    ("evaluations", "overlay_id", "(overlay, type) pair(s) with more than one evaluation",
+                                     "duplicate_evaluations")):
         if not await _exists(conn, table):
             continue
-        groups, rows, sample = await conn.fetchrow(f"""
-            SELECT count(*), coalesce(sum(n), 0), (array_agg(k ORDER BY k))[1:2]
-            FROM (SELECT {key.split(',')[0]}::text AS k, count(*) AS n FROM {table}
-                  GROUP BY {key} HAVING count(*) > 1) d""")
+        groups, rows, sample = await conn.fetchrow(Q[query])
         if groups:
-            lines.append(f"duplicates: {groups} {what} in {table} ({rows} rows; {key.split(',')[0]} e.g. "
+            lines.append(f"duplicates: {groups} {what} in {table} ({rows} rows; {key} e.g. "
                          f"{', '.join(sample)}): old rows kept unchanged; one per key {enforced}")
         else:
             lines.append(f"duplicates: none in {table}")
-    present = await conn.fetchval("SELECT count(*) FROM pg_trigger WHERE tgname = $1", LEGACY_TRIGGER)
+    present = await conn.fetchval(Q["trigger_count"], LEGACY_TRIGGER)
     notes = (done.get(4) or {}).get("notes") or ""
     if present:
         lines.append(f"legacy trigger: {LEGACY_TRIGGER} (seed 002) is installed: it moves a job to (iou_eval, done) "

@@ -18,25 +18,9 @@ from rich.table import Table
 
 from services.engine.jobs_view import job_progress
 from services.engine.pipeline import FINAL_STAGE, stage_progress
+from services.engine.queries import Q
 
 DONE, FAILED, TIMEOUT, NOT_FOUND, INTERRUPTED = 0, 1, 2, 3, 130
-
-_JOB = """
-SELECT job_id, tenant_id, current_step, status, retry_count, last_error, next_retry_at, created_at
-FROM jobs WHERE job_id = :j
-"""
-_VARIANTS = """
-SELECT v.job_variants_id, v.creation_order, v.current_step, v.status, v.retry_count, v.last_error,
-       v.next_retry_at, v.selected, ov.image_url AS overlaid_image_url
-FROM jobs_variants v LEFT JOIN image_assets ov ON ov.image_asset_id = v.overlaid_img_asset_id
-WHERE v.job_id = :j ORDER BY v.creation_order, v.created_at
-"""
-_TEXTS = """
-SELECT DISTINCT ON (generation_stage) generation_stage, ad_copy_eng, refined_ad_copy_eng, ad_copy_kor
-FROM txt_ad_copy_generations WHERE job_id = :j AND status = 'done'
-ORDER BY generation_stage, created_at DESC, pk DESC
-"""
-_FEED = "SELECT instagram_ad_copy, hashtags FROM instagram_feeds WHERE job_id = :j"
 
 
 class JobNotFound(Exception):
@@ -65,16 +49,16 @@ class DbSource:
 
         db = self._session()
         try:
-            job = db.execute(text(_JOB), {"j": job_id}).mappings().first()
+            job = db.execute(text(Q["monitor_job"]), {"j": job_id}).mappings().first()
             if job is None:
                 raise JobNotFound(job_id)
-            variants = [dict(r) for r in db.execute(text(_VARIANTS), {"j": job_id}).mappings()]
+            variants = [dict(r) for r in db.execute(text(Q["monitor_variants"]), {"j": job_id}).mappings()]
             snap = dict(job, variants=variants, retry_pending=job["next_retry_at"] is not None)
             for v in variants:
                 v["final_failure"] = v["status"] == "failed" and v["next_retry_at"] is None
             if full or (job["current_step"], job["status"]) == (FINAL_STAGE, "done"):
-                texts = {r["generation_stage"]: r for r in db.execute(text(_TEXTS), {"j": job_id}).mappings()}
-                feed = db.execute(text(_FEED), {"j": job_id}).mappings().first()
+                texts = {r["generation_stage"]: r for r in db.execute(text(Q["monitor_texts"]), {"j": job_id}).mappings()}
+                feed = db.execute(text(Q["monitor_feed"]), {"j": job_id}).mappings().first()
                 snap.update(_texts(texts), instagram_feed=dict(feed) if feed else None)
             return snap
         except Exception:

@@ -7,25 +7,15 @@ from PIL import Image
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from services.engine.queries import Q
+
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_IMAGES = sorted((ROOT / "assets" / "samples").glob("*.png"))
 DEFAULT_AD_COPY = "Fresh roasted coffee, made slowly for you. Visit us today!"
 
 # The image part (seed 003) flips each variant to img_gen running, generates, then marks it done.
-IMG_GEN_RUNNING = """
-UPDATE jobs_variants
-SET status = 'running',
-    current_step = 'img_gen',
-    updated_at = CURRENT_TIMESTAMP
-WHERE job_variants_id = :job_variants_id
-"""
-IMG_GEN_DONE = """
-UPDATE jobs_variants
-SET status = 'done',
-    current_step = 'img_gen',
-    updated_at = CURRENT_TIMESTAMP
-WHERE job_variants_id = :job_variants_id
-"""
+IMG_GEN_RUNNING = Q["img_gen_running"]
+IMG_GEN_DONE = Q["img_gen_done"]
 
 
 def register_image(db: Session, src: Path, assets_dir: Path, tenant_id: str, job_id: str) -> str:
@@ -36,10 +26,8 @@ def register_image(db: Session, src: Path, assets_dir: Path, tenant_id: str, job
     shutil.copyfile(src, dest)
     with Image.open(dest) as img:
         width, height = img.size
-    return db.execute(text("""
-        INSERT INTO image_assets (image_type, image_url, width, height, tenant_id, job_id)
-        VALUES ('generated', :url, :w, :h, :tenant, :job) RETURNING image_asset_id"""),
-        {"url": f"/assets/{rel}", "w": width, "h": height, "tenant": tenant_id, "job": job_id}).scalar_one()
+    return db.execute(text(Q["seed_image_asset"]),
+                      {"url": f"/assets/{rel}", "w": width, "h": height, "tenant": tenant_id, "job": job_id}).scalar_one()
 
 
 def create_job(db: Session, assets_dir: Path, tenant_id: str = "ye_pipeline_test_tenant", variants_count: int = 3,
@@ -47,27 +35,15 @@ def create_job(db: Session, assets_dir: Path, tenant_id: str = "ye_pipeline_test
                desc_kor: str = "갓 볶은 원두로 내린 핸드드립 커피", one_image: bool = False) -> tuple[str, list[str]]:
     """A job at user_img_input (done) with its variants; the text part's rows too when ad_copy_eng is given."""
     images = [Path(p) for p in (image_paths or SAMPLE_IMAGES)]
-    db.execute(text("INSERT INTO tenants (tenant_id, display_name) VALUES (:t, :t) ON CONFLICT DO NOTHING"),
-               {"t": tenant_id})
-    store_id = db.execute(text("""
-        INSERT INTO stores (title, body, store_category)
-        VALUES ('해오름 커피', '서울 마포구 연남동 카페. 인스타 @haeoreum_coffee', '카페/디저트')
-        RETURNING store_id""")).scalar_one()
-    tone_id = db.execute(text("""
-        INSERT INTO tone_styles (code, kor_name, eng_name, description)
-        VALUES ('friendly', '친근한', 'Friendly', 'Warm and casual') RETURNING tone_style_id""")).scalar_one()
-    job_id = str(db.execute(text("""
-        INSERT INTO jobs (tenant_id, store_id, status, current_step)
-        VALUES (:t, :s, 'done', 'user_img_input') RETURNING job_id"""), {"t": tenant_id, "s": store_id}).scalar_one())
+    db.execute(text(Q["seed_tenant"]), {"t": tenant_id})
+    store_id = db.execute(text(Q["seed_store"])).scalar_one()
+    tone_id = db.execute(text(Q["seed_tone_style"])).scalar_one()
+    job_id = str(db.execute(text(Q["seed_job"]), {"t": tenant_id, "s": store_id}).scalar_one())
     assets = [register_image(db, images[0 if one_image else i % len(images)], assets_dir, tenant_id, job_id)
               for i in range(1 if one_image else variants_count)]
-    db.execute(text("""
-        INSERT INTO job_inputs (job_id, img_asset_id, tone_style_id, desc_kor)
-        VALUES (:j, :a, :tone, :d)"""), {"j": job_id, "a": assets[0], "tone": tone_id, "d": desc_kor})
-    variant_ids = [str(db.execute(text("""
-        INSERT INTO jobs_variants (job_id, img_asset_id, creation_order, status, current_step)
-        VALUES (:j, :a, :o, 'done', 'user_img_input') RETURNING job_variants_id"""),
-        {"j": job_id, "a": assets[0 if one_image else i], "o": i + 1}).scalar_one()) for i in range(variants_count)]
+    db.execute(text(Q["seed_job_inputs"]), {"j": job_id, "a": assets[0], "tone": tone_id, "d": desc_kor})
+    variant_ids = [str(db.execute(text(Q["seed_variant"]), {"j": job_id, "a": assets[0 if one_image else i], "o": i + 1})
+                       .scalar_one()) for i in range(variants_count)]
     if ad_copy_eng is not None:
         add_text_part(db, job_id, ad_copy_eng)
     db.commit()
@@ -77,15 +53,12 @@ def create_job(db: Session, assets_dir: Path, tenant_id: str = "ye_pipeline_test
 def add_text_part(db: Session, job_id: str, ad_copy_eng: str) -> None:
     """The text part's rows: kor_to_eng and ad_copy_eng, both done."""
     for stage in ("kor_to_eng", "ad_copy_eng"):
-        db.execute(text("""
-            INSERT INTO txt_ad_copy_generations (job_id, generation_stage, ad_copy_eng, status)
-            VALUES (:j, :stage, :copy, 'done')"""), {"j": job_id, "stage": stage, "copy": ad_copy_eng})
+        db.execute(text(Q["seed_text_part"]), {"j": job_id, "stage": stage, "copy": ad_copy_eng})
 
 
 def simulate_image_part(db: Session, job_id: str) -> list[str]:
     """Seed 003's statements for each variant: img_gen running, then img_gen done (starts the pipeline)."""
-    variants = [str(r[0]) for r in db.execute(text(
-        "SELECT job_variants_id FROM jobs_variants WHERE job_id = :j ORDER BY creation_order"), {"j": job_id})]
+    variants = [str(r[0]) for r in db.execute(text(Q["job_variant_ids"]), {"j": job_id})]
     for variant_id in variants:
         db.execute(text(IMG_GEN_RUNNING), {"job_variants_id": variant_id})
         db.commit()

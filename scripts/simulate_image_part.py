@@ -14,16 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from sqlalchemy import text
 
 from scripts import seedlib
-
-# Seed 003, step 1: the variants the image part has to process.
-PENDING = """
-SELECT jv.job_variants_id, jv.job_id
-FROM jobs_variants jv JOIN jobs j USING (job_id)
-WHERE jv.current_step = 'user_img_input' AND jv.status = 'done'
-  AND (CAST(:job_id AS uuid) IS NULL OR jv.job_id = CAST(:job_id AS uuid))
-  AND (CAST(:tenant AS text) IS NULL OR j.tenant_id = CAST(:tenant AS text))
-ORDER BY jv.created_at ASC, jv.creation_order ASC
-"""
+from services.engine.queries import Q
 
 
 def flip(db, variant_id: str, delay: float = 0.0) -> None:
@@ -40,19 +31,18 @@ def run(db, job_id: str | None = None, all_pending: bool = False, tenant_id: str
         force: bool = False, delay: float = 0.0, limit: int | None = None) -> list[tuple[str, str]]:
     """Flip the selected variants to img_gen done; returns [(job_id, variant_id)]."""
     if job_id and force:
-        if db.execute(text("SELECT 1 FROM jobs WHERE job_id = :j"), {"j": job_id}).first() is None:
+        if db.execute(text(Q["job_exists"]), {"j": job_id}).first() is None:
             raise LookupError(f"job {job_id} not found")
         if delay:
-            rows = [(job_id, str(r[0])) for r in db.execute(text(
-                "SELECT job_variants_id FROM jobs_variants WHERE job_id = :j ORDER BY creation_order"), {"j": job_id})]
+            rows = [(job_id, str(r[0])) for r in db.execute(text(Q["job_variant_ids"]), {"j": job_id})]
         else:
             return [(job_id, v) for v in seedlib.simulate_image_part(db, job_id)]
     else:
         rows = [(str(r[1]), str(r[0])) for r in db.execute(
-            text(PENDING), {"job_id": job_id if not all_pending else None, "tenant": tenant_id})]
+            text(Q["pending_image_part"]), {"job_id": job_id if not all_pending else None, "tenant": tenant_id})]
         db.commit()
         if job_id and not rows:
-            exists = db.execute(text("SELECT count(*) FROM jobs_variants WHERE job_id = :j"), {"j": job_id}).scalar()
+            exists = db.execute(text(Q["count_job_variants"]), {"j": job_id}).scalar()
             if not exists:
                 raise LookupError(f"job {job_id} not found (or it has no variants)")
     if limit:

@@ -4,54 +4,7 @@ from uuid import UUID
 import asyncpg
 
 from services.engine.pipeline import JOB_ADVANCED_STEPS, STAGES, stage_progress
-
-_JOB = """
-SELECT job_id, tenant_id, current_step, status, retry_count, last_error, next_retry_at, created_at, updated_at
-FROM jobs WHERE job_id = $1
-"""
-_VARIANTS = """
-SELECT v.job_variants_id, v.creation_order, v.current_step, v.status, v.retry_count, v.last_error, v.next_retry_at,
-       v.selected, v.img_asset_id, src.image_url, v.overlaid_img_asset_id, ov.image_url AS overlaid_image_url,
-       o.overlay_id, v.created_at, v.updated_at
-FROM jobs_variants v
-LEFT JOIN image_assets src ON src.image_asset_id = v.img_asset_id
-LEFT JOIN image_assets ov ON ov.image_asset_id = v.overlaid_img_asset_id
-LEFT JOIN LATERAL (SELECT overlay_id FROM overlay_layouts WHERE job_variants_id = v.job_variants_id
-                   ORDER BY created_at DESC, pk DESC LIMIT 1) o ON TRUE
-WHERE v.job_id = $1 ORDER BY v.creation_order, v.created_at
-"""
-_EVALS = "SELECT overlay_id, evaluation_type, metrics FROM evaluations WHERE overlay_id = ANY($1::uuid[])"
-_RUNS = """
-SELECT job_variants_id, step, attempt, status, error, worker, started_at, finished_at,
-       EXTRACT(EPOCH FROM finished_at - started_at) * 1000 AS duration_ms
-FROM stage_runs WHERE job_id = $1 ORDER BY started_at, run_id
-"""
-_TEXTS = """
-SELECT DISTINCT ON (generation_stage) generation_stage, ad_copy_eng, refined_ad_copy_eng, ad_copy_kor
-FROM txt_ad_copy_generations WHERE job_id = $1 AND status = 'done'
-ORDER BY generation_stage, created_at DESC, pk DESC
-"""
-_FEED = """
-SELECT instagram_feed_id, instagram_ad_copy, hashtags, ad_copy_kor, refined_ad_copy_eng, tone_style,
-       product_description, used_temperature, used_max_tokens, latency_ms, overlay_id, created_at,
-       (SELECT provider FROM llm_traces t WHERE t.llm_trace_id = f.llm_trace_id) AS provider
-FROM instagram_feeds f WHERE job_id = $1
-"""
-_LIST = """
-WITH recent AS (  -- the LIMIT applies to jobs first, so the aggregate touches only their variants
-    SELECT job_id, tenant_id, current_step, status, created_at, updated_at FROM jobs
-    WHERE ($1::text IS NULL OR tenant_id = $1) AND ($2::text IS NULL OR status = $2)
-    ORDER BY created_at DESC LIMIT $3)
-SELECT j.job_id, j.tenant_id, j.current_step, j.status, j.created_at, j.updated_at,
-       count(v.*) AS variants,
-       count(v.*) FILTER (WHERE v.current_step = 'iou_eval' AND v.status = 'done'
-                          OR v.status = 'failed' AND v.next_retry_at IS NULL) AS variants_finished,
-       coalesce(json_agg(json_build_array(v.current_step, v.status)) FILTER (WHERE v.job_variants_id IS NOT NULL),
-                '[]') AS states
-FROM recent j LEFT JOIN jobs_variants v USING (job_id)
-GROUP BY j.job_id, j.tenant_id, j.current_step, j.status, j.created_at, j.updated_at
-ORDER BY j.created_at DESC
-"""
+from services.engine.queries import Q
 
 
 def job_progress(job_step: str | None, job_status: str | None, variant_states: list) -> float:
@@ -67,7 +20,7 @@ def job_progress(job_step: str | None, job_status: str | None, variant_states: l
 
 async def list_jobs(pool: asyncpg.Pool, tenant_id: str | None, status: str | None, limit: int) -> list[dict]:
     """Recent jobs, newest first, optionally for one tenant or status."""
-    rows = await pool.fetch(_LIST, tenant_id, status, limit)
+    rows = await pool.fetch(Q["view_recent_jobs"], tenant_id, status, limit)
     return [{**{k: r[k] for k in r.keys() if k != "states"},
              "progress": job_progress(r["current_step"], r["status"], r["states"])} for r in rows]
 
@@ -75,15 +28,15 @@ async def list_jobs(pool: asyncpg.Pool, tenant_id: str | None, status: str | Non
 async def job_detail(pool: asyncpg.Pool, job_id: UUID) -> dict | None:
     """Everything known about one job, or None."""
     async with pool.acquire() as conn:
-        job = await conn.fetchrow(_JOB, job_id)
+        job = await conn.fetchrow(Q["view_job"], job_id)
         if job is None:
             return None
-        variants = [dict(r) for r in await conn.fetch(_VARIANTS, job_id)]
+        variants = [dict(r) for r in await conn.fetch(Q["view_variants"], job_id)]
         overlay_ids = [v["overlay_id"] for v in variants if v["overlay_id"]]
-        evals = await conn.fetch(_EVALS, overlay_ids)
-        runs = [dict(r) for r in await conn.fetch(_RUNS, job_id)]
-        texts = {r["generation_stage"]: r for r in await conn.fetch(_TEXTS, job_id)}
-        feed = await conn.fetchrow(_FEED, job_id)
+        evals = await conn.fetch(Q["view_evaluations"], overlay_ids)
+        runs = [dict(r) for r in await conn.fetch(Q["view_stage_runs"], job_id)]
+        texts = {r["generation_stage"]: r for r in await conn.fetch(Q["view_texts"], job_id)}
+        feed = await conn.fetchrow(Q["view_feed"], job_id)
     by_overlay: dict = {}
     for e in evals:
         by_overlay.setdefault(e["overlay_id"], {})[e["evaluation_type"]] = e["metrics"]

@@ -10,6 +10,7 @@ from pathlib import Path
 import asyncpg
 
 from config import ROOT
+from services.engine.queries import Q
 
 log = logging.getLogger(__name__)
 MIGRATIONS_DIR = ROOT / "db" / "migrations"
@@ -18,10 +19,6 @@ LOCK_ID = 7_300_001  # advisory lock: one process migrates at a time (the old ap
 # (CREATE INDEX CONCURRENTLY cannot run inside one). Each of its statements must be idempotent.
 NO_TRANSACTION = "-- migrate: no-transaction"
 MIN_SERVER_VERSION = 140000  # CREATE OR REPLACE TRIGGER (0003) needs PostgreSQL 14
-VERSION_TABLE = """
-CREATE TABLE IF NOT EXISTS service_migrations (
-    version INTEGER PRIMARY KEY, name TEXT NOT NULL, checksum TEXT NOT NULL,
-    applied_at TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp(), notes TEXT)"""
 _FILE = re.compile(r"^(\d{4})_(\w+)\.sql$")
 _INDEX = re.compile(r"CREATE\s+(?:UNIQUE\s+)?INDEX\s+CONCURRENTLY\s+IF\s+NOT\s+EXISTS\s+(\w+)", re.IGNORECASE)
 
@@ -88,9 +85,9 @@ def split_statements(sql: str) -> list[str]:
 
 async def applied(conn: asyncpg.Connection) -> dict[int, asyncpg.Record]:
     """{version: row} of service_migrations (empty when the table does not exist yet)."""
-    if not await conn.fetchval("SELECT to_regclass('service_migrations') IS NOT NULL"):
+    if not await conn.fetchval(Q["version_table_exists"]):
         return {}
-    return {r["version"]: r for r in await conn.fetch("SELECT * FROM service_migrations ORDER BY version")}
+    return {r["version"]: r for r in await conn.fetch(Q["applied_migrations"])}
 
 
 async def pending(conn: asyncpg.Connection, migrations: list[Migration] | None = None) -> list[Migration]:
@@ -101,7 +98,7 @@ async def pending(conn: asyncpg.Connection, migrations: list[Migration] | None =
 
 async def check_server(conn: asyncpg.Connection) -> None:
     """Refuse servers older than the schema needs."""
-    version = int(await conn.fetchval("SHOW server_version_num"))
+    version = int(await conn.fetchval(Q["server_version"]))
     if version < MIN_SERVER_VERSION:
         raise MigrationError(f"PostgreSQL {version // 10000} is too old: the schema needs "
                              f"{MIN_SERVER_VERSION // 10000} or newer")
@@ -114,9 +111,9 @@ async def migrate(conn: asyncpg.Connection, migrations: list[Migration] | None =
     await check_server(conn)
     # Session-level: the lock must outlive the per-file transactions. Waiting here is fine: the
     # other process is migrating and this one has nothing to do until it has finished.
-    await conn.execute("SELECT pg_advisory_lock($1)", LOCK_ID)
+    await conn.execute(Q["migration_lock"], LOCK_ID)
     try:
-        await conn.execute(VERSION_TABLE)
+        await conn.execute(Q["create_version_table"])
         done = await applied(conn)
         ran = []
         for migration in migrations:
@@ -131,7 +128,7 @@ async def migrate(conn: asyncpg.Connection, migrations: list[Migration] | None =
         return ran
     finally:
         if not conn.is_closed():
-            await conn.execute("SELECT pg_advisory_unlock($1)", LOCK_ID)
+            await conn.execute(Q["migration_unlock"], LOCK_ID)
 
 
 async def _apply_with_retry(conn, migration: Migration, lock_timeout: float, attempts: int, max_delay: float) -> None:
@@ -164,25 +161,24 @@ async def _apply(conn: asyncpg.Connection, migration: Migration, lock_timeout: f
         log.info("migration %s: %s", migration.filename, message.message)
     conn.add_log_listener(on_notice)
     log.info("applying migration %s", migration.filename)
-    timeout = f"SET lock_timeout = '{int(lock_timeout * 1000)}ms'"
-    record = ("INSERT INTO service_migrations (version, name, checksum, notes) VALUES ($1, $2, $3, $4) "
-              "ON CONFLICT (version) DO NOTHING")
+    timeout = f"{int(lock_timeout * 1000)}ms"
     try:
         if migration.transactional:
             async with conn.transaction():
-                await conn.execute(timeout.replace("SET", "SET LOCAL", 1))
+                await conn.execute(Q["set_local_lock_timeout"], timeout)
                 await conn.execute(migration.sql)
-                await conn.execute(record, migration.version, migration.name, migration.checksum,
+                await conn.execute(Q["record_migration"], migration.version, migration.name, migration.checksum,
                                    "\n".join(notes) or None)
         else:
-            await conn.execute(timeout)
+            await conn.execute(Q["set_lock_timeout"], timeout)
             try:
                 for statement in split_statements(migration.sql):
                     await _drop_invalid_index(conn, statement)
                     await conn.execute(statement)
             finally:
-                await conn.execute("RESET lock_timeout")
-            await conn.execute(record, migration.version, migration.name, migration.checksum, "\n".join(notes) or None)
+                await conn.execute(Q["reset_lock_timeout"])
+            await conn.execute(Q["record_migration"], migration.version, migration.name, migration.checksum,
+                               "\n".join(notes) or None)
     finally:
         conn.remove_log_listener(on_notice)
 
@@ -190,7 +186,6 @@ async def _apply(conn: asyncpg.Connection, migration: Migration, lock_timeout: f
 async def _drop_invalid_index(conn: asyncpg.Connection, statement: str) -> None:
     """A failed CREATE INDEX CONCURRENTLY leaves an INVALID index that IF NOT EXISTS would keep: drop it."""
     match = _INDEX.search(statement)
-    if match and await conn.fetchval("""SELECT NOT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
-                                        WHERE c.relname = $1 AND pg_table_is_visible(c.oid)""", match[1]):
+    if match and await conn.fetchval(Q["index_is_invalid"], match[1]):
         log.warning("dropping index %s left INVALID by an interrupted concurrent build", match[1])
-        await conn.execute(f'DROP INDEX CONCURRENTLY IF EXISTS "{match[1]}"')
+        await conn.execute(Q["drop_index_concurrently"].format(index=match[1]))

@@ -156,8 +156,7 @@ class StageRunner:
         """Before claiming: a caller's overlay_id must be the variant's latest overlay (else 404/409)."""
         if await conn.fetchval(Q["latest_overlay"], variant_id) == overlay_id:
             return
-        owned = await conn.fetchval("SELECT 1 FROM overlay_layouts WHERE overlay_id = $1 AND job_variants_id = $2",
-                                    overlay_id, variant_id)
+        owned = await conn.fetchval(Q["overlay_of_variant"], overlay_id, variant_id)
         if not owned:
             raise NotFound(f"overlay {overlay_id} not found for variant {variant_id}")
         raise ClaimLost(f"overlay {overlay_id} is not the variant's latest overlay")

@@ -3,16 +3,9 @@ from uuid import UUID
 
 import asyncpg
 
-EVALUATION_TYPES = ("llava_judge", "ocr", "readability", "iou")
+from services.engine.queries import Q
 
-_LATEST_EVALS = """
-SELECT v.job_variants_id, v.creation_order, e.evaluation_type, e.metrics
-FROM jobs_variants v
-LEFT JOIN LATERAL (SELECT overlay_id FROM overlay_layouts o WHERE o.job_variants_id = v.job_variants_id
-                   ORDER BY o.created_at DESC, o.pk DESC LIMIT 1) o ON TRUE
-LEFT JOIN evaluations e ON e.overlay_id = o.overlay_id
-WHERE v.job_id = $1 AND v.current_step = 'iou_eval' AND v.status = 'done'
-"""
+EVALUATION_TYPES = ("llava_judge", "ocr", "readability", "iou")
 
 
 def metric_value(metrics: dict, key: str, default: float = 0.0) -> float:
@@ -36,7 +29,7 @@ def rank_key(evals: dict[str, dict], creation_order: int) -> tuple:
 
 async def select_best_variant(conn: asyncpg.Connection, job_id: UUID) -> UUID | None:
     """Mark exactly one finished variant of the job `selected`; return its id."""
-    rows = await conn.fetch(_LATEST_EVALS, job_id)
+    rows = await conn.fetch(Q["finished_variants_evaluations"], job_id)
     variants: dict[UUID, tuple[int, dict]] = {}
     for row in rows:
         order, evals = variants.setdefault(row["job_variants_id"], (row["creation_order"], {}))
@@ -45,5 +38,5 @@ async def select_best_variant(conn: asyncpg.Connection, job_id: UUID) -> UUID | 
     if not variants:
         return None
     best = min(variants, key=lambda vid: rank_key(variants[vid][1], variants[vid][0]))
-    await conn.execute("UPDATE jobs_variants SET selected = (job_variants_id = $2) WHERE job_id = $1", job_id, best)
+    await conn.execute(Q["mark_selected_variant"], job_id, best)
     return best

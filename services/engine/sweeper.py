@@ -25,7 +25,7 @@ async def sweep_once(pool: asyncpg.Pool, dispatcher: Dispatcher, settings: Setti
     async with pool.acquire() as conn, conn.transaction():
         # Every scan runs under the lock: one replica sweeps a round, the others skip it (the lock ends
         # with the transaction, so a replica that dies mid-sweep holds nothing).
-        if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", _SWEEP_LOCK):
+        if not await conn.fetchval(Q["try_sweep_lock"], _SWEEP_LOCK):
             return found
         backoff = (settings.max_crashes, settings.retry_base_seconds, settings.retry_max_seconds)
         expired = await conn.fetch(Q["expire_variant_leases"], settings.max_retries, _VARIANT_STAGES, *backoff)

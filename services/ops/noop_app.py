@@ -4,13 +4,10 @@ import threading
 import time
 
 from main import create_app
+from services.engine.queries import Q
 
 # Every execution of a stage is recorded here, so tests can prove "ran exactly once".
-EXECUTIONS_DDL = """
-CREATE TABLE IF NOT EXISTS test_executions (
-    id BIGSERIAL PRIMARY KEY, stage TEXT NOT NULL, row_id UUID NOT NULL, run_token UUID NOT NULL,
-    pid INTEGER NOT NULL, at TIMESTAMPTZ DEFAULT clock_timestamp())
-"""
+EXECUTIONS_DDL = Q["create_test_executions"]
 
 
 class CountingHandler:
@@ -26,8 +23,7 @@ class CountingHandler:
         self.misbehave = os.environ.get("TEST_MISBEHAVE") if os.environ.get("TEST_MISBEHAVE_STAGE") == stage else None
 
     async def load(self, conn, ctx):
-        await conn.execute("INSERT INTO test_executions (stage, row_id, run_token, pid) VALUES ($1, $2, $3, $4)",
-                           self.stage, ctx.job_variants_id or ctx.job_id, ctx.run_token, os.getpid())
+        await conn.execute(Q["record_test_execution"], self.stage, ctx.job_variants_id or ctx.job_id, ctx.run_token, os.getpid())
         return {"row": str(ctx.job_variants_id or ctx.job_id), "attempt": ctx.attempt}
 
     def run(self, inputs):

@@ -2,6 +2,7 @@
 import time
 from dataclasses import dataclass
 
+from services.engine.queries import Q
 from services.imaging import iou, legacy_metrics, ocr, readability
 from services.imaging.faces import FACE_LABELS, face_share
 from services.imaging.fonts import font_path_of
@@ -148,9 +149,8 @@ class VlmJudge(VlmBacked, _EvalStage):
     async def save(self, conn, ctx, out):
         trace = out["metrics"]["_trace"]  # not popped: a commit retried after a lost connection saves again
         out = {**out, "metrics": {k: v for k, v in out["metrics"].items() if k != "_trace"}}
-        trace_id = await conn.fetchval("""
-            INSERT INTO vlm_traces (job_id, job_variants_id, provider, operation_type, request, response, latency_ms)
-            VALUES ($1, $2, $3, 'judge', $4, $5, $6) RETURNING vlm_trace_id""", ctx.job_id, ctx.job_variants_id,
-            out["metrics"]["backend"], trace["request"], trace["response"], out["metrics"]["vlm_latency_ms"])
+        trace_id = await conn.fetchval(Q["insert_vlm_trace_judge"], ctx.job_id, ctx.job_variants_id,
+                                       out["metrics"]["backend"], trace["request"], trace["response"],
+                                       out["metrics"]["vlm_latency_ms"])
         return {**await super().save(conn, ctx, out), "vlm_trace_id": str(trace_id),
                 "overall": out["metrics"]["overall"]["value"]}

@@ -3,6 +3,7 @@ import time
 import uuid
 from dataclasses import dataclass
 
+from services.engine.queries import Q
 from services.engine.workers import vlm_process_group
 from services.errors import InputError, NotFound
 from services.imaging import planner
@@ -67,8 +68,7 @@ class VlmAnalyze(VlmBacked, _ImageStage):
     async def load(self, conn, ctx):
         asset_id, path = await variant_image_path(conn, ctx.job_variants_id, self.settings.assets_dir)
         # A sibling variant may already have refined the copy: then this one needs no LLM call.
-        refined = await conn.fetchval("SELECT 1 FROM txt_ad_copy_generations WHERE job_id = $1 AND "
-                                      "generation_stage = 'refined_ad_copy' AND status = 'done'", ctx.job_id)
+        refined = await conn.fetchval(Q["has_refined_copy"], ctx.job_id)
         return ImageInputs(asset_id, path, text=await english_copy(conn, ctx.job_id, refined=False),
                            has_refined=bool(refined))
 
@@ -88,25 +88,19 @@ class VlmAnalyze(VlmBacked, _ImageStage):
 
     async def save(self, conn, ctx, out):
         verdict = out["verdict"]
-        trace_id = await conn.fetchval("""
-            INSERT INTO vlm_traces (job_id, job_variants_id, provider, operation_type, request, response, latency_ms)
-            VALUES ($1, $2, $3, 'analyze', $4, $5, $6) RETURNING vlm_trace_id""", ctx.job_id, ctx.job_variants_id,
-            verdict.get("backend"),
+        trace_id = await conn.fetchval(
+            Q["insert_vlm_trace_analyze"], ctx.job_id, ctx.job_variants_id, verdict.get("backend"),
             {"ad_copy_eng": out["text"], "image_hw": list(out["shape"]), **verdict.get("request", {})}, verdict,
             out["latency_ms"])
         refined = out["refined"]
         if refined:
             # Variants do not wait for each other: the first that needs a refined copy writes it
-            # (under a per-job lock), later ones keep it, so the job has one refined copy.
-            await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1::text))", str(ctx.job_id))
+            # (under a per-job lock, db/stages.sql), later ones keep it, so the job has one refined copy.
+            await conn.execute(Q["lock_job_refinement"], str(ctx.job_id))
             trace_id = await self.models.save_llm_trace(conn, ctx.job_id, refined)  # every call is traced
-            exists = await conn.fetchval("SELECT 1 FROM txt_ad_copy_generations WHERE job_id = $1 AND "
-                                         "generation_stage = 'refined_ad_copy' AND status = 'done'", ctx.job_id)
-            if not exists:
-                await conn.execute("""
-                    INSERT INTO txt_ad_copy_generations (job_id, llm_trace_id, generation_stage, ad_copy_eng,
-                        refined_ad_copy_eng, status) VALUES ($1, $2, 'refined_ad_copy', $3, $4, 'done')""",
-                    ctx.job_id, trace_id, out["text"], refined.data["refined_ad_copy_eng"])
+            if not await conn.fetchval(Q["has_refined_copy"], ctx.job_id):
+                await conn.execute(Q["insert_refined_copy"], ctx.job_id, trace_id, out["text"],
+                                   refined.data["refined_ad_copy_eng"])
         stored = await english_copy(conn, ctx.job_id) if refined else None
         return {"vlm_trace_id": str(trace_id), "is_valid": bool(verdict.get("suitable")),
                 "backend": verdict.get("backend"), "suitable": verdict.get("suitable"),
@@ -137,25 +131,14 @@ class YoloDetect(_ImageStage):
                 "size": (w, h), "latency_ms": latency, "model": self.models.detector.name}
 
     async def save(self, conn, ctx, out):
-        await conn.execute("DELETE FROM detections WHERE job_variants_id = $1", ctx.job_variants_id)
-        detection_ids = [str(await conn.fetchval("""
-            INSERT INTO detections (image_asset_id, job_id, job_variants_id, box, label, score)
-            VALUES ($1, $2, $3, $4, $5, $6) RETURNING detection_id""",
-            out["asset_id"], ctx.job_id, ctx.job_variants_id, d["box"], d["label"][:255],
+        await conn.execute(Q["delete_detections"], ctx.job_variants_id)
+        detection_ids = [str(await conn.fetchval(
+            Q["insert_detection"], out["asset_id"], ctx.job_id, ctx.job_variants_id, d["box"], d["label"][:255],
             round(min(max(d["score"], 0.0), 0.9999), 4))) for d in out["detections"]]
-        mask_asset = await conn.fetchval("""
-            INSERT INTO image_assets (image_type, image_url, width, height, tenant_id, job_id)
-            VALUES ('forbidden_mask', $1, $2, $3, $4, $5) RETURNING image_asset_id""",
-            out["mask_url"], *out["size"], ctx.tenant_id, ctx.job_id)
-        await conn.execute("""
-            INSERT INTO yolo_runs (job_id, job_variants_id, image_asset_id, forbidden_mask_url, model_name,
-                detection_count, latency_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)
-            ON CONFLICT (job_variants_id) DO UPDATE SET image_asset_id = EXCLUDED.image_asset_id,
-                forbidden_mask_url = EXCLUDED.forbidden_mask_url, model_name = EXCLUDED.model_name,
-                detection_count = EXCLUDED.detection_count, latency_ms = EXCLUDED.latency_ms,
-                updated_at = CURRENT_TIMESTAMP""",
-            ctx.job_id, ctx.job_variants_id, out["asset_id"], out["mask_url"], out["model"], len(out["detections"]),
-            out["latency_ms"])
+        mask_asset = await conn.fetchval(Q["insert_mask_asset"], out["mask_url"], *out["size"], ctx.tenant_id,
+                                         ctx.job_id)
+        await conn.execute(Q["upsert_yolo_run"], ctx.job_id, ctx.job_variants_id, out["asset_id"], out["mask_url"],
+                           out["model"], len(out["detections"]), out["latency_ms"])
         return {"detection_ids": detection_ids, "boxes": [d["box"] for d in out["detections"]],
                 "labels": [d["label"] for d in out["detections"]], "scores": [d["score"] for d in out["detections"]],
                 "forbidden_mask_url": out["mask_url"], "model": out["model"], "detections": len(out["detections"]),
@@ -182,10 +165,8 @@ class Planner(_ImageStage):
         proposal_id = uuid.uuid4()
         candidates = [{**c, "proposal_id": str(proposal_id if i == 0 else uuid.uuid4())}
                       for i, c in enumerate(out["candidates"])]
-        await conn.execute("""
-            INSERT INTO planner_proposals (proposal_id, image_asset_id, job_variants_id, prompt, layout, latency_ms)
-            VALUES ($1, $2, $3, $4, $5, $6)""", proposal_id, out["asset_id"], ctx.job_variants_id, out["text"],
-            {"text": out["text"], "candidates": candidates}, out["latency_ms"])
+        await conn.execute(Q["insert_planner_proposal"], proposal_id, out["asset_id"], ctx.job_variants_id, out["text"],
+                           {"text": out["text"], "candidates": candidates}, out["latency_ms"])
         best = candidates[0]
         proposals = [{k: c.get(k) for k in ("proposal_id", "box", "score", "font_size", "lines", "align", "region",
                                             "fits")} for c in candidates]
@@ -244,20 +225,14 @@ class Overlay(_ImageStage):
     async def save(self, conn, ctx, out):
         (w, h), layout = out["size"], out["layout"]
         x, y, bw, bh = layout["box"]
-        asset_id = await conn.fetchval("""
-            INSERT INTO image_assets (image_type, image_url, width, height, tenant_id, job_id)
-            VALUES ('overlaid', $1, $2, $3, $4, $5) RETURNING image_asset_id""", out["url"], w, h, ctx.tenant_id,
-            ctx.job_id)
+        asset_id = await conn.fetchval(Q["insert_overlaid_asset"], out["url"], w, h, ctx.tenant_id, ctx.job_id)
         layout = {**layout, "render": {"url": out["url"], "image_asset_id": str(asset_id)}}  # callers read render.url
-        overlay_id = await conn.fetchval("""
-            INSERT INTO overlay_layouts (proposal_id, job_variants_id, layout, x_ratio, y_ratio, width_ratio,
-                height_ratio, text_margin, latency_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING overlay_id""",
-            out["proposal_id"], ctx.job_variants_id, layout, round(x / w, 4), round(y / h, 4), round(bw / w, 4),
-            round(bh / h, 4), f"{min(x, y, w - x - bw, h - y - bh)}px", out["latency_ms"])
-        render_id = await conn.fetchval("INSERT INTO renders (overlay_id, image_asset_id) VALUES ($1, $2) "
-                                        "RETURNING render_id", overlay_id, asset_id)
-        await conn.execute("UPDATE jobs_variants SET overlaid_img_asset_id = $2 WHERE job_variants_id = $1",
-                           ctx.job_variants_id, asset_id)
+        overlay_id = await conn.fetchval(
+            Q["insert_overlay_layout"], out["proposal_id"], ctx.job_variants_id, layout, round(x / w, 4),
+            round(y / h, 4), round(bw / w, 4), round(bh / h, 4), f"{min(x, y, w - x - bw, h - y - bh)}px",
+            out["latency_ms"])
+        render_id = await conn.fetchval(Q["insert_render"], overlay_id, asset_id)
+        await conn.execute(Q["set_overlaid_asset"], ctx.job_variants_id, asset_id)
         return {"overlay_id": str(overlay_id), "proposal_id": layout["proposal_id"], "text": layout["text"],
                 "render": {**layout["render"], "render_id": str(render_id)}, "box": layout["box"],
                 "font": layout.get("font"), "x_align": layout.get("align"), "y_align": layout["y_align"],

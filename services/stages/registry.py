@@ -5,6 +5,7 @@ import time
 
 from config import Settings
 from services.backends.factory import build_vlm
+from services.engine.queries import Q
 from services.imaging.faces import build_detector_with_faces
 from services.imaging.fonts import default_font_path
 from services.stages.evaluate import IouEval, OcrEval, ReadabilityEval, VlmJudge
@@ -100,11 +101,9 @@ class Models:
 
     async def save_llm_trace(self, conn, job_id, result, prompt_id=None, tone_style_id=None):
         """One llm_traces row per call, with the provider that really ran."""
-        return await conn.fetchval("""
-            INSERT INTO llm_traces (job_id, provider, tone_style_id, prompt_id, operation_type, request, response,
-                latency_ms, prompt_tokens, completion_tokens, total_tokens, token_usage)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING llm_trace_id""",
-            job_id, result.provider, tone_style_id, prompt_id or getattr(result, "prompt_id", None),
+        return await conn.fetchval(
+            Q["insert_llm_trace"], job_id, result.provider, tone_style_id,
+            prompt_id or getattr(result, "prompt_id", None),
             result.request.get("operation") or result.request.get("prompt_name"),
             {**result.request, "model": result.model}, {"content": result.content, "data": result.data,
                                                         "note": result.note, "attempts": result.attempts},

@@ -1,16 +1,10 @@
 """Handlers of the job-level text stages: ad_copy_gen_kor and instagram_feed_gen."""
 import uuid
 
+from services.engine.queries import Q
 from services.errors import InputError
 from services.stages.inputs import english_copy
 from services.text import post_rules, prompts
-
-_JOB_CONTEXT = """
-SELECT ji.desc_kor, ji.desc_eng, ji.tone_style_id, t.kor_name, t.eng_name, t.code,
-       s.title, s.body, s.store_category
-FROM jobs j LEFT JOIN job_inputs ji USING (job_id) LEFT JOIN tone_styles t USING (tone_style_id)
-LEFT JOIN stores s ON s.store_id = j.store_id WHERE j.job_id = $1
-"""
 
 
 def prompt_uuid(name: str, version: str) -> uuid.UUID:
@@ -20,7 +14,7 @@ def prompt_uuid(name: str, version: str) -> uuid.UUID:
 
 async def job_context(conn, job_id) -> dict:
     """Owner's description, tone and store of the job, as the prompts and the offline writer need."""
-    row = await conn.fetchrow(_JOB_CONTEXT, job_id)
+    row = await conn.fetchrow(Q["job_context"], job_id)
     tone = (row and (row["kor_name"] or row["eng_name"] or row["code"])) or "친근한"
     return {"desc_kor": row["desc_kor"] or "", "desc_eng": row["desc_eng"] or "", "tone": tone, "tone_style": tone,
             "tone_style_id": row["tone_style_id"], "store_title": row["title"] or "", "store_body": row["body"] or "",
@@ -61,12 +55,9 @@ class AdCopyGenKor(_TextStage):
         trace_id = await self.models.save_llm_trace(conn, ctx.job_id, out["result"], out["prompt_id"],
                                                     out["inputs"]["tone_style_id"])
         # A re-run replaces the job's Korean copy instead of adding a second one.
-        await conn.execute("DELETE FROM txt_ad_copy_generations WHERE job_id = $1 AND generation_stage = 'eng_to_kor'",
-                           ctx.job_id)
-        gen_id = await conn.fetchval("""
-            INSERT INTO txt_ad_copy_generations (job_id, llm_trace_id, generation_stage, ad_copy_eng, ad_copy_kor, status)
-            VALUES ($1, $2, 'eng_to_kor', $3, $4, 'done') RETURNING ad_copy_gen_id""", ctx.job_id, trace_id,
-            out["inputs"]["ad_copy_eng"], out["ad_copy_kor"])
+        await conn.execute(Q["delete_korean_copy"], ctx.job_id)
+        gen_id = await conn.fetchval(Q["insert_korean_copy"], ctx.job_id, trace_id, out["inputs"]["ad_copy_eng"],
+                                     out["ad_copy_kor"])
         return {"llm_trace_id": str(trace_id), "ad_copy_gen_id": str(gen_id), "provider": out["result"].provider,
                 "ad_copy_kor": out["ad_copy_kor"]}
 
@@ -75,14 +66,10 @@ class InstagramFeedGen(_TextStage):
     """Write the job's one Instagram post, with hashtags, for the selected variant."""
 
     async def load(self, conn, ctx):
-        kor = await conn.fetchval("SELECT ad_copy_kor FROM txt_ad_copy_generations WHERE job_id = $1 AND "
-                                  "generation_stage = 'eng_to_kor' AND status = 'done' "
-                                  "ORDER BY created_at DESC, pk DESC LIMIT 1", ctx.job_id)
+        kor = await conn.fetchval(Q["latest_korean_copy"], ctx.job_id)
         if not kor:
             raise InputError("no Korean copy (eng_to_kor) for this job")
-        overlay_id = await conn.fetchval("""
-            SELECT o.overlay_id FROM jobs_variants v JOIN overlay_layouts o USING (job_variants_id)
-            WHERE v.job_id = $1 AND v.selected ORDER BY o.created_at DESC, o.pk DESC LIMIT 1""", ctx.job_id)
+        overlay_id = await conn.fetchval(Q["selected_overlay"], ctx.job_id)
         context = await job_context(conn, ctx.job_id)
         product = context["desc_kor"] or context["desc_eng"]
         return {**context, "ad_copy_kor": kor, "ad_copy_eng": await english_copy(conn, ctx.job_id),
@@ -101,22 +88,10 @@ class InstagramFeedGen(_TextStage):
     async def save(self, conn, ctx, out):
         inputs, result = out["inputs"], out["result"]
         trace_id = await self.models.save_llm_trace(conn, ctx.job_id, result, out["prompt_id"], inputs["tone_style_id"])
-        tenant = ctx.tenant_id or await conn.fetchval("SELECT tenant_id FROM jobs WHERE job_id = $1", ctx.job_id)
-        feed_id = await conn.fetchval("""
-            INSERT INTO instagram_feeds (job_id, llm_trace_id, overlay_id, tenant_id, refined_ad_copy_eng, ad_copy_kor,
-                tone_style, product_description, gpt_prompt, instagram_ad_copy, hashtags, used_temperature,
-                used_max_tokens, latency_ms)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
-            ON CONFLICT (job_id, dedup_slot) DO UPDATE SET llm_trace_id = EXCLUDED.llm_trace_id, overlay_id = EXCLUDED.overlay_id,
-                refined_ad_copy_eng = EXCLUDED.refined_ad_copy_eng, ad_copy_kor = EXCLUDED.ad_copy_kor,
-                tone_style = EXCLUDED.tone_style, product_description = EXCLUDED.product_description,
-                gpt_prompt = EXCLUDED.gpt_prompt, instagram_ad_copy = EXCLUDED.instagram_ad_copy,
-                hashtags = EXCLUDED.hashtags, used_temperature = EXCLUDED.used_temperature,
-                used_max_tokens = EXCLUDED.used_max_tokens, latency_ms = EXCLUDED.latency_ms,
-                updated_at = CURRENT_TIMESTAMP
-            RETURNING instagram_feed_id""",
-            ctx.job_id, trace_id, inputs["overlay_id"], tenant or "", inputs["ad_copy_eng"], inputs["ad_copy_kor"],
-            inputs["tone"], inputs["product_description"] or "", out["gpt_prompt"], out["body"], out["hashtags"],
-            self.settings.openai_temperature, self.settings.openai_max_tokens, result.latency_ms)
+        tenant = ctx.tenant_id or await conn.fetchval(Q["job_tenant"], ctx.job_id)
+        feed_id = await conn.fetchval(
+            Q["upsert_instagram_feed"], ctx.job_id, trace_id, inputs["overlay_id"], tenant or "", inputs["ad_copy_eng"],
+            inputs["ad_copy_kor"], inputs["tone"], inputs["product_description"] or "", out["gpt_prompt"], out["body"],
+            out["hashtags"], self.settings.openai_temperature, self.settings.openai_max_tokens, result.latency_ms)
         return {"llm_trace_id": str(trace_id), "instagram_feed_id": str(feed_id), "provider": result.provider,
                 "instagram_ad_copy": out["body"], "hashtags": out["hashtags"]}
