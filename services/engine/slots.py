@@ -12,6 +12,7 @@ class Slots:
     """
 
     def __init__(self, size: int):
+        self.size = size
         self._free = size
         self._waiting: tuple[deque, deque] = (deque(), deque())  # (first, ordinary)
 
