@@ -8,6 +8,7 @@ from services.imaging.detect import Detection, Detector, thumbnail
 
 FACE_LABELS = ("face", "cat_face")  # keep-clear labels the planner treats as a hard constraint
 _WORK_SIDE = 280  # the 24 px window finds faces from ~9 % of this side; 400 px cost 2.5x (313 vs 120 ms)
+_SCALE_STEP = 1.25  # window growth per scale; 1.2 cost 30 % more and found the same faces on the portraits
 _MIN_FACE = 0.06  # smaller faces are background people: the subject detector's business, not a hard rule
 # A cascade box spans brows to chin; text across the forehead or hair covers the face as much.
 _GROW = (0.15, 0.40, 0.15, 0.12)  # left, top, right, bottom, as shares of the box size
@@ -36,7 +37,7 @@ class FaceDetector:
             return []
         with self._lock:
             found = self._cascade.detect_multi_scale(
-                img=gray, scale_factor=1.2, step_ratio=1, min_size=(side, side), max_size=(min(gray.shape),) * 2,
+                img=gray, scale_factor=_SCALE_STEP, step_ratio=1, min_size=(side, side), max_size=(min(gray.shape),) * 2,
                 min_neighbor_number=self.min_neighbours, intersection_score_threshold=0.5)
         boxes = [(float(f["c"]), float(f["r"]), float(f["width"]), float(f["height"])) for f in found]
         out: list[Detection] = []
