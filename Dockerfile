@@ -13,6 +13,8 @@ ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \
 RUN apt-get update && apt-get install -y --no-install-recommends curl tini \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
+# Scripts (python scripts/x.py) import the app's packages from here, as the .venv's .pth does locally.
+ENV PYTHONPATH=/app
 COPY requirements.txt .
 # ultralytics requires the GUI build `opencv-python` (needs libGL) beside our headless one; both wheels
 # write the same cv2/ package, so remove the GUI one and reinstall the headless one's files. The

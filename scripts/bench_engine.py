@@ -2,14 +2,11 @@
 import argparse
 import asyncio
 import statistics
-import sys
 import time
 from datetime import timedelta
 from pathlib import Path
 
 import asyncpg
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from scripts import seedlib
 from services.engine.queries import Q

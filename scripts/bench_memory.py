@@ -1,14 +1,11 @@
 """Memory: RSS of one app process with every default model loaded, across N real 3-variant jobs."""
 import argparse
 import asyncio
-import sys
 import time
 from pathlib import Path
 
 import psutil
 from sqlalchemy import text
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from scripts import seedlib
 from services.engine.queries import Q

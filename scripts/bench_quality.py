@@ -1,15 +1,12 @@
 """Creative-quality bench: every photo shipped by installed packages x three copies, offline stages, one table."""
 import argparse
 import statistics
-import sys
 import tempfile
 from pathlib import Path
 
 import cv2
 import numpy as np
 from PIL import Image
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from config import get_settings
 from services.imaging import iou as iou_eval

@@ -1,13 +1,10 @@
 """Per-stage CPU latency of the default backends on a 1024x1024 photo (median of N runs)."""
 import argparse
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import cv2
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from services.backends.vlm import DefaultVlm
 from services.imaging import (

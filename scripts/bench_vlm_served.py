@@ -14,12 +14,11 @@ import httpx
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from scripts import seedlib
+from services.engine.queries import Q
+from services.ops.testing import fresh_database
 
-from scripts import seedlib  # noqa: E402
-from services.engine.queries import Q  # noqa: E402
-from services.ops.testing import fresh_database  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 MODEL = "llava-hf/llava-1.5-7b-hf"
 REPLIES = {  # valid answers of the two schemas (services/backends/served.py)

@@ -10,8 +10,6 @@ from pathlib import Path
 import asyncpg
 from sqlalchemy import text
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 import database
 from scripts import seedlib
 from services.engine.queries import Q

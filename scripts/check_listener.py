@@ -6,9 +6,6 @@ Exits 0 when every check passes, 1 otherwise.
 import argparse
 import sys
 import time
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import httpx
 from sqlalchemy import text

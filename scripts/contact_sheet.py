@@ -4,13 +4,10 @@ Each row is one job (one copy), each column one variant (one photo). A cell show
 the planner's box (green: the variant the selection rule picks for that job), and its scores.
 """
 import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from config import get_settings
 from scripts.bench_quality import COPIES

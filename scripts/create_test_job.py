@@ -8,8 +8,6 @@ import json
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from PIL import Image, UnidentifiedImageError
 
 from scripts import seedlib

@@ -5,11 +5,8 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import httpx
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import database
 from config import get_settings

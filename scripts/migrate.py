@@ -7,9 +7,6 @@ conflicts with them; apply them (or print their SQL with --dry-run).
 import argparse
 import asyncio
 import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import asyncpg
 

@@ -6,6 +6,9 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3.11}
 command -v "$PY" >/dev/null || PY=python3
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
+# The repo root on the venv's import path (a .pth file, as an editable install makes): scripts import
+# services, config, ... from any working directory without patching sys.path.
+echo "$PWD" > "$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/feedlyai-repo.pth"
 files=(requirements.txt)
 [ "${1:-}" = "--dev" ] && files+=(test/requirements.txt)
 stamp=".venv/.installed-$(cat "${files[@]}" | sha256sum | cut -c1-16)"

@@ -1,12 +1,9 @@
 """README figure of the type scale: its steps at Instagram size, and one copy planned on a tall, wide and square photo."""
-import sys
 from pathlib import Path
 
 import cv2
 from PIL import Image, ImageDraw
 from skimage import data
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from services.imaging.faces import build_detector_with_faces
 from services.imaging.fonts import load_font

@@ -5,9 +5,6 @@ A thin entry point to scripts/check_listener.py (app and listener up, NOTIFY tri
 test/conftest.py keeps pytest from collecting it.
 """
 import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from scripts import check_listener
 

@@ -7,9 +7,6 @@ Not a pytest module: test/conftest.py keeps pytest from collecting it.
 import argparse
 import sys
 import time
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sqlalchemy import text
 

@@ -79,3 +79,14 @@ def test_no_import_cycles_among_services():
     for m in sorted(graph):
         visit(m)
     assert not cycles, "\n".join(cycles)
+
+
+def test_nothing_patches_sys_path():
+    # The repo root reaches the import path through the venv's .pth (scripts/setup.sh) or PYTHONPATH (image).
+    def patches(node):
+        return (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                and isinstance(node.func.value, ast.Attribute) and node.func.value.attr == "path"
+                and isinstance(node.func.value.value, ast.Name) and node.func.value.value.id == "sys")
+    broken = [f"{p.relative_to(ROOT)}:{n.lineno}" for p in _sources()
+              for n in ast.walk(ast.parse(p.read_text(), str(p))) if patches(n)]
+    assert not broken, "sys.path patched in: " + ", ".join(sorted(broken))
