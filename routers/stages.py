@@ -5,8 +5,8 @@ from models import JobStageIn, StageOut, VariantStageIn
 from routers.deps import RunnerDep, require_api_key
 from routers.stage_models import STAGE_BODIES, stage_out_model
 from services.engine.pipeline import STAGES, Stage
-from services.engine.runner import CONNECTION_ERRORS, Draining, NotFound, Released
-from services.errors import ClaimLost
+from services.engine.stage_types import CONNECTION_ERRORS, Draining, Released
+from services.errors import ClaimLost, NotFound
 
 router = APIRouter(tags=["stages"], dependencies=[Depends(require_api_key)])
 _ERRORS = {404: {"description": "Unknown job or variant"}, 409: {"description": "Row not in the state this stage needs"},

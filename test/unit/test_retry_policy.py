@@ -3,7 +3,8 @@ import uuid
 
 from config import Settings
 from services.engine.pipeline import BY_NAME
-from services.engine.runner import StageContext, StageRunner
+from services.engine.runner import StageRunner
+from services.engine.stage_types import StageContext
 from services.errors import InputError
 from services.text.llm import LlmUnavailableError
 
