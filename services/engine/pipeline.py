@@ -14,7 +14,7 @@ class Stage:
     endpoint: str
     level: Level
     needs_overlay_id: bool
-    timeout_seconds: float  # also the lease: a running row older than this is presumed dead
+    timeout_seconds: float  # the stage's own limit (hard in a worker process); the lease is LEASE_SECONDS
     concurrency: int  # per process; a GPU holds one LLaVA at a time (served VLM: see concurrency())
     summary: str
 

@@ -78,41 +78,44 @@ def fit_text(text: str, w: int, h: int, font_path: str | None, floor: int, hi: i
     return free  # when nothing fits, the floor wins over the box: legibility first, fits=False
 
 
+def _line_starts(layout: dict, lines: list[str], font, font_path: str | None) -> list[tuple[str, float, int]]:
+    """(line, left x before rounding, baseline y) of each line of a layout, in image pixels: the one placement."""
+    size = int(layout["font_size"])
+    bx, by, bw, _ = layout["box"]
+    first = by + first_baseline_px(size, font_path)
+    out = []
+    for i, line in enumerate(lines):
+        lw = font.getlength(line)
+        shift = {"left": 0.0, "center": (bw - lw) / 2, "right": bw - lw}[layout.get("align", "left")]
+        out.append((line, bx + shift, first + i * line_height_px(size)))
+    return out
+
+
 def _draw_mask(size_wh: tuple[int, int], layout: dict, origin: tuple[int, int], font_path: str | None,
                stroke: int = 0) -> np.ndarray:
     """Anti-aliased glyph (or glyph+outline) coverage of a layout on a crop whose top-left is `origin`."""
-    size = int(layout["font_size"])
-    font = load_font(font_path, size)
-    bx, by, bw, _ = layout["box"]
+    font = load_font(font_path, int(layout["font_size"]))
     img = Image.new("L", size_wh, 0)
     draw = ImageDraw.Draw(img)
-    base = by + first_baseline_px(size, font_path) - origin[1]
-    for i, line in enumerate(layout["lines"]):
-        lw = font.getlength(line)
-        shift = {"left": 0.0, "center": (bw - lw) / 2, "right": bw - lw}[layout.get("align", "left")]
-        x = round(bx + shift - origin[0])
-        draw.text((x, base + i * line_height_px(size)), line, font=font, fill=255, anchor="ls",
+    for line, x, base in _line_starts(layout, layout["lines"], font, font_path):
+        draw.text((round(x - origin[0]), base - origin[1]), line, font=font, fill=255, anchor="ls",
                   stroke_width=stroke, stroke_fill=255)
     return np.asarray(img)
 
 
 def word_boxes(layout: dict, font_path: str | None) -> list[list[tuple[float, float, float, float]]]:
-    """Each line's word boxes (x0, y0, x1, y1: advance width by ascent..descent), as _draw_mask places them."""
+    """Each line's word boxes (x0, y0, x1, y1: advance width by ascent..descent), where _draw_mask draws them."""
     size = int(layout["font_size"])
     font = load_font(font_path, size)
     ascent, descent = ink_extents(font_path)
-    bx, by, bw, _ = layout["box"]
+    lines = layout.get("lines") or wrap_text(layout["text"], font.getlength, layout["box"][2], has_hangul(layout["text"]))
     out = []
-    lines = layout.get("lines") or wrap_text(layout["text"], font.getlength, bw, has_hangul(layout["text"]))
-    for i, line in enumerate(lines):
-        lw = font.getlength(line)
-        x = round(bx + {"left": 0.0, "center": (bw - lw) / 2, "right": bw - lw}[layout.get("align", "left")])
-        base = by + first_baseline_px(size, font_path) + i * line_height_px(size)
+    for line, x, base in _line_starts(layout, lines, font, font_path):
         boxes, pos = [], 0
         for word in line.split():
             start = line.index(word, pos)
             pos = start + len(word)
-            x0 = x + font.getlength(line[:start])
+            x0 = round(x) + font.getlength(line[:start])
             boxes.append((x0, base - ascent * size, x0 + font.getlength(word), base + descent * size))
         out.append(boxes)
     return out

@@ -6,10 +6,9 @@ from services.engine.queries import Q
 from services.imaging import iou, legacy_metrics, ocr, readability
 from services.imaging.faces import FACE_LABELS, face_share
 from services.imaging.fonts import font_path_of
-from services.imaging.imageio import load_rgb
 from services.imaging.readability import metric
 from services.imaging.saliency import saliency_map
-from services.stages.image import VlmBacked
+from services.stages.image import CpuStage, VlmBacked
 from services.stages.inputs import upsert_evaluation, variant_detections, variant_image_path, variant_overlay
 
 JUDGE_PASS = 6.0  # overall score (0-10) a creative needs to pass the judge
@@ -24,23 +23,11 @@ class EvalInputs:
     detections: list | None = None
 
 
-class _EvalStage:
+class _EvalStage(CpuStage):
     """Load the overlay of the variant; write one evaluation row per (overlay, type)."""
 
     kind = ""
     needs_original = False
-    process_group = "cpu"  # `run` executes in a supervised worker process (services/engine/workers.py)
-
-    def __init__(self, models):
-        self.models = models
-        self.settings = models.settings
-
-    def warm_up(self) -> dict:
-        """Load what `run` needs before the first call; returns the models' status it changed."""
-        return {}
-
-    def load_image(self, path):
-        return load_rgb(path, self.settings.max_image_pixels, self.settings.max_image_side)
 
     async def load(self, conn, ctx):
         overlay = await variant_overlay(conn, ctx.job_variants_id, ctx.request.get("overlay_id"), self.settings.assets_dir)

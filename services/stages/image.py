@@ -28,8 +28,8 @@ class ImageInputs:
     has_refined: bool = False
 
 
-class _ImageStage:
-    """Shared by the image stages: the models, the settings, loading the variant's image."""
+class CpuStage:
+    """Shared by the image and evaluation stages: the models, the settings, loading an image safely."""
 
     process_group = "cpu"  # `run` executes in a supervised worker process (services/engine/workers.py)
 
@@ -41,8 +41,15 @@ class _ImageStage:
         """Load what `run` needs before the first call; returns the models' status it changed."""
         return {}
 
+    def load_image(self, path):
+        return load_rgb(path, self.settings.max_image_pixels, self.settings.max_image_side)
+
+
+class _ImageStage(CpuStage):
+    """An image stage: reads the variant's own image."""
+
     def image(self, inputs: ImageInputs):
-        return load_rgb(inputs.path, self.settings.max_image_pixels, self.settings.max_image_side)
+        return self.load_image(inputs.path)
 
 
 class VlmBacked:
