@@ -96,6 +96,7 @@ class WorkerGroup:
         self.last_restart: str | None = None
         self.models_status: dict = {}
         self._closed = False
+        self._respawns: set[asyncio.Task] = set()  # held: the loop keeps only weak references to tasks
 
     def _spawn(self) -> _Worker:
         """Start one process and wait until its models are loaded (blocking: called in a thread)."""
@@ -178,7 +179,9 @@ class WorkerGroup:
                 except Exception:
                     log.exception("worker %s could not be restarted", self.name)
                     await asyncio.sleep(1)
-        asyncio.ensure_future(respawn())
+        task = asyncio.ensure_future(respawn())
+        self._respawns.add(task)
+        task.add_done_callback(self._respawns.discard)
 
     def status(self) -> dict:
         """For /healthz: processes alive, restarts and why the last one happened."""
