@@ -13,11 +13,11 @@ from services.ops.testing import AppProcess, free_port, fresh_database, session_
 
 
 def main() -> None:
-    """Run N jobs in batches of 5 and print RSS after each batch."""
+    """Run N jobs, K at a time, and print RSS every 5 finished jobs and the sustained throughput."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--admin-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--jobs", type=int, default=50)
-    parser.add_argument("--batch", type=int, default=5, help="jobs started together; the next batch waits")
+    parser.add_argument("--in-flight", type=int, default=10, help="jobs kept running: one starts as one finishes")
     args = parser.parse_args()
     url = asyncio.run(fresh_database(args.admin_url, "adpipe_memory"))
     assets = Path("/tmp/adpipe_memory_assets")
@@ -34,26 +34,44 @@ def main() -> None:
         return parts
     rss = lambda: sum(split().values())  # noqa: E731
     print(f"models loaded, idle: {rss():.0f} MiB total: " + ", ".join(f"{k} {v:.0f}" for k, v in split().items()))
-    samples, done, started = [], 0, time.monotonic()
+    samples, seeded, done, started = [], 0, 0, time.monotonic()
+    full_from = full_until = None  # the window in which K jobs were always in flight
+    def seed(count: int) -> None:
+        nonlocal seeded
+        for _ in range(min(count, args.jobs - seeded)):
+            job_id = seedlib.create_job(db, assets)[0]
+            seedlib.simulate_image_part(db, job_id)
+            seeded += 1
     try:
+        seed(args.in_flight)
         while done < args.jobs:
-            batch = [seedlib.create_job(db, assets)[0] for _ in range(min(args.batch, args.jobs - done))]
-            for job_id in batch:
-                seedlib.simulate_image_part(db, job_id)
-            done += len(batch)
-            while db.execute(text(Q["count_finished_jobs"])).scalar() < done:
-                db.rollback()
-                time.sleep(0.2)
-            samples.append(rss())
-            print(f"after {done:3d} jobs: {samples[-1]:.0f} MiB  ({time.monotonic() - started:.0f} s)", flush=True)
+            time.sleep(0.2)
+            now_done = db.execute(text(Q["count_finished_jobs"])).scalar()
+            db.rollback()
+            if now_done == done:
+                continue
+            if full_from is None:
+                full_from, done_at_start = time.monotonic(), now_done
+            if seeded < args.jobs:
+                full_until, done_at_end = time.monotonic(), now_done
+            seed(now_done - done)
+            for mark in range(done // 5 + 1, now_done // 5 + 1):
+                samples.append(rss())
+                print(f"after {mark * 5:3d} jobs: {samples[-1]:.0f} MiB  ({time.monotonic() - started:.0f} s)", flush=True)
+            done = now_done
         elapsed = time.monotonic() - started
         print(f"after {done} jobs: " + ", ".join(f"{k} {v:.0f}" for k, v in split().items()) + " MiB")
     finally:
         app.stop()
     half = len(samples) // 2
-    print(f"growth over the second half ({half * args.batch} -> {len(samples) * args.batch} jobs): "
+    print(f"growth over the second half ({half * 5} -> {len(samples) * 5} jobs): "
           f"{samples[-1] - samples[half - 1]:+.0f} MiB")
-    print(f"throughput: {done} jobs in {elapsed:.0f} s = {done / elapsed * 60:.0f} jobs/min (one app process)")
+    print(f"throughput: {done} jobs in {elapsed:.0f} s = {done / elapsed * 60:.0f} jobs/min overall, start and drain "
+          f"included (one app process, {args.in_flight} in flight)")
+    if full_until and full_until > full_from:
+        rate = (done_at_end - done_at_start) / (full_until - full_from) * 60
+        print(f"sustained: {done_at_end - done_at_start} jobs finished in {full_until - full_from:.0f} s while "
+              f"{args.in_flight} were in flight = {rate:.0f} jobs/min")
 
 
 if __name__ == "__main__":
