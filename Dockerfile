@@ -20,6 +20,7 @@ COPY requirements.txt .
 # write the same cv2/ package, so remove the GUI one and reinstall the headless one's files. The
 # import check fails the build if cv2 would need a library the image does not have.
 RUN pip install -r requirements.txt \
+    && pip install --no-deps $(sed -n 's/^# no-deps: //p' requirements.txt) \
     && pip uninstall -y opencv-python \
     && pip install --no-deps --force-reinstall "$(grep -i '^opencv-python-headless==' requirements.txt)" \
     && python -c "import cv2, ultralytics, easyocr; print('cv2', cv2.__version__, 'ultralytics', ultralytics.__version__)" \

@@ -4,6 +4,7 @@ import asyncio
 import time
 from pathlib import Path
 
+import httpx
 import psutil
 from sqlalchemy import text
 
@@ -24,16 +25,31 @@ def main() -> None:
     app = AppProcess(url, free_port(), assets, module="main", log_level="WARNING").start(wait=180)
     proc = psutil.Process(app.proc.pid)
     db = session_for(url)
-    def split() -> dict:  # the app and its worker processes (services/engine/workers.py), MiB each
-        parts = {f"app {proc.pid}": proc.memory_info().rss / 2**20}
-        for child in proc.children(recursive=True):
+    health = httpx.get(f"{app.base}/healthz", timeout=5).json()
+    groups = {pid: group for group, g in health.get("workers", {}).items() for pid in g["pids"]}
+    def processes() -> list[tuple[str, psutil.Process]]:  # the app and its workers, named by worker group
+        return [(f"app {proc.pid}", proc)] + [(f"{groups.get(c.pid, c.name())} {c.pid}", c)
+                                              for c in proc.children(recursive=True)]
+    def split() -> dict:  # RSS of each process, MiB
+        parts = {}
+        for name, p in processes():
             try:
-                parts[f"{child.name()} {child.pid}"] = child.memory_info().rss / 2**20
+                parts[name] = p.memory_info().rss / 2**20
             except psutil.NoSuchProcess:
                 pass
         return parts
+    def cpu_seconds() -> dict:  # user + system CPU of each process so far
+        out = {}
+        for name, p in processes():
+            try:
+                times = p.cpu_times()
+                out[name] = times.user + times.system
+            except psutil.NoSuchProcess:
+                pass
+        return out
     rss = lambda: sum(split().values())  # noqa: E731
     print(f"models loaded, idle: {rss():.0f} MiB total: " + ", ".join(f"{k} {v:.0f}" for k, v in split().items()))
+    cpu_idle = cpu_seconds()
     samples, seeded, done, started = [], 0, 0, time.monotonic()
     full_from = full_until = None  # the window in which K jobs were always in flight
     def seed(count: int) -> None:
@@ -61,6 +77,9 @@ def main() -> None:
             done = now_done
         elapsed = time.monotonic() - started
         print(f"after {done} jobs: " + ", ".join(f"{k} {v:.0f}" for k, v in split().items()) + " MiB")
+        used = {k: v - cpu_idle.get(k, 0.0) for k, v in cpu_seconds().items()}
+        print(f"CPU over the run: {sum(used.values()):.0f} s = {sum(used.values()) / done:.2f} s per job; "
+              + ", ".join(f"{k} {v:.0f} s ({v / elapsed:.0%} of a core)" for k, v in used.items()))
     finally:
         app.stop()
     half = len(samples) // 2

@@ -15,6 +15,7 @@ stamp=".venv/.installed-$(cat "${files[@]}" | sha256sum | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
   .venv/bin/pip install -q --upgrade pip
   for f in "${files[@]}"; do .venv/bin/pip install -q -r "$f"; done
+  .venv/bin/pip install -q --no-deps $(sed -n 's/^# no-deps: //p' requirements.txt)
   touch "$stamp"
 fi
 if [ "${1:-}" = "--dev" ] && [ ! -x /usr/bin/chromium ]; then

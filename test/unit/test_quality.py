@@ -87,11 +87,11 @@ def test_a_refinement_that_keeps_every_fact_is_accepted(tmp_path):
 
 @pytest.fixture(scope="module")
 def portraits():
-    """Real portraits shipped by installed packages: scikit-image's astronaut, matplotlib's Grace Hopper."""
+    """Real portraits shipped by installed packages: scikit-image's astronaut and cameraman, Grace Hopper."""
     import matplotlib.cbook as cbook
 
     hopper = np.asarray(Image.open(cbook.get_sample_data("grace_hopper.jpg")).convert("RGB"))
-    return {"astronaut": data.astronaut(), "hopper": hopper}
+    return {"astronaut": data.astronaut(), "hopper": hopper, "cameraman": np.stack([data.camera()] * 3, -1)}
 
 
 def test_faces_are_found_offline_on_real_portraits_and_not_on_a_product(portraits):
@@ -101,7 +101,14 @@ def test_faces_are_found_offline_on_real_portraits_and_not_on_a_product(portrait
         assert len(found) == 1 and found[0].label == "face", name
     x1, y1, x2, y2 = faces.detect(portraits["astronaut"])[0].box
     assert 150 < (x1 + x2) / 2 < 300 and y1 < 80 and y2 > 150  # Eileen Collins' face, forehead included
+    x1, y1, x2, y2 = faces.detect(portraits["cameraman"])[0].box  # turned away, behind his camera
+    assert 200 < (x1 + x2) / 2 < 280 and 110 < (y1 + y2) / 2 < 190
     assert faces.detect(data.coffee()) == [] and faces.detect(data.chelsea()) == []
+
+
+def test_a_missing_face_model_is_a_clear_error(tmp_path):
+    with pytest.raises(RuntimeError, match="face model not found"):
+        FaceDetector(tmp_path / "face_detection_full_range.tflite")
 
 
 @pytest.mark.parametrize("text", ["Iced coffee season", SALE, "Fresh espresso, every morning"])
