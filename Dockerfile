@@ -31,6 +31,10 @@ RUN rm -rf /tmp/ultralytics /tmp/matplotlib /tmp/torchinductor_root \
     && useradd --create-home --uid 10001 --user-group app \
     && mkdir -p /data/assets /models && chown app:app /data/assets
 COPY . .
+# The OCR model exported to ONNX once, at build time (torch in a child process), where the app finds it.
+ENV XDG_CACHE_HOME=/opt/cache
+RUN python -c "from services.imaging.ocr import OcrReader; print(OcrReader().name)" \
+    && chown -R app:app /opt/cache
 USER app
 # Inside a container the app listens on every interface, so API_KEY is required (the app refuses to
 # start without it); publish the port on the host's loopback unless you mean otherwise (compose does).

@@ -28,7 +28,7 @@ class WorkerCrashed(Exception):
 def process_group(handler) -> str | None:
     """The worker group a handler's `run` executes in, or None for a thread of the app process.
 
-    A handler says so with `process_group` (e.g. "cpu", "ocr"); I/O-bound handlers (remote LLM or VLM
+    A handler says so with `process_group` (e.g. "cpu", "vlm"); I/O-bound handlers (remote LLM or VLM
     servers) set it to None or leave it out: a thread that waits on a socket needs no process."""
     return getattr(handler, "process_group", None)
 
@@ -43,8 +43,8 @@ def _child(factory, settings, group: str, conn) -> None:
     """Worker main: build the handlers once, warm up this group's, then run calls until the pipe closes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C reaches the whole process group; the parent decides
     # In the multi-process group the processes are the parallelism: an OpenMP pool in each on top would
-    # oversubscribe the cores. OCR too (41 -> 50-57 jobs/min with one thread); LLaVA keeps torch's threads.
-    if group in ("cpu", "ocr"):
+    # oversubscribe the cores (EasyOCR under torch went 41 -> 57 jobs/min with one). LLaVA keeps its threads.
+    if group == "cpu":
         os.environ.setdefault("OMP_NUM_THREADS", "1")
     handlers, _ = factory(settings)
     status: dict = {}

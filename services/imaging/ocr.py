@@ -1,4 +1,4 @@
-"""OCR check of rendered ad text: an offline EasyOCR recogniser and self-documenting metrics."""
+"""OCR check of rendered ad text: EasyOCR's offline English recogniser and self-documenting metrics."""
 from __future__ import annotations
 
 import hashlib
@@ -6,7 +6,6 @@ import math
 import re
 import threading
 import unicodedata
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ import cv2
 import numpy as np
 
 from services.imaging.overlay import word_boxes
+from services.imaging.recogniser import OnnxRecogniser, ensure_onnx
 
 CER_THRESHOLD = 0.1  # at most 1 wrong character in 10: the copy reads as intended
 SIMILARITY_THRESHOLD = 0.9
@@ -23,8 +23,8 @@ READ_PX = 64  # em size the recogniser reads best at (its input is 64 px tall): 
 MAX_UPSCALE = 8.0
 MARGIN_X, MARGIN_Y = 0.08, 0.15  # around each word box, in em: under half a space, so neighbours stay out
 
-_LOCK = threading.Lock()  # guards both loading and inference: one model, 2 cores, no gain in parallel
-_READERS: dict[str, Any] = {}
+_LOCK = threading.Lock()  # guards loading: one model per process
+_MODELS: dict[str, OnnxRecogniser] = {}
 
 
 def default_model_dir() -> str:
@@ -51,46 +51,31 @@ def verify_model_files(model_dir: str | None = None) -> dict[str, dict[str, Any]
     return report
 
 
-def _load_reader(model_dir: str) -> Any:
-    """The process-wide EasyOCR reader for model_dir; never downloads (no network at run time)."""
+def _load(model_dir: str) -> OnnxRecogniser:
+    """The process-wide recogniser for model_dir, warmed up; never downloads (no network at run time)."""
     with _LOCK:
-        if model_dir not in _READERS:
-            import easyocr  # late: importing torch costs seconds and is only needed here
-
-            if not Path(model_dir, "english_g2.pth").is_file():
-                raise RuntimeError(f"OCR weights not found in {model_dir}")
-            # download_enabled=False: EasyOCR then raises on missing or corrupt (md5) files.
-            with warnings.catch_warnings():  # torch deprecations inside EasyOCR, not ours to fix
-                warnings.simplefilter("ignore")
-                reader = easyocr.Reader(["en"], gpu=False, detector=False, download_enabled=False,
-                                        model_storage_directory=model_dir, verbose=False)
-                # Warm up once so the first job does not pay for lazy kernel set-up (~0.5 s).
-                sample = np.full((48, 160), 255, np.uint8)
-                cv2.putText(sample, "Warm up", (6, 34), cv2.FONT_HERSHEY_SIMPLEX, 1.0, 0, 2)
-                reader.recognize(sample)
-            # EasyOCR builds a DataLoader with pin_memory per box; on CPU torch warns every call.
-            warnings.filterwarnings("ignore", message=".*pin_memory.*", category=UserWarning)
-            _READERS[model_dir] = reader
-        return _READERS[model_dir]
+        if model_dir not in _MODELS:
+            model = OnnxRecogniser(ensure_onnx(model_dir))
+            # Warm up once so the first job does not pay for lazy kernel set-up.
+            sample = np.full((48, 160), 255, np.uint8)
+            cv2.putText(sample, "Warm up", (6, 34), cv2.FONT_HERSHEY_SIMPLEX, 1.0, 0, 2)
+            model.read(sample, [0, 160, 0, 48])
+            _MODELS[model_dir] = model
+        return _MODELS[model_dir]
 
 
 class OcrReader:
-    """EasyOCR (English) on CPU, loaded once per process from local weights."""
+    """EasyOCR's English recogniser on the CPU (ONNX Runtime), loaded once per process from local weights."""
 
-    name = "easyocr"
+    name = OnnxRecogniser.name
 
     def __init__(self, model_dir: str | None = None) -> None:
         self.model_dir = str(model_dir or default_model_dir())
-        self._reader = _load_reader(self.model_dir)
+        self._model = _load(self.model_dir)
 
     def read_words(self, grey: np.ndarray, boxes: list[list[int]]) -> list[tuple[str, float]]:
         """Text and confidence of each [x0, x1, y0, y1] box of a greyscale image, in the boxes' order."""
-        with _LOCK:
-            # On the CPU EasyOCR reads the boxes one by one in the order given, one result each.
-            found = self._reader.recognize(grey, boxes, [], detail=1, paragraph=False)
-        if len(found) != len(boxes):
-            raise RuntimeError(f"EasyOCR returned {len(found)} results for {len(boxes)} word boxes")
-        return [(text.strip(), float(conf)) for _, text, conf in found]
+        return [(text.strip(), conf) for text, conf in (self._model.read(grey, box) for box in boxes)]
 
 
 def normalise_text(text: str) -> str:

@@ -85,7 +85,7 @@ class OcrEval(_EvalStage):
     """Read the text region back and compare it with the copy that was drawn."""
 
     kind = "ocr"
-    process_group = "ocr"  # EasyOCR brings torch (~1 GB): one process, not one per CPU worker
+    process_group = "cpu"
 
     def warm_up(self) -> dict:
         return self.models.warm_ocr()

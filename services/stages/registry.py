@@ -63,7 +63,7 @@ class Models:
         return {"ocr": self.status["ocr"]}
 
     def ocr(self):
-        """The OCR reader, loaded on first use or at warm-up (EasyOCR takes a few seconds)."""
+        """The OCR reader, loaded on first use or at warm-up (the first start on a machine exports it: ~10 s)."""
         with self._ocr_lock:
             if self._ocr is None:
                 from services.imaging.ocr import OcrReader

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -10,8 +12,9 @@ import pytest
 from PIL import Image
 
 from services.imaging.fonts import block_height_px, load_font
-from services.imaging.ocr import OcrReader, evaluate, levenshtein, ocr_metrics, text_crop, verify_model_files
+from services.imaging.ocr import OcrReader, default_model_dir, evaluate, levenshtein, ocr_metrics, text_crop, verify_model_files
 from services.imaging.overlay import text_mask
+from services.imaging.recogniser import ensure_onnx
 
 ROOT = Path(__file__).resolve().parents[2]
 FONT = Path(pylopdf_fonts_ko.__file__).parent / "NotoSansKR-Regular.otf"
@@ -52,12 +55,50 @@ def test_weights_are_the_files_easyocr_expects() -> None:
     assert all(item["ok"] for item in report.values()), report
 
 
+def test_the_onnx_model_reads_what_easyocr_itself_reads(reader: OcrReader) -> None:
+    # Same weights, same pre-processing and decoding: the text of every word equals EasyOCR's own (torch) read.
+    import easyocr
+
+    lines = ["Summer sale: 30% off", "all iced drinks", "until Sunday"]
+    rgb, layout = draw(photo(), lines, (100, 1000), 40, (255, 255, 255), panel=None)
+    grey = np.asarray(Image.fromarray(rgb).convert("L"))
+    x, y, w, h = layout["box"]
+    boxes = [[x - 10, x + w + 10, y + i * h // 3 - 4, y + (i + 1) * h // 3 + 4] for i in range(3)]
+    torch_reader = easyocr.Reader(["en"], gpu=False, detector=False, download_enabled=False, verbose=False,
+                                  model_storage_directory=default_model_dir())
+    theirs = [text for _, text, _ in torch_reader.recognize(grey, boxes, [], detail=1, paragraph=False)]
+    ours = [text for text, _ in reader.read_words(grey, boxes)]
+    assert ours == theirs and any(ours), (ours, theirs)
+
+
+def test_ocr_runs_without_torch_in_the_process(tmp_path: Path) -> None:
+    # Importing torch costs a process ~1 GB; the export runs in a child process and the model is cached.
+    code = ("import sys; from services.imaging.ocr import OcrReader; r = OcrReader(); "
+            "print(r.read_words(__import__('numpy').full((40, 120), 255, 'uint8'), [[0, 120, 0, 40]]), "
+            "'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().endswith("False"), out.stdout
+
+
+def test_the_export_is_cached_and_bad_weights_fail_clearly(tmp_path: Path) -> None:
+    first = ensure_onnx(default_model_dir(), tmp_path / "cache")
+    stamp = first.stat().st_mtime_ns
+    assert ensure_onnx(default_model_dir(), tmp_path / "cache") == first and first.stat().st_mtime_ns == stamp
+    with pytest.raises(RuntimeError, match="OCR weights not found"):
+        ensure_onnx(str(tmp_path), tmp_path / "cache")
+    (tmp_path / "english_g2.pth").write_bytes(b"not a torch file")
+    with pytest.raises(RuntimeError, match="OCR model export failed"):
+        ensure_onnx(str(tmp_path), tmp_path / "cache")
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == sorted([first.name, "export.lock"])
+
+
 def test_clean_large_text_on_white_reads_exactly(reader: OcrReader) -> None:
     rgb, layout = draw(photo(), ["Fresh Coffee Daily"], (120, 1150), 48, (0, 0, 0), panel=(255, 255, 255))
     result = evaluate(rgb, layout, "Fresh Coffee Daily", reader, str(FONT))
     assert result["exact_match"]["value"] is True, result["recognised_text"]
     assert result["cer"]["value"] < 0.1 and result["passed"] is True and result["words"] == 3
-    assert result["backend"] == "easyocr" and result["confidence"]["value"] > 0.5
+    assert result["backend"] == "easyocr-english_g2-onnxruntime" and result["confidence"]["value"] > 0.5
     x, y, w, h = result["crop"]
     box = layout["box"]
     assert x <= box[0] and y <= box[1] and x + w >= box[0] + box[2] and y + h >= box[1] + box[3]
