@@ -53,20 +53,24 @@ def export(weights_dir: str, destination: Path) -> None:
             return self.model.Prediction(self.model.SequenceModeling(features).contiguous())
 
     partial = destination.with_name(destination.name + f".{os.getpid()}.part")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(Recogniser().eval(), (torch.zeros(1, 1, MODEL_HEIGHT, 4 * MODEL_HEIGHT),), str(partial),
-                          input_names=["image"], output_names=["logits"], opset_version=17, dynamo=False,
-                          dynamic_axes={"image": {0: "batch", 3: "width"}, "logits": {0: "batch", 1: "steps"}})
-    proto = onnx.load(str(partial))
-    # Characters outside English that the model knows anyway: EasyOCR zeroes them before decoding.
-    ignored = [i + 1 for i, c in enumerate(reader.character) if c not in set(reader.lang_char)]
-    for key, value in {"characters": json.dumps(list(reader.character)), "ignored": json.dumps(ignored),
-                       "source": f"EasyOCR {easyocr.__version__} english_g2"}.items():
-        entry = proto.metadata_props.add()
-        entry.key, entry.value = key, value
-    onnx.save(proto, str(partial))
-    os.replace(partial, destination)  # atomic: a reader never sees half a file
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(Recogniser().eval(), (torch.zeros(1, 1, MODEL_HEIGHT, 4 * MODEL_HEIGHT),),
+                              str(partial), input_names=["image"], output_names=["logits"], opset_version=17,
+                              dynamo=False, dynamic_axes={"image": {0: "batch", 3: "width"},
+                                                          "logits": {0: "batch", 1: "steps"}})
+        proto = onnx.load(str(partial))
+        # Characters outside English that the model knows anyway: EasyOCR zeroes them before decoding.
+        ignored = [i + 1 for i, c in enumerate(reader.character) if c not in set(reader.lang_char)]
+        for key, value in {"characters": json.dumps(list(reader.character)), "ignored": json.dumps(ignored),
+                           "source": f"EasyOCR {easyocr.__version__} english_g2"}.items():
+            entry = proto.metadata_props.add()
+            entry.key, entry.value = key, value
+        onnx.save(proto, str(partial))
+        os.replace(partial, destination)  # atomic: a reader never sees half a file
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def ensure_onnx(weights_dir: str, cache_dir: Path | None = None) -> Path:
