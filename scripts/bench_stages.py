@@ -22,7 +22,7 @@ from services.imaging.planner import plan
 from services.imaging.saliency import saliency_map
 
 GOALS_MS = {"vlm_analyze (default)": 100, "yolo_detect (saliency+faces)": 50, "planner": 200, "overlay": 150,
-            "vlm_judge (default)": 50, "ocr_eval (EasyOCR)": 1500, "readability_eval": 50, "iou_eval": 20}
+            "vlm_judge (default)": 50, "ocr_eval (EasyOCR, ONNX)": 1500, "readability_eval": 50, "iou_eval": 20}
 
 
 def timed(fn, runs: int) -> float:
@@ -64,7 +64,7 @@ def main() -> None:
         "planner": timed(lambda: plan(rgb, saliency_map(rgb), dets, text, font), args.runs),
         "overlay": timed(lambda: render(rgb, text, best, font), args.runs),
         "vlm_judge (default)": timed(lambda: vlm.judge(rendered, layout["box"], measured), args.runs),
-        "ocr_eval (EasyOCR)": timed(lambda: ocr_evaluate(rendered, layout, text, reader, font), args.runs),
+        "ocr_eval (EasyOCR, ONNX)": timed(lambda: ocr_evaluate(rendered, layout, text, reader, font), args.runs),
         "readability_eval": timed(lambda: readability.evaluate(rendered, layout, text, font), args.runs),
         "iou_eval": timed(lambda: iou.evaluate(layout["box"], dets, saliency_map(rgb)), args.runs),
     }
