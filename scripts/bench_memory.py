@@ -30,23 +30,16 @@ def main() -> None:
     def processes() -> list[tuple[str, psutil.Process]]:  # the app and its workers, named by worker group
         return [(f"app {proc.pid}", proc)] + [(f"{groups.get(c.pid, c.name())} {c.pid}", c)
                                               for c in proc.children(recursive=True)]
-    def split() -> dict:  # RSS of each process, MiB
-        parts = {}
-        for name, p in processes():
-            try:
-                parts[name] = p.memory_info().rss / 2**20
-            except psutil.NoSuchProcess:
-                pass
-        return parts
-    def cpu_seconds() -> dict:  # user + system CPU of each process so far
+    def per_process(measure) -> dict:  # measure(process) for each process still alive
         out = {}
         for name, p in processes():
             try:
-                times = p.cpu_times()
-                out[name] = times.user + times.system
+                out[name] = measure(p)
             except psutil.NoSuchProcess:
                 pass
         return out
+    split = lambda: per_process(lambda p: p.memory_info().rss / 2**20)  # noqa: E731 - RSS, MiB
+    cpu_seconds = lambda: per_process(lambda p: sum(p.cpu_times()[:2]))  # noqa: E731 - user + system so far
     rss = lambda: sum(split().values())  # noqa: E731
     print(f"models loaded, idle: {rss():.0f} MiB total: " + ", ".join(f"{k} {v:.0f}" for k, v in split().items()))
     cpu_idle = cpu_seconds()

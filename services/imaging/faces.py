@@ -16,6 +16,7 @@ _MIN_FACE = 0.06  # smaller faces are background people: the subject detector's 
 _GROW = (0.15, 0.40, 0.15, 0.12)  # left, top, right, bottom, as shares of the box size
 _GRID = (np.arange(_INPUT // 4) + 0.5) / (_INPUT // 4)  # one anchor per 4 px cell (MediaPipe's SSD options)
 _ANCHORS = np.stack(np.meshgrid(_GRID, _GRID), -1).reshape(-1, 2) * _INPUT
+_OUTPUTS = ["reshaped_classifier_face_4", "reshaped_regressor_face_4"]  # scores and boxes, as the model names them
 
 
 def default_model_path() -> Path:
@@ -37,7 +38,6 @@ class FaceDetector:
             raise RuntimeError(f"face model not found: {path}")
         self.model_path = path
         self._net = cv2.dnn.readNetFromTFLite(str(path), 1)  # 1: the classic engine (the new one drops an output)
-        self._outputs = ["reshaped_classifier_face_4", "reshaped_regressor_face_4"]
         self._lock = threading.Lock()  # one network object: its forward pass is not re-entrant
 
     def detect(self, rgb: np.ndarray, saliency: np.ndarray | None = None) -> list[Detection]:
@@ -52,7 +52,7 @@ class FaceDetector:
         blob = cv2.dnn.blobFromImage(square, 1 / 127.5, mean=(127.5, 127.5, 127.5))  # NCHW in [-1, 1]
         with self._lock:
             self._net.setInput(blob)
-            logits, regress = self._net.forward(self._outputs)
+            logits, regress = self._net.forward(_OUTPUTS)
         scores = 1 / (1 + np.exp(-np.clip(logits.reshape(-1), -80, 80)))
         out: list[Detection] = []
         for i in np.argsort(-scores):

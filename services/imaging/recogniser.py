@@ -11,7 +11,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import cv2
@@ -110,7 +109,6 @@ class OnnxRecogniser:
         meta = self._session.get_modelmeta().custom_metadata_map
         self._characters = np.array(["", *json.loads(meta["characters"])])  # class 0 is CTC's blank
         self._ignored = json.loads(meta["ignored"])
-        self._lock = threading.Lock()  # one session per process; calls come one at a time anyway
 
     def read(self, grey: np.ndarray, box: list[int]) -> tuple[str, float]:
         """Text and confidence of one [x0, x1, y0, y1] box of a greyscale uint8 image."""
@@ -126,8 +124,7 @@ class OnnxRecogniser:
         padded_width = MODEL_HEIGHT * int(np.ceil(max(ratio, 1.0)))
         crop = np.pad(crop, ((0, 0), (0, max(0, padded_width - crop.shape[1]))), mode="edge")
         image = (crop.astype(np.float32) / 127.5 - 1.0)[None, None]
-        with self._lock:
-            logits = self._session.run(None, {"image": image})[0][0]
+        logits = self._session.run(None, {"image": image})[0][0]  # Run is thread-safe (WORKER_PROCESSES=0)
         probs = np.exp(logits - logits.max(axis=1, keepdims=True))
         probs[:, self._ignored] = 0.0
         probs /= probs.sum(axis=1, keepdims=True)

@@ -85,7 +85,6 @@ class OcrEval(_EvalStage):
     """Read the text region back and compare it with the copy that was drawn."""
 
     kind = "ocr"
-    process_group = "cpu"
 
     def warm_up(self) -> dict:
         return self.models.warm_ocr()

@@ -14,7 +14,7 @@ from PIL import Image
 from services.imaging.fonts import block_height_px, load_font
 from services.imaging.ocr import OcrReader, default_model_dir, evaluate, levenshtein, ocr_metrics, text_crop, verify_model_files
 from services.imaging.overlay import text_mask
-from services.imaging.recogniser import ensure_onnx
+from services.imaging.recogniser import ensure_onnx, export
 
 ROOT = Path(__file__).resolve().parents[2]
 FONT = Path(pylopdf_fonts_ko.__file__).parent / "NotoSansKR-Regular.otf"
@@ -91,6 +91,14 @@ def test_the_export_is_cached_and_bad_weights_fail_clearly(tmp_path: Path) -> No
     with pytest.raises(RuntimeError, match="OCR model export failed"):
         ensure_onnx(str(tmp_path), tmp_path / "cache")
     assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == sorted([first.name, "export.lock"])
+
+
+def test_an_export_that_fails_after_writing_leaves_no_partial_file(tmp_path: Path) -> None:
+    # The destination is a directory: the ONNX file is written, then the final rename fails.
+    (tmp_path / "model.onnx").mkdir()
+    with pytest.raises(OSError):
+        export(default_model_dir(), tmp_path / "model.onnx")
+    assert [p.name for p in tmp_path.iterdir()] == ["model.onnx"] and not any((tmp_path / "model.onnx").iterdir())
 
 
 def test_clean_large_text_on_white_reads_exactly(reader: OcrReader) -> None:
