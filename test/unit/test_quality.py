@@ -104,6 +104,7 @@ def test_faces_are_found_offline_on_real_portraits_and_not_on_a_product(portrait
     x1, y1, x2, y2 = faces.detect(portraits["cameraman"])[0].box  # turned away, behind his camera
     assert 200 < (x1 + x2) / 2 < 280 and 110 < (y1 + y2) / 2 < 190
     assert faces.detect(data.coffee()) == [] and faces.detect(data.chelsea()) == []
+    assert faces.detect(data.coffee()[50:364]) == []  # a 1.91:1 crop where the cup scores 0.52: under the 0.6 floor
 
 
 def test_a_missing_face_model_is_a_clear_error(tmp_path):
