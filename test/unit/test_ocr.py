@@ -12,8 +12,17 @@ import pytest
 from PIL import Image
 
 from services.imaging.fonts import block_height_px, load_font
-from services.imaging.ocr import OcrReader, default_model_dir, evaluate, levenshtein, ocr_metrics, text_crop, verify_model_files
-from services.imaging.overlay import text_mask
+from services.imaging.ocr import (
+    OcrReader,
+    default_model_dir,
+    evaluate,
+    levenshtein,
+    ocr_metrics,
+    text_crop,
+    verify_model_files,
+    vote,
+)
+from services.imaging.overlay import render, text_mask
 from services.imaging.recogniser import ensure_onnx, export
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -141,6 +150,28 @@ def test_tiny_low_contrast_text_fails(reader: OcrReader) -> None:
     result = evaluate(rgb, layout, "Fresh Coffee Daily", reader, str(FONT))
     assert result["cer"]["value"] >= 0.5, result["recognised_text"]
     assert result["passed"] is False and result["exact_match"]["value"] is False
+
+
+@pytest.mark.parametrize("name, top", [("immunohistochemistry", 94), ("brick", 217)])
+def test_outlined_copy_that_one_crop_misreads_is_read_by_the_majority(reader: OcrReader, name: str, top: int) -> None:
+    # bench_quality's long copy where the planner put it: black text, white outline. One crop read "Sunmer".
+    from skimage import data
+
+    copy = "Summer sale: 30% off all iced drinks until Sunday"
+    lines = ["Summer sale: 30%", "off all iced drinks", "until Sunday"]
+    image = getattr(data, name)()
+    image = np.stack([image] * 3, -1) if image.ndim == 2 else image[..., :3]
+    rgb, layout = render(image, copy, {"box": [105, top, 302, 133], "font_size": 35, "align": "center", "lines": lines},
+                         str(FONT))
+    assert layout["effects"][0]["type"] == "stroke" and layout["lines"] == lines
+    result = evaluate(rgb, layout, copy, reader, str(FONT))
+    assert result["recognised_text"].splitlines() == lines and result["reread"] >= 1
+
+
+def test_vote_takes_the_majority_then_the_confidence() -> None:
+    assert vote([("Sunmer", 0.89), ("Summer", 0.6), ("Summer", 0.5)]) == ("Summer", 0.6)
+    assert vote([("salle:", 0.5), ("sale:", 0.7), ("sale", 0.9)]) == ("sale", 0.9)
+    assert vote([("off", 0.98)]) == ("off", 0.98)
 
 
 def test_metrics_known_values() -> None:
