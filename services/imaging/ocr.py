@@ -175,15 +175,19 @@ def evaluate(rendered_rgb: np.ndarray, layout: dict, expected_text: str, reader:
                 for x0, y0, x1, y1 in (words[i] for i in chosen)]
 
     read = reader.read_words(crop, boxes(CROPS[0], list(range(len(words))))) if words else []
-    unsure = [i for i, (_, conf) in enumerate(read) if conf < REREAD_BELOW]
-    if unsure:
-        again = [reader.read_words(crop, boxes(margins, unsure)) for margins in CROPS[1:]]
-        for k, i in enumerate(unsure):
-            read[i] = vote([read[i], *(more[k] for more in again)])
+    readings = {i: [reading] for i, reading in enumerate(read) if reading[1] < REREAD_BELOW}
+    for margins in CROPS[1:]:
+        # A word on which most of all the crops already agree is settled: further crops cannot outvote it.
+        pending = [i for i, got in readings.items()
+                   if Counter(t for t, _ in got).most_common(1)[0][1] <= len(CROPS) // 2]
+        for i, again in zip(pending, reader.read_words(crop, boxes(margins, pending))):
+            readings[i].append(again)
+    for i, got in readings.items():
+        read[i] = vote(got)
     texts = iter(read)
     text = "\n".join(" ".join(t for t, _ in (next(texts) for _ in line) if t) for line in lines)
     result = ocr_metrics(expected_text, text, [c for _, c in read])
-    result.update({"crop": [x, y, w, h], "scale": round(scale, 3), "words": len(words), "reread": len(unsure),
+    result.update({"crop": [x, y, w, h], "scale": round(scale, 3), "words": len(words), "reread": len(readings),
                    "backend": reader.name, "method": f"recogniser on the layout's word boxes (no detector); words "
                                                      f"under {REREAD_BELOW} confidence re-read in {len(CROPS)} crops"})
     return result
