@@ -174,6 +174,11 @@ SELECT count(*) FROM jobs j WHERE NOT EXISTS (SELECT 1 FROM instagram_feeds f WH
 -- name: chaos_evaluations_missing
 SELECT 4 * count(*) - (SELECT count(*) FROM evaluations) FROM jobs_variants;
 
+-- name: chaos_states
+-- Where every job and variant stands, for the error when a fault found nothing to hit.
+SELECT 'job' AS kind, current_step, status, count(*) FROM jobs GROUP BY 2, 3
+UNION ALL SELECT 'variant', current_step, status, count(*) FROM jobs_variants GROUP BY 2, 3 ORDER BY 1, 2, 3;
+
 -- name: terminate_listeners
 -- Kills every app process's LISTEN connection on this database (services/engine/listener.py names it).
 SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
