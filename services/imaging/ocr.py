@@ -143,10 +143,7 @@ def text_crop(shape: Sequence[int], box_xywh: Sequence[float]) -> tuple[int, int
 def vote(readings: Sequence[tuple[str, float]]) -> tuple[str, float]:
     """The text most readings agree on (ties: the higher summed confidence), with its best confidence."""
     counts = Counter(text for text, _ in readings)
-    summed = Counter()
-    for text, conf in readings:
-        summed[text] += conf
-    winner = max(counts, key=lambda text: (counts[text], summed[text]))
+    winner = max(counts, key=lambda text: (counts[text], sum(c for t, c in readings if t == text)))
     return winner, max(conf for text, conf in readings if text == winner)
 
 
@@ -174,7 +171,7 @@ def evaluate(rendered_rgb: np.ndarray, layout: dict, expected_text: str, reader:
                  min(ch - 1, max(0, int((y0 - top - y) * scale))), min(ch, max(1, math.ceil((y1 + bottom - y) * scale)))]
                 for x0, y0, x1, y1 in (words[i] for i in chosen)]
 
-    read = reader.read_words(crop, boxes(CROPS[0], list(range(len(words))))) if words else []
+    read = reader.read_words(crop, boxes(CROPS[0], list(range(len(words)))))
     readings = {i: [reading] for i, reading in enumerate(read) if reading[1] < REREAD_BELOW}
     for margins in CROPS[1:]:
         # A word on which most of all the crops already agree is settled: further crops cannot outvote it.
