@@ -1,23 +1,28 @@
 """More of README's "How it works", each claim checked where it could break: the sweeper's lock, the lease
 expiry's MAX_CRASHES and job advance, the sweeper advancing a finished job, the job's (vlm_analyze, running),
-a retry released on shutdown, and the sweep after the listener reconnects."""
+a retry released on shutdown, a due retry sent ahead of its stage's queue, and the sweep after the listener
+reconnects."""
 import asyncio
+import json
 import time
 import uuid
 
+import httpx
 import pytest
 from sqlalchemy import text
 
 from database import create_pool
 from main import create_app
 from scripts import seedlib
+from services.engine.dispatch import Dispatcher
+from services.engine.pipeline import BY_NAME
 from services.engine.runner import StageRunner
 from services.engine.stage_types import Released
 from services.engine.sweeper import _SWEEP_LOCK, sweep_once
 from test.conftest import app_settings, serve
 from test.engine_app import counting_handlers
 from test.integration.helpers import listener_pids, wait_for
-from test.integration.test_stale_commits import _entered, _Held, _Recorder
+from test.integration.test_stale_commits import _entered, _Held, _Recorder, _until
 
 
 async def _job(db, tmp_path, variants: int = 1) -> tuple[uuid.UUID, list[uuid.UUID]]:
@@ -167,3 +172,34 @@ def test_listener_reconnect_wakes_the_sweeper(db, db_url, tmp_path):
             30, what="yolo_detect started after the reconnect (the next timed sweep is 120 s away)")
         print(f"lost NOTIFY recovered {time.monotonic() - lost_at:.2f} s after it was sent")
         assert app.state.listener.connects > connects
+
+
+async def test_a_due_retry_is_sent_before_the_rows_queued_for_its_stage(db_url, tmp_path):
+    # The dispatcher under test; the stage endpoint is a stand-in that records the order and holds each
+    # request open (as a busy stage does) until the test lets them all go.
+    sent, busy = [], asyncio.Event()
+
+    async def endpoint(request: httpx.Request) -> httpx.Response:
+        sent.append(json.loads(request.content)["job_variants_id"])
+        await busy.wait()
+        return httpx.Response(200, json={"status": "done"})
+    client = httpx.AsyncClient(transport=httpx.MockTransport(endpoint), base_url="http://engine")
+    dispatcher = Dispatcher(None, app_settings(db_url, tmp_path), client=client)
+    stage, job = BY_NAME["planner"], uuid.uuid4()
+    size = dispatcher._slots[stage.name].size
+    queued = [uuid.uuid4() for _ in range(size + 3)]
+    for variant in queued:
+        dispatcher.submit(stage, job, variant, "t")
+
+    def when(condition):
+        async def check() -> bool:
+            return condition()
+        return check
+    await _until(when(lambda: len(sent) == size), 20, "every dispatch slot taken")
+    retry = uuid.uuid4()
+    dispatcher.submit_later(0, stage, job, retry, "t")  # what the runner schedules after a failure
+    await _until(when(lambda: dispatcher._slots[stage.name].waiting() == 4), 20, "4 requests queued")
+    busy.set()
+    await _until(when(lambda: len(sent) == len(queued) + 1), 20, "every request sent")
+    assert sent[size] == str(retry), (sent.index(str(retry)), size)  # first of the queued, not the last
+    await dispatcher.drain(timeout=10)

@@ -52,10 +52,10 @@ class _Recorder:
     """The sweeper's dispatcher, recording what it would send (the test sends it itself)."""
 
     def __init__(self):
-        self.sent: list[tuple[str, uuid.UUID]] = []
+        self.sent: list[tuple[str, uuid.UUID, bool]] = []
 
     def submit(self, stage, job_id, variant_id, tenant_id, received=None, first=False):
-        self.sent.append((stage.name, variant_id or job_id))
+        self.sent.append((stage.name, variant_id or job_id, first))
 
 
 async def _until(predicate, timeout: float, what: str):
@@ -103,7 +103,7 @@ async def _expire_and_wait_for_retry(pool, settings, row_id, stage: str) -> None
     async def retry_due():
         found = await sweep_once(pool, recorder, settings)
         expired.append(found["expired"])
-        return (stage, row_id) in recorder.sent
+        return (stage, row_id, True) in recorder.sent  # a retry: sent before the rows queued for its stage
     await _until(retry_due, 60, f"the sweeper to expire the lease and find {stage}'s retry due")
     assert sum(expired) == 1, expired
 
