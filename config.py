@@ -88,6 +88,10 @@ class Settings(BaseSettings):
     openai_max_tokens: int = 800
     openai_timeout_seconds: float = 30.0
     openai_max_retries: int = 3
+    # USD per 1M tokens of the LLM (OPENAI_MODEL), stored in its llm_models row and used for a job's cost
+    # (GET /api/yh/jobs/{id} -> usage). Defaults: gpt-4o-mini's list price; set 0 for a local server.
+    llm_prompt_token_cost_per_1m: float = 0.15
+    llm_completion_token_cost_per_1m: float = 0.60
 
     log_level: str = "INFO"
     log_json: bool = False

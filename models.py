@@ -112,6 +112,8 @@ class JobOut(BaseModel):
     ad_copy_kor: str | None = None
     instagram_feed: dict[str, Any] | None = None
     timeline: list[StageRunOut] = []
+    # LLM tokens and cost (USD, llm_models prices) per model and in total; tokens a served VLM reported
+    usage: dict[str, Any] | None = None
 
 
 class JobSummary(BaseModel):

@@ -10,6 +10,7 @@ from services.imaging.readability import metric
 from services.imaging.saliency import saliency_map
 from services.stages.image import CpuStage, VlmBacked
 from services.stages.inputs import upsert_evaluation, variant_detections, variant_image_path, variant_overlay
+from services.text import catalog
 
 JUDGE_PASS = 6.0  # overall score (0-10) a creative needs to pass the judge
 
@@ -135,8 +136,9 @@ class VlmJudge(VlmBacked, _EvalStage):
     async def save(self, conn, ctx, out):
         trace = out["metrics"]["_trace"]  # not popped: a commit retried after a lost connection saves again
         out = {**out, "metrics": {k: v for k, v in out["metrics"].items() if k != "_trace"}}
+        prompt_id = await catalog.ensure_prompt(conn, trace["response"].get("prompt_name"))  # None: measured
         trace_id = await conn.fetchval(Q["insert_vlm_trace_judge"], ctx.job_id, ctx.job_variants_id,
                                        out["metrics"]["backend"], trace["request"], trace["response"],
-                                       out["metrics"]["vlm_latency_ms"])
+                                       out["metrics"]["vlm_latency_ms"], prompt_id)
         return {**await super().save(conn, ctx, out), "vlm_trace_id": str(trace_id),
                 "overall": out["metrics"]["overall"]["value"]}

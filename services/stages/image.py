@@ -13,6 +13,7 @@ from services.imaging.imageio import load_rgb, save_png
 from services.imaging.overlay import render
 from services.imaging.saliency import saliency_map
 from services.stages.inputs import english_copy, latest_proposal, variant_detections, variant_image_path, variant_proposal
+from services.text import catalog
 from services.text.hangul import has_hangul
 
 
@@ -95,10 +96,11 @@ class VlmAnalyze(VlmBacked, _ImageStage):
 
     async def save(self, conn, ctx, out):
         verdict = out["verdict"]
+        prompt_id = await catalog.ensure_prompt(conn, verdict.get("prompt_name"))  # None: the measured default
         trace_id = await conn.fetchval(
             Q["insert_vlm_trace_analyze"], ctx.job_id, ctx.job_variants_id, verdict.get("backend"),
             {"ad_copy_eng": out["text"], "image_hw": list(out["shape"]), **verdict.get("request", {})}, verdict,
-            out["latency_ms"])
+            out["latency_ms"], prompt_id)
         refined = out["refined"]
         if refined:
             # Variants do not wait for each other: the first that needs a refined copy writes it

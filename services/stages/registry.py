@@ -11,6 +11,7 @@ from services.imaging.fonts import default_font_path
 from services.stages.evaluate import IouEval, OcrEval, ReadabilityEval, VlmJudge
 from services.stages.image import Overlay, Planner, VlmAnalyze, YoloDetect
 from services.stages.text import AdCopyGenKor, InstagramFeedGen, prompt_uuid
+from services.text import catalog
 from services.text.integrity import missing_facts
 from services.text.llm import build_llm
 
@@ -100,14 +101,19 @@ class Models:
         return result
 
     async def save_llm_trace(self, conn, job_id, result, prompt_id=None, tone_style_id=None):
-        """One llm_traces row per call, with the provider that really ran."""
+        """One llm_traces row per call, with the provider that really ran, its model row and its prompt row."""
+        # New catalogue rows are inserted in one fixed order (analyze prompt, model, text prompt): no lock cycle.
+        model_id = await catalog.ensure_llm_model(conn, self.settings, result.provider, result.model)
+        prompt_id = prompt_id or getattr(result, "prompt_id", None)
+        if prompt_id is not None:
+            await catalog.ensure_prompt(conn, result.request.get("prompt_name"))
         return await conn.fetchval(
-            Q["insert_llm_trace"], job_id, result.provider, tone_style_id,
-            prompt_id or getattr(result, "prompt_id", None),
+            Q["insert_llm_trace"], job_id, result.provider, tone_style_id, prompt_id,
             result.request.get("operation") or result.request.get("prompt_name"),
             {**result.request, "model": result.model}, {"content": result.content, "data": result.data,
                                                         "note": result.note, "attempts": result.attempts},
-            result.latency_ms, result.prompt_tokens, result.completion_tokens, result.total_tokens, result.token_usage)
+            result.latency_ms, result.prompt_tokens, result.completion_tokens, result.total_tokens, result.token_usage,
+            model_id)
 
 
 def _largest_region_fraction(verdict: dict, shape) -> float:
