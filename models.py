@@ -44,7 +44,12 @@ class JobStageIn(BaseModel):
 
 
 class StageOut(BaseModel):
-    """What a stage answers: done with a summary of its results, or failed with the reason."""
+    """What a stage answers: done with a summary of its results, or failed with the reason.
+
+    The result's fields are repeated at the top level (extra keys) for the earlier callers, who read them there.
+    """
+
+    model_config = ConfigDict(extra="allow")
 
     stage: str
     status: str

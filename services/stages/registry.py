@@ -32,7 +32,9 @@ class Models:
         self.status = {"vlm": {"backend": settings.vlm_backend, "loaded": False, "error": None},
                        "detector": {"backend": settings.detector_backend, "loaded": False, "error": None},
                        "font": self.font_path, "llm": {"provider": self.llm.name, "model": self.llm.model},
-                       "ocr": {"backend": settings.ocr_backend, "loaded": False}}
+                       "ocr": {"backend": settings.ocr_backend, "loaded": False},
+                       "ocr_korean": {"configured": bool(settings.ocr_korean_model_dir), "loaded": False}}
+        self._ocr_korean: object = None
 
     @property
     def vlm(self):
@@ -74,6 +76,23 @@ class Models:
                 self.status["ocr"] = {"backend": self._ocr.name, "loaded": True,
                                       "load_seconds": round(time.perf_counter() - started, 2)}
         return self._ocr
+
+    def ocr_korean(self):
+        """The Korean recogniser (korean_g2 from OCR_KOREAN_MODEL_DIR), or a sentence saying why there is none."""
+        folder = self.settings.ocr_korean_model_dir
+        if not folder:
+            return None, "no Korean recogniser is configured (OCR_KOREAN_MODEL_DIR)"
+        with self._ocr_lock:
+            if self._ocr_korean is None:
+                from services.imaging.ocr import OcrReader
+
+                try:
+                    self._ocr_korean = OcrReader(folder, network="korean_g2")
+                    self.status["ocr_korean"] = {"configured": True, "loaded": True, "backend": self._ocr_korean.name}
+                except Exception as exc:  # noqa: BLE001 - reported by /healthz and in the evaluation
+                    self.status["ocr_korean"] = {"configured": True, "loaded": False, "error": str(exc)[:300]}
+                    return None, f"the Korean recogniser did not load: {str(exc)[:200]}"
+        return self._ocr_korean, None
 
     def refine_copy(self, text: str, verdict: dict, shape) -> object:
         """A shorter English copy when the VLM says the copy does not fit (an LLM call, traced)."""
