@@ -1,4 +1,4 @@
--- Named queries of the prompt and model catalogue (services/text/catalog.py) and of a job's usage (jobs API).
+-- Named queries of the prompt and model catalogue (services/stages/catalog.py) and of a job's usage (jobs API).
 -- Ids are content hashes: a conflict means the same row already exists, so nothing is ever rewritten.
 
 -- name: insert_prompt_asset

@@ -8,9 +8,9 @@ from services.imaging.faces import FACE_LABELS, face_share
 from services.imaging.fonts import font_path_of
 from services.imaging.readability import metric
 from services.imaging.saliency import saliency_map
+from services.stages import catalog
 from services.stages.image import CpuStage, VlmBacked
 from services.stages.inputs import upsert_evaluation, variant_detections, variant_image_path, variant_overlay
-from services.text import catalog
 from services.text.hangul import has_hangul
 
 JUDGE_PASS = 6.0  # overall score (0-10) a creative needs to pass the judge

@@ -12,8 +12,8 @@ from services.imaging.fonts import covers_hangul, default_font_path, font_by_nam
 from services.imaging.imageio import load_rgb, save_png
 from services.imaging.overlay import render
 from services.imaging.saliency import saliency_map
+from services.stages import catalog
 from services.stages.inputs import english_copy, latest_proposal, variant_detections, variant_image_path, variant_proposal
-from services.text import catalog
 from services.text.hangul import has_hangul
 
 

@@ -8,10 +8,10 @@ from services.backends.factory import build_vlm
 from services.engine.queries import Q
 from services.imaging.faces import build_detector_with_faces
 from services.imaging.fonts import default_font_path
+from services.stages import catalog
 from services.stages.evaluate import IouEval, OcrEval, ReadabilityEval, VlmJudge
 from services.stages.image import Overlay, Planner, VlmAnalyze, YoloDetect
 from services.stages.text import AdCopyGenKor, InstagramFeedGen, prompt_uuid
-from services.text import catalog
 from services.text.integrity import missing_facts
 from services.text.llm import build_llm
 

@@ -3,8 +3,9 @@ import uuid
 
 from services.engine.queries import Q
 from services.errors import InputError
+from services.stages import catalog
 from services.stages.inputs import english_copy
-from services.text import catalog, post_rules, prompts
+from services.text import post_rules, prompts
 
 
 def prompt_uuid(name: str, version: str) -> uuid.UUID:

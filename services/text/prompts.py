@@ -32,7 +32,7 @@ PROMPT_TYPES: dict[str, str] = {"eng_to_kor": "eng_to_kor", "instagram_feed": "i
 _JSON_ONLY = "Reply with one JSON object only, no markdown, no explanation."
 
 # The fixed wording of each prompt; `{name}` marks an input filled in per call (see fill()). These strings are
-# what vlm_prompt_assets stores (services/text/prompt_assets.py), so a trace names the exact wording it used.
+# what vlm_prompt_assets stores (services/stages/catalog.py), so a trace names the exact wording it used.
 ENG_TO_KOR_SYSTEM = (
     "You are a senior Korean copywriter for small local shops. "
     "Translate the English advertising copy into natural, fluent Korean advertising copy, "

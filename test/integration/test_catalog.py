@@ -11,7 +11,8 @@ from sqlalchemy import text
 
 from main import create_app
 from scripts import seedlib
-from services.text import catalog, prompts
+from services.stages import catalog
+from services.text import prompts
 from test.conftest import app_settings, serve
 from test.integration import test_text_stages as chat
 from test.integration import test_vlm_served as vision
