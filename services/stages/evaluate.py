@@ -100,11 +100,9 @@ class OcrEval(_EvalStage):
 
     def measure(self, inputs):
         layout = inputs.overlay["layout"]
-        reader = self.models.ocr()
-        if has_hangul(layout["text"]):  # the English recogniser cannot read Hangul (0.11 on a correct render)
-            reader, why = self.models.ocr_korean()
-            if reader is None:
-                return not_measured(layout["text"], why)
+        reader, why = self.models.ocr_korean() if has_hangul(layout["text"]) else (self.models.ocr(), None)
+        if reader is None:  # the English recogniser cannot read Hangul (0.11 on a correct render): not measured
+            return not_measured(layout["text"], why)
         out = ocr.evaluate(self.load_image(inputs.overlay["path"]), layout, layout["text"], reader,
                            font_path_of(layout, self.models.font_path))
         return {**out, "status": "measured", **legacy_metrics.ocr(out)}
