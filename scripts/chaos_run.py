@@ -238,24 +238,27 @@ def main() -> int:
         print(f"chaos workdir: {workdir}", flush=True)
         chaos = Chaos(Path(workdir), args.jobs)
         signal.setitimer(signal.ITIMER_REAL, args.timeout)
+        report = None
         try:
             summary = chaos.run()
-        except Exception as exc:  # a timeout or a failure: say where every job stands first
+        except (Exception, SystemExit) as exc:  # past the limit, a failure or SIGTERM: where every job stands
             signal.setitimer(signal.ITIMER_REAL, 0)
             timed_out = isinstance(exc, ChaosTimeout)
-            print(json.dumps({"timed_out_after_seconds": args.timeout if timed_out else None,
-                              "error": None if timed_out else repr(exc)[:2000], "phase": chaos.phase,
-                              "where_every_job_stands": chaos.where_every_job_stands(),
-                              "events": chaos.events}, indent=2), flush=True)
+            report = {"timed_out_after_seconds": args.timeout if timed_out else None,
+                      "error": None if timed_out else repr(exc)[:2000], "phase": chaos.phase,
+                      "where_every_job_stands": chaos.where_every_job_stands(), "events": chaos.events}
             if not timed_out:
                 raise
-            print(f"chaos run: TIMED OUT after {args.timeout:.0f} s while {chaos.phase}", flush=True)
-            return 2
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
             for sig in (signal.SIGTERM, signal.SIGALRM):
                 signal.signal(sig, signal.SIG_IGN)  # the cleanup below runs to its end
             chaos.stop()
+            if report is not None:  # printed once the apps are stopped: none of their log lines inside it
+                print(json.dumps(report, indent=2), flush=True)
+    if report is not None:
+        print(f"chaos run: TIMED OUT after {args.timeout:.0f} s while {report['phase']}", flush=True)
+        return 2
     print(json.dumps(summary, indent=2))
     ok = all(summary[name] == 0 for name in CHECKS)
     print("chaos run:", "PASSED" if ok else "FAILED")

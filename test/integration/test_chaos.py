@@ -55,7 +55,11 @@ def _chaos(tmp_path: Path, *args: str, wait: float) -> tuple[int | None, str]:
 
 
 def _report(out: str) -> dict:
-    return json.loads(out[out.index("{"):out.rindex("}") + 1])
+    """The run's last JSON block (json.dumps(indent=2): from a line "{" to a line "}"); logs share the stream."""
+    lines = out.splitlines()
+    start = max(i for i, line in enumerate(lines) if line == "{")
+    end = next(i for i in range(start, len(lines)) if lines[i] == "}")
+    return json.loads("\n".join(lines[start:end + 1]))
 
 
 def _processes_of(workdir: str) -> list[tuple[int, str]]:
