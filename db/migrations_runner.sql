@@ -21,10 +21,11 @@ ON CONFLICT (version) DO NOTHING;
 -- The server's version as a number (140000 = PostgreSQL 14): older servers are refused.
 SHOW server_version_num;
 
--- name: migration_lock
--- Session-level: the lock must outlive the per-file transactions. Waiting here is fine: the
--- other process is migrating and this one has nothing to do until it has finished. $1 the lock id
-SELECT pg_advisory_lock($1);
+-- name: migration_try_lock
+-- Session-level: the lock must outlive the per-file transactions. Polled, never waited for inside a
+-- statement: a waiting statement is an open transaction that CREATE INDEX CONCURRENTLY (held by the
+-- migrating process) would wait for in turn. $1 the lock id
+SELECT pg_try_advisory_lock($1);
 
 -- name: migration_unlock
 SELECT pg_advisory_unlock($1);
