@@ -1,11 +1,11 @@
 """updated_at: the trigger fills it when a writer forgets it and keeps a value the writer sets (migration 0008)."""
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import text
 
 from scripts import seedlib
 
-BACKFILLED = datetime(2024, 3, 1, 9, 30, tzinfo=timezone.utc)
+BACKFILLED = datetime(2024, 3, 1, 9, 30, tzinfo=UTC)
 
 
 def _updated(db, table: str, key: str, value) -> datetime:
