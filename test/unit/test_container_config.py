@@ -101,8 +101,9 @@ def test_assets_are_a_named_volume_unless_a_host_folder_is_given():
         run = real_compose("config", "--format", "json", env=env)
         assert run.returncode == 0, run.stderr
         return {v["target"]: v for v in json.loads(run.stdout)["services"]["app"]["volumes"]}
-    alone = app_volumes(ENV)["/data/assets"]
-    assert (alone["type"], alone["source"]) == ("volume", "assets")
+    for env in (ENV, {**ENV, "ASSETS_HOST_DIR": ""}):  # unset, or empty as .env.example leaves it
+        alone = app_volumes(env)["/data/assets"]
+        assert (alone["type"], alone["source"]) == ("volume", "assets")
     shared = app_volumes({**ENV, "ASSETS_HOST_DIR": "/srv/feedlyai/assets"})["/data/assets"]
     assert (shared["type"], shared["source"]) == ("bind", "/srv/feedlyai/assets")
     assert not shared.get("read_only")  # the service writes overlaid/ and masks/ there
