@@ -215,7 +215,7 @@ async def _repair_one(conn: asyncpg.Connection, item: Item) -> None:
                 await conn.execute(Q["repair_drop_trigger"].format(table=item.table, trigger=item.name))
                 await conn.execute(item.statement)
         else:
-            await conn.execute(re.sub(r"^CREATE\s+(OR\s+REPLACE\s+)?TRIGGER", "CREATE OR REPLACE TRIGGER",
+            await conn.execute(re.sub(r"^(CREATE)\s+(?:OR\s+REPLACE\s+)?(TRIGGER)", r"\1 OR REPLACE \2",
                                       item.statement, flags=re.I))
     else:
         build = re.sub(r"^CREATE\s+(UNIQUE\s+)?INDEX\s+(?:CONCURRENTLY\s+)?(?:IF\s+NOT\s+EXISTS\s+)?\w+",
