@@ -97,7 +97,16 @@ class Settings(BaseSettings):
     llm_completion_token_cost_per_1m: float = 0.60
 
     log_level: str = "INFO"
-    log_json: bool = False
+    log_format: str = ""  # plain | json (one JSON object a line, for log shippers); empty: LOG_JSON decides
+    log_json: bool = False  # the older switch, kept: LOG_JSON=true is LOG_FORMAT=json
+
+    @property
+    def log_as_json(self) -> bool:
+        """LOG_FORMAT=json, or LOG_JSON=true when LOG_FORMAT is not set."""
+        fmt = self.log_format.strip().lower()
+        if fmt not in ("", "plain", "text", "json"):
+            raise ValueError(f"LOG_FORMAT={self.log_format!r}: use plain or json")
+        return fmt == "json" if fmt else self.log_json
 
     @property
     def base_url(self) -> str:

@@ -159,6 +159,8 @@ class HealthOut(BaseModel):
     degraded: bool = False  # waiting that does not end by itself (see `waiting`); still ready
     waiting: dict[str, int] = {}  # start_gate: variants without their English copy; held_upstream: jobs
     workers: dict[str, Any] = {}
+    assets_dir: str | None = None  # ASSETS_DIR as this process sees it
+    assets_problem: str | None = None  # missing, unreadable or unwritable (overlaid/, masks/): not ready
 
 
 def _known_font(value: str | None) -> str | None:

@@ -275,4 +275,5 @@ class StageRunner:
     @staticmethod
     def _log_ids(ctx: StageContext) -> dict:
         return {"stage": ctx.stage.name, "job_id": str(ctx.job_id),
-                "job_variants_id": str(ctx.job_variants_id) if ctx.job_variants_id else None}
+                "job_variants_id": str(ctx.job_variants_id) if ctx.job_variants_id else None,
+                "run_token": str(ctx.run_token) if ctx.run_token else None}
