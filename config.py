@@ -1,6 +1,7 @@
 """One settings class for the whole service (environment variables and `.env`)."""
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -30,6 +31,15 @@ class Settings(BaseSettings):
     api_key: str = ""  # when set, stage and admin endpoints require X-API-Key
     max_body_bytes: int = 16_384  # stage bodies are a few ids; larger bodies get 413 before they are read
     allowed_hosts: str = ""  # comma list of Host names ("*" = any); empty: loopback names and HOST
+    # Reads (jobs API, dashboard, /assets) need a key or a dashboard session: "network" for requests that
+    # arrived on a non-loopback socket (the service is bound beyond loopback), "always" for every request.
+    read_auth: Literal["network", "always"] = "network"
+    ops_endpoints_open: bool = True  # /healthz and /metrics readable without credentials (monitoring scrapes them)
+    dashboard_password: str = ""  # a dashboard login besides API_KEY (full access, like the key)
+    tenant_read_keys: dict[str, str] = {}  # JSON {"tenant_id": "key"}: a key that reads that tenant's jobs only
+    session_hours: float = 12.0  # a dashboard session lasts this long (logout ends it at once)
+    session_cookie_secure: bool = False  # mark the session cookie Secure (set it when a gateway serves HTTPS)
+    display_timezone: str = "Asia/Seoul"  # the dashboard's times (UTC on hover)
 
     assets_dir: Path = ROOT / "assets"
     max_image_pixels: int = 40_000_000  # decompression-bomb guard

@@ -11,7 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 import database
 from config import Settings, get_settings
 from models import HealthOut
-from routers import dashboard, jobs, stages, web
+from routers import dashboard, dashboard_actions, dashboard_auth, downloads, jobs, stages, web
 from services.engine.dispatch import Dispatcher
 from services.engine.listener import Listener
 from services.engine.pipeline import BY_NAME
@@ -20,6 +20,7 @@ from services.engine.runner import StageRunner
 from services.engine.supervise import drain_on_sigterm, start_workers
 from services.engine.sweeper import Sweeper, waiting_report
 from services.ops import metrics
+from services.ops.access import Access
 from services.ops.address import SelfAddress, is_loopback, uvicorn_server
 from services.ops.logs import setup_logging
 from services.ops.security import Guard
@@ -88,9 +89,14 @@ def create_app(settings: Settings | None = None, handlers_factory=None) -> FastA
                   docs_url=None, redoc_url=None)
     app.include_router(stages.router)
     app.include_router(jobs.router)
+    app.include_router(downloads.router)
     app.include_router(dashboard.router)
+    app.include_router(dashboard_auth.router)
+    app.include_router(dashboard_actions.router)
     settings.assets_dir.mkdir(parents=True, exist_ok=True)
     web.install(app, settings.assets_dir)
+    # Added first, so it runs inside the Guard: host, bind, key and size checks come before any credential lookup.
+    app.add_middleware(Access, settings=settings, login_page=dashboard_auth.login_required_page)
     app.add_middleware(Guard, settings=settings, address=address)
 
     @app.get("/healthz", response_model=HealthOut, tags=["ops"])

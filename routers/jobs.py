@@ -2,13 +2,14 @@
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 
 from models import JobOut, JobSummary, QueryText, RetryOut
 from routers.deps import PoolDep, require_api_key
 from services.engine import jobs_view
 from services.engine.pipeline import LAST_VARIANT_STAGE, STAGES
 from services.engine.queries import Q
+from services.ops.access import principal
 
 router = APIRouter(prefix="/api/yh/jobs", tags=["jobs"])
 
@@ -18,11 +19,11 @@ _JOB_STAGES = [s.name for s in STAGES if s.level == "job"] + [LAST_VARIANT_STAGE
 
 
 @router.get("", response_model=list[JobSummary])
-async def list_jobs(pool: PoolDep, tenant_id: QueryText = None,
+async def list_jobs(request: Request, pool: PoolDep, tenant_id: QueryText = None,
                     status: QueryText = None,
                     limit: Annotated[int, Query(ge=1, le=500)] = 50):
-    """Recent jobs, newest first; filter by tenant and status."""
-    return await jobs_view.list_jobs(pool, tenant_id, status, limit)
+    """Recent jobs, newest first; filter by tenant and status (a tenant read key sees its own tenant only)."""
+    return await jobs_view.list_jobs(pool, principal(request).tenant or tenant_id, status, limit)
 
 
 @router.get("/{job_id}", response_model=JobOut, responses={404: {"description": "Unknown job"}})
