@@ -30,9 +30,8 @@ def slug(text: str | None, fallback: str = "store") -> str:
 
 def disposition(filename: str) -> str:
     """Content-Disposition with an ASCII name for old clients and the UTF-8 one (RFC 6266 / 5987)."""
-    ascii_name = filename.encode("ascii", "ignore").decode() or "download"
-    ascii_name = re.sub(r"-{2,}", "-", ascii_name).replace('"', "")
-    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
+    ascii_name = re.sub(r"-{2,}", "-", filename.encode("ascii", "ignore").decode()).replace('"', "").lstrip("-_")
+    return f"attachment; filename=\"{ascii_name or 'download'}\"; filename*=UTF-8''{quote(filename)}"
 
 
 def _asset_file(assets_dir: Path, url: str | None) -> Path | None:
