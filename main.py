@@ -11,7 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 import database
 from config import Settings, get_settings
 from models import HealthOut
-from routers import dashboard, jobs, stages, web
+from routers import actions, dashboard, jobs, stages, web
 from services.engine.dispatch import Dispatcher
 from services.engine.listener import Listener
 from services.engine.pipeline import BY_NAME
@@ -88,6 +88,7 @@ def create_app(settings: Settings | None = None, handlers_factory=None) -> FastA
                   docs_url=None, redoc_url=None)
     app.include_router(stages.router)
     app.include_router(jobs.router)
+    app.include_router(actions.router)
     app.include_router(dashboard.router)
     settings.assets_dir.mkdir(parents=True, exist_ok=True)
     web.install(app, settings.assets_dir)
