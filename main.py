@@ -11,7 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 import database
 from config import Settings, get_settings
 from models import HealthOut
-from routers import dashboard, dashboard_actions, dashboard_auth, downloads, jobs, stages, web
+from routers import actions, dashboard, dashboard_actions, dashboard_auth, downloads, jobs, stages, web
 from services.engine.dispatch import Dispatcher
 from services.engine.listener import Listener
 from services.engine.pipeline import BY_NAME
@@ -89,6 +89,7 @@ def create_app(settings: Settings | None = None, handlers_factory=None) -> FastA
                   docs_url=None, redoc_url=None)
     app.include_router(stages.router)
     app.include_router(jobs.router)
+    app.include_router(actions.router)
     app.include_router(downloads.router)
     app.include_router(dashboard.router)
     app.include_router(dashboard_auth.router)

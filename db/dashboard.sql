@@ -31,25 +31,20 @@ FROM image_assets a LEFT JOIN jobs j ON j.job_id = a.job_id WHERE a.image_url = 
 -- ===== the jobs list (routers/dashboard.py) =====
 
 -- name: dash_jobs_page
--- One keyset page, newest first: $1 tenant, $2 status, $3 outcome, $4 search text, $5 the same LIKE-escaped,
+-- One keyset page, newest first (outcome: job_outcome() of migration 0010, else in_progress): $1 tenant, $2 status, $3 outcome, $4 search text, $5 the same LIKE-escaped,
 -- $6/$7 the last row of the previous page (created_at, job_id), $8 limit. Without a search it reads
 -- idx_jobs_created_job / idx_jobs_tenant_created_job and stops after $8 rows.
 WITH page AS (
     SELECT j.job_id, j.tenant_id, j.store_id, j.current_step, j.status, j.next_retry_at, j.created_at, j.updated_at,
            s.title AS store_name,
-           CASE WHEN j.current_step = 'instagram_feed_gen' AND j.status = 'done' THEN 'posted'
-                WHEN j.status = 'failed' AND j.next_retry_at IS NULL THEN 'failed'
-                WHEN j.status = 'cancelled' THEN 'cancelled'
-                ELSE 'in_progress' END AS outcome
+           coalesce(job_outcome(j.current_step, j.status, j.next_retry_at, j.cancelled_at), 'in_progress') AS outcome
     FROM jobs j LEFT JOIN stores s ON s.store_id = j.store_id
     WHERE ($1::text IS NULL OR j.tenant_id = $1) AND ($2::text IS NULL OR j.status = $2)
       AND ($4::text IS NULL OR j.tenant_id = $4 OR j.job_id::text LIKE lower($5) || '%'
            OR s.title ILIKE '%' || $5 || '%')
       AND ($6::timestamptz IS NULL OR (j.created_at, j.job_id) < ($6::timestamptz, $7::uuid))
-      AND ($3::text IS NULL OR $3 = CASE WHEN j.current_step = 'instagram_feed_gen' AND j.status = 'done' THEN 'posted'
-                                         WHEN j.status = 'failed' AND j.next_retry_at IS NULL THEN 'failed'
-                                         WHEN j.status = 'cancelled' THEN 'cancelled'
-                                         ELSE 'in_progress' END)
+      AND ($3::text IS NULL
+           OR $3 = coalesce(job_outcome(j.current_step, j.status, j.next_retry_at, j.cancelled_at), 'in_progress'))
     ORDER BY j.created_at DESC, j.job_id DESC LIMIT $8)
 SELECT p.*, c.variants, c.variants_finished, c.states, sel.thumbnail_url
 FROM page p

@@ -27,13 +27,13 @@ KEY_METRICS = {"llava_judge": ("overall",), "ocr": ("cer", "similarity"), "reada
                "iou": ("max_ioa", "occ")}
 NOTES = {"llava_judge": ("reason",), "ocr": ("recognised_text", "expected_text")}
 COMPARATORS = {"higher_is_better": "≥", "lower_is_better": "≤", "higher_abs_is_better": "|x| ≥"}
-OUTCOMES = ("posted", "in_progress", "failed", "cancelled")
+OUTCOMES = ("done", "in_progress", "failed", "cancelled")  # job_outcome() (migration 0010), else in progress
 PAGE_SIZE = 50
 
 
 def is_live(step: str | None, status: str | None) -> bool:
     """True while a job may still change on its own (not finished, not finally failed)."""
-    return not (step == FINAL_STAGE and status == "done") and status not in ("failed", "cancelled")
+    return not (step == FINAL_STAGE and status == "done") and status != "failed"  # a cancelled row is failed too
 
 
 def steps_table(runs: list[dict], steps: list[str]) -> list[dict]:
@@ -137,7 +137,7 @@ async def job_page(request: Request, job_id: UUID, pool: PoolDep):
     detail = await jobs_view.job_detail(pool, job_id)
     if detail is None:
         return render(request, "not_found.html", {"job_id": job_id}, status_code=404)
-    job_dead = _failed_for_good(detail) or detail["status"] == "cancelled"
+    job_dead = _failed_for_good(detail)  # a cancelled job is failed for good too (its reason in cancel_reason)
     live = not job_dead and not (detail["current_step"] == FINAL_STAGE and detail["status"] == "done")
     variants = [variant_view(v, _failed_for_good(v)) for v in detail["variants"]]
     selected = next((v for v in variants if v["selected"]), None)

@@ -141,6 +141,19 @@ def test_a_dashboard_form_without_its_csrf_token_is_refused(bound_everywhere, db
         assert retry_count() == 0  # requeued by the same code as POST /api/yh/jobs/{id}/retry
         page = browser.get(f"/dashboard/jobs/{job_id}", params={"lang": "en"})
         assert 'data-testid="flash" data-ok="true" data-action="retry"' in page.text and "variants_requeued" in page.text
+        assert browser.post(f"/dashboard/jobs/{job_id}/actions/rerun",
+                            data={"csrf_token": _csrf(confirm.text), "from_step": "nonsense"}).status_code == 422
+        cancel = browser.get(f"/dashboard/jobs/{job_id}/confirm/cancel")
+        assert browser.post(f"/dashboard/jobs/{job_id}/actions/cancel",
+                            data={"csrf_token": _csrf(cancel.text)}).status_code == 303
+        page = browser.get(f"/dashboard/jobs/{job_id}", params={"lang": "en"}).text
+        assert 'data-testid="flash" data-ok="true" data-action="cancel"' in page
+        assert 'data-outcome="cancelled"' in page and "action-cancel" not in page  # final: no second cancel offered
+        assert 'data-testid="timeline-action" data-action="retry"' in page
+        assert 'data-testid="timeline-action" data-action="cancel"' in page
+        db.rollback()
+        actors = db.execute(text("SELECT actor FROM operator_actions WHERE job_id = :j"), {"j": job_id}).scalars().all()
+        assert len(actors) == 2 and all(a.startswith("dashboard:api_key") for a in actors), actors
     with httpx.Client(base_url=outside) as stranger:  # no session: the token of someone else's page is no use
         stranger.get("/dashboard/login")
         assert stranger.post(action, data={"csrf_token": _csrf(confirm.text)}).status_code in (401, 403)

@@ -17,7 +17,7 @@ KEY = "review-key"
 
 
 def _has_route(app, path: str) -> bool:
-    return any(getattr(r, "path", None) == path for r in app.routes)
+    return path in app.openapi()["paths"]
 
 
 def _value(db, sql, **params):
@@ -85,7 +85,7 @@ def test_review_page_in_chromium(db, db_url, tmp_path):
 
             # The post as it will appear: the selected image, the caption, the hashtags.
             post = page.get_by_test_id("post")
-            assert post.get_attribute("data-variant-id") == selected
+            assert post.get_attribute("data-post-variant-id") == selected
             assert post.get_by_test_id("post-image").get_attribute("src") == overlaid[selected]
             assert post.get_by_test_id("instagram-copy").inner_text() == caption
             assert [t.inner_text() for t in post.get_by_test_id("hashtag").all()] == hashtags
@@ -140,10 +140,12 @@ def test_review_page_in_chromium(db, db_url, tmp_path):
                      what="the post written again for the chosen variant")
             page.reload()
             post = page.get_by_test_id("post")
-            assert post.get_attribute("data-variant-id") == other
+            assert post.get_attribute("data-post-variant-id") == other
             assert post.get_by_test_id("post-image").get_attribute("src") == overlaid[other]
             assert page.locator(f'[data-variant-id="{other}"] [data-testid=selected-badge]').count() == 1
             assert page.get_by_test_id("selected-badge").count() == 1
+            entry = page.locator("[data-testid=timeline-action][data-action=select]")  # the job's timeline
+            assert entry.count() == 1 and "dashboard" in entry.inner_text()
             browser.close()
         assert not problems, problems
         assert outside == [], outside
