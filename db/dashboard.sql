@@ -30,6 +30,11 @@ FROM image_assets a LEFT JOIN jobs j ON j.job_id = a.job_id WHERE a.image_url = 
 
 -- ===== the jobs list (routers/dashboard.py) =====
 
+-- name: dash_custom_plans
+-- Inside the list's transaction: the generic plan of dash_jobs_page's optional filters scans every job,
+-- a plan per call reads the index (0.7 ms of planning).
+SET LOCAL plan_cache_mode = force_custom_plan;
+
 -- name: dash_jobs_page
 -- One keyset page, newest first (outcome: job_outcome() of migration 0010, else in_progress): $1 tenant, $2 status, $3 outcome, $4 search text, $5 the same LIKE-escaped,
 -- $6/$7 the last row of the previous page (created_at, job_id), $8 limit. Without a search it reads

@@ -116,8 +116,10 @@ async def dashboard(request: Request, pool: PoolDep, tenant_id: QueryText = None
     tenant = who.tenant or tenant_id  # a tenant key sees its own tenant whatever the query says
     search = q.strip() if q and q.strip() else None
     stamp, last_id = _cursor(after)
-    rows = await pool.fetch(Q["dash_jobs_page"], tenant, status, outcome, search,
-                            _like_escaped(search) if search else None, stamp, last_id, limit + 1)
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute(Q["dash_custom_plans"])
+        rows = await conn.fetch(Q["dash_jobs_page"], tenant, status, outcome, search,
+                                _like_escaped(search) if search else None, stamp, last_id, limit + 1)
     jobs = [{**dict(r), "progress": jobs_view.job_progress(r["current_step"], r["status"], r["states"])}
             for r in rows[:limit]]
     more = len(rows) > limit
