@@ -99,6 +99,16 @@ class Settings(BaseSettings):
     openai_timeout_seconds: float = 30.0
     openai_max_retries: int = 3
 
+    # Completion webhook (services/ops/outbox.py): POSTed from the job_outbox table when a job becomes final.
+    webhook_url: str = ""  # empty: no webhook (the NOTIFY job_finished and the outbox rows are written anyway)
+    webhook_secret: str = ""  # HMAC-SHA256 key of the X-Webhook-Signature header
+    webhook_timeout_seconds: float = 10.0  # per POST; the delivery's lease is this + 5 s
+    webhook_retry_base_seconds: float = 2.0  # backoff doubles per failed attempt, up to the max
+    webhook_retry_max_seconds: float = 600.0
+    webhook_max_attempts: int = 12  # then the delivery is given up (`webhook deliveries` lists it)
+    webhook_poll_seconds: float = 1.0  # how often an idle deliverer looks for due rows
+    webhook_max_age_seconds: float = 7 * 86400.0  # older undelivered rows are not sent (no replay of history)
+
     log_level: str = "INFO"
     log_json: bool = False
 

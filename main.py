@@ -23,6 +23,7 @@ from services.ops import metrics
 from services.ops.access import Access
 from services.ops.address import SelfAddress, is_loopback, uvicorn_server
 from services.ops.logs import setup_logging
+from services.ops.outbox import WebhookDeliverer
 from services.ops.security import Guard
 
 log = logging.getLogger("app")
@@ -64,6 +65,9 @@ def create_app(settings: Settings | None = None, handlers_factory=None) -> FastA
             listener.start()
         if settings.enable_sweeper:
             sweeper.start()
+        deliverer = WebhookDeliverer(pool, settings) if settings.webhook_url else None
+        if deliverer:
+            deliverer.start()
         address.start(server)
         # SIGTERM: stop claiming at once (uvicorn only stops at the end of its graceful wait).
         drain_on_sigterm(runner, lambda: asyncio.ensure_future(sweeper.stop()))
@@ -78,6 +82,8 @@ def create_app(settings: Settings | None = None, handlers_factory=None) -> FastA
             if listener:
                 await listener.stop()
             await sweeper.stop()
+            if deliverer:
+                await deliverer.stop()
             await runner.release_all()  # anything still running (a server that did not wait) goes back
             await dispatcher.drain(timeout=min(5.0, settings.shutdown_grace_seconds))
             if workers:

@@ -103,3 +103,37 @@ WHERE j.status = 'failed' AND j.next_retry_at IS NULL AND j.cancelled_at IS NULL
       AND v.next_retry_at IS NULL AND v.cancelled_at IS NULL))
   AND ($3::timestamptz IS NULL OR j.updated_at >= $3) AND ($4::timestamptz IS NULL OR j.updated_at < $4)
 ORDER BY j.updated_at, j.job_id LIMIT $5;
+
+-- ===== the completion outbox (services/ops/outbox.py) =====
+
+-- name: outbox_claim
+-- Up to $1 due deliveries, leased for $2 seconds (a replica killed mid-delivery leaves the lease to expire,
+-- then another delivers: at least once). SKIP LOCKED: replicas never take the same row at the same time.
+-- $3: rows older than this many seconds are not sent (a webhook configured later does not replay history).
+UPDATE job_outbox o SET lease_until = clock_timestamp() + make_interval(secs => $2), attempts = o.attempts + 1
+WHERE o.delivery_id IN (
+    SELECT delivery_id FROM job_outbox
+    WHERE delivered_at IS NULL AND gave_up_at IS NULL AND next_attempt_at <= clock_timestamp()
+      AND (lease_until IS NULL OR lease_until < clock_timestamp())
+      AND created_at > clock_timestamp() - make_interval(secs => $3)
+    ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED)
+RETURNING o.delivery_id, o.job_id, o.payload, o.attempts;
+
+-- name: outbox_delivered
+UPDATE job_outbox SET delivered_at = clock_timestamp(), lease_until = NULL, last_status = $2, last_error = NULL
+WHERE delivery_id = $1;
+
+-- name: outbox_failed
+-- $2 HTTP status or NULL, $3 error, $4 seconds until the next attempt, or NULL: give up
+UPDATE job_outbox SET lease_until = NULL, last_status = $2, last_error = $3,
+    next_attempt_at = CASE WHEN $4::float8 IS NULL THEN next_attempt_at
+                           ELSE clock_timestamp() + make_interval(secs => $4::float8) END,
+    gave_up_at = CASE WHEN $4::float8 IS NULL THEN clock_timestamp() END
+WHERE delivery_id = $1;
+
+-- name: outbox_list
+-- The CLI's `webhook deliveries`: newest first, optionally one job's or only the undelivered.
+SELECT delivery_id, job_id, tenant_id, outcome, created_at, attempts, next_attempt_at, delivered_at, gave_up_at,
+       last_status, last_error
+FROM job_outbox WHERE ($1::uuid IS NULL OR job_id = $1) AND (NOT $2 OR (delivered_at IS NULL AND gave_up_at IS NULL))
+ORDER BY created_at DESC, pk DESC LIMIT $3;

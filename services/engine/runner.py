@@ -143,7 +143,8 @@ class StageRunner:
         await asyncio.wait({work, release, revoke}, return_when=asyncio.FIRST_COMPLETED)
         release.cancel()
         revoke.cancel()
-        if revoked.is_set() and (not work.done() or isinstance(work.exception(), (WorkerAborted, WorkerCrashed))):
+        if revoked.is_set() and not released.is_set() and (
+                not work.done() or isinstance(work.exception(), (WorkerAborted, WorkerCrashed))):
             # A thread cannot be stopped: its result is dropped (the run token refuses its commit anyway).
             work.add_done_callback(lambda f: f.cancelled() or f.exception())
             raise RunRevoked(f"{ctx.stage.name}: the run was cancelled or taken over; stopped, nothing written")

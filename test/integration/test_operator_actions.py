@@ -9,6 +9,7 @@ from sqlalchemy import text
 from main import create_app
 from scripts import seedlib
 from test.conftest import app_settings, free_port, serve
+from test.engine_app import counting_handlers
 from test.integration.helpers import job_finished, wait_for
 from test.integration.procs import AppProcess
 
@@ -63,6 +64,10 @@ def test_cancel_stops_a_long_stage_in_its_worker_process_and_nothing_runs_again(
         assert detail["cancel_reason"] == "wrong product"
         (action,) = detail["actions"]
         assert action["action"] == "cancel" and action["actor"].startswith("ops-alice") and action["via"] == "api"
+        page = httpx.get(f"{app.base}/dashboard/jobs/{job_id}", timeout=10).text  # the timeline shows who did it
+        assert 'data-testid="action"' in page and "ops-alice" in page and "wrong product" in page
+        (signal,) = _rows(db, "SELECT outcome, payload FROM job_outbox WHERE job_id = :j", j=job_id)
+        assert signal["outcome"] == "cancelled" and signal["payload"]["reason"] == "wrong product", signal
         listed = httpx.get(f"{app.base}/api/yh/jobs", params={"finished": "true", "outcome": "cancelled"}).json()
         assert [j["job_id"] for j in listed] == [job_id]
         assert httpx.get(f"{app.base}/api/yh/jobs", params={"finished": "false"}).json() == []
@@ -193,3 +198,36 @@ def test_two_replicas_running_the_same_action_at_once_do_it_once(db, db_url, tmp
     finally:
         for app in apps:
             app.stop()
+
+
+def test_cancel_one_variant_the_job_finishes_with_the_others_and_a_job_step_reruns_alone(db, db_url, tmp_path):
+    settings = app_settings(db_url, tmp_path)
+    base = f"http://127.0.0.1:{settings.port}/api/yh/jobs"
+    with serve(create_app(settings, counting_handlers), settings.port):
+        # Both variants wait at (img_gen, done) for the text part: cancel one of them before the copy arrives.
+        job_id, (dropped, kept) = seedlib.create_job(db, settings.assets_dir, variants_count=2, ad_copy_eng=None)
+        seedlib.simulate_image_part(db, job_id)
+        r = httpx.post(f"{base}/{job_id}/cancel", json={"job_variants_id": dropped, "reason": "blurry"})
+        assert r.status_code == 200 and r.json()["variants_cancelled"] == 1, r.text
+        assert httpx.post(f"{base}/{job_id}/cancel", json={"job_variants_id": dropped}).json()["already_cancelled"]
+        seedlib.add_text_part(db, job_id, "Fresh coffee, roasted today.")
+        db.commit()
+        wait_for(lambda: job_finished(db, job_id), 60, interval=0.1, what="the job finished with the kept variant")
+        assert _scalar(db, "SELECT count(*) FROM stage_runs WHERE job_variants_id = :v", v=dropped) == 0
+        detail = httpx.get(f"{base}/{job_id}").json()
+        assert detail["outcome"] == "done"
+        assert [v["job_variants_id"] for v in detail["variants"] if v["selected"]] == [kept]
+        assert [v["cancel_reason"] for v in detail["variants"]] == ["blurry", None]
+        finished = httpx.post(f"{base}/{job_id}/cancel", json={"job_variants_id": kept})
+        assert finished.status_code == 409 and "already finished" in finished.json()["detail"]
+        assert httpx.post(f"{base}/{job_id}/select", json={"job_variants_id": dropped}).status_code == 409
+
+        r = httpx.post(f"{base}/{job_id}/rerun", json={"from_step": "instagram_feed_gen"})
+        assert r.status_code == 200 and r.json()["job_rewound"] is True, r.text
+        wait_for(lambda: _runs(db, job_id, "instagram_feed_gen", "done") == 2 and job_finished(db, job_id), 60,
+                 interval=0.1, what="the post step ran again")
+        assert _runs(db, job_id, "ad_copy_gen_kor") == 1 and _runs(db, job_id, "iou_eval") == 1
+        assert [a["action"] for a in httpx.get(f"{base}/{job_id}").json()["actions"]] == ["cancel", "rerun"]
+    # Two completion rows: the first post, then the re-run's post (a new delivery id each).
+    assert [r["outcome"] for r in _rows(db, "SELECT outcome FROM job_outbox WHERE job_id = :j ORDER BY pk",
+                                        j=job_id)] == ["done", "done"]
