@@ -52,7 +52,10 @@ async def call_api(request: Request, job_id: UUID, action: str, body: dict) -> h
     if settings.api_key:
         headers["X-API-Key"] = settings.api_key  # the caller proved a session that stands for the key
     transport = httpx.ASGITransport(app=request.app, client=(request.client.host if request.client else "127.0.0.1", 0))
-    base = f"{request.url.scheme}://{request.headers.get('host', 'localhost')}"
+    # The socket the browser's request arrived on: the Guard accepts that host, and it is a real local address.
+    host, port = request.scope.get("server") or ("127.0.0.1", 0)
+    host = f"[{host}]" if ":" in host else host
+    base = f"{request.url.scheme}://{host}:{port}" if port else "http://127.0.0.1"
     async with httpx.AsyncClient(transport=transport, base_url=base, timeout=30) as client:
         return await client.post(f"/api/yh/jobs/{job_id}/{action}", json=body, headers=headers)
 

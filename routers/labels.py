@@ -25,7 +25,8 @@ EN = {
     "confirm_select": "Use this variant for the post? The post is written again for it.",
     "done_ok": "Done", "done_failed": "Refused", "likes": "likes", "read_only": "read-only (tenant key)",
     "job_stages": "Job stages", "english": "English", "korean": "한국어", "utc_hover": "times in {tz}, UTC on hover",
-    "who": "Logged in", "all_tenants": "all tenants",
+    "who": "Logged in", "all_tenants": "all tenants", "when": "When", "action": "Action", "who_acted": "Who",
+    "what": "What", "replay": "Replay",
 }
 
 KO = {
@@ -52,7 +53,8 @@ KO = {
     "confirm_select": "이 후보로 게시물을 만들까요? 게시물이 다시 작성됩니다.",
     "done_ok": "완료", "done_failed": "거절됨", "likes": "좋아요", "read_only": "읽기 전용 (테넌트 키)",
     "job_stages": "작업 단계", "english": "English", "korean": "한국어", "utc_hover": "{tz} 기준 시각, 마우스를 올리면 UTC",
-    "who": "로그인", "all_tenants": "모든 테넌트",
+    "who": "로그인", "all_tenants": "모든 테넌트", "when": "시각", "action": "작업", "who_acted": "실행자",
+    "what": "내용", "replay": "일괄 재실행",
 }
 
 LABELS = {"en": EN, "ko": KO}

@@ -149,8 +149,8 @@ def test_a_dashboard_form_without_its_csrf_token_is_refused(bound_everywhere, db
         page = browser.get(f"/dashboard/jobs/{job_id}", params={"lang": "en"}).text
         assert 'data-testid="flash" data-ok="true" data-action="cancel"' in page
         assert 'data-outcome="cancelled"' in page and "action-cancel" not in page  # final: no second cancel offered
-        assert 'data-testid="timeline-action" data-action="retry"' in page
-        assert 'data-testid="timeline-action" data-action="cancel"' in page
+        assert 'data-testid="action" data-action="retry"' in page
+        assert 'data-testid="action" data-action="cancel"' in page
         db.rollback()
         actors = db.execute(text("SELECT actor FROM operator_actions WHERE job_id = :j"), {"j": job_id}).scalars().all()
         assert len(actors) == 2 and all(a.startswith("dashboard:api_key") for a in actors), actors

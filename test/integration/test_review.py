@@ -144,7 +144,7 @@ def test_review_page_in_chromium(db, db_url, tmp_path):
             assert post.get_by_test_id("post-image").get_attribute("src") == overlaid[other]
             assert page.locator(f'[data-variant-id="{other}"] [data-testid=selected-badge]').count() == 1
             assert page.get_by_test_id("selected-badge").count() == 1
-            entry = page.locator("[data-testid=timeline-action][data-action=select]")  # the job's timeline
+            entry = page.locator("[data-testid=action][data-action=select]")  # the job's timeline
             assert entry.count() == 1 and "dashboard" in entry.inner_text()
             browser.close()
         assert not problems, problems
