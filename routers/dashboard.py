@@ -147,6 +147,7 @@ async def job_page(request: Request, job_id: UUID, pool: PoolDep):
     store = await pool.fetchval(Q["job_store_name"], job_id)
     return render(request, "job.html", {
         "job": detail, "job_dead": job_dead, "variants": variants, "selected": selected, "live": live,
-        "hashtags": hashtags, "store_name": store, "rerun_steps": RERUN_STEPS, "actions": detail.get("actions", []),
+        "hashtags": hashtags, "store_name": store, "rerun_steps": RERUN_STEPS, "variant_steps": VARIANT_STEPS,
+        "actions": detail.get("actions", []),
         "job_steps": steps_table(detail["timeline"], JOB_STEPS), "comparators": COMPARATORS, "eval_titles": EVAL_TITLES,
         "finished_count": sum(v["finished"] for v in variants)})
