@@ -24,7 +24,7 @@ class RerunIn(BaseModel):
     """Re-run from a step: a variant step for one variant (or every variant), or a job step."""
 
     model_config = ConfigDict(extra="forbid")
-    from_step: StepName
+    from_step: StepName  # type: ignore[valid-type]
     job_variants_id: UUID | None = None
 
 
@@ -40,7 +40,7 @@ class ReplayIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     status: Literal["failed"] = "failed"  # a final status that can re-run (cancelled jobs never do)
-    step: StepName | None = None
+    step: StepName | None = None  # type: ignore[valid-type]
     tenant_id: TenantId = None
     since: datetime | None = None
     until: datetime | None = None

@@ -1,6 +1,6 @@
 """Operator actions over HTTP: cancel, re-run from a step, select a variant, bulk replay (services/ops/actions.py)."""
 import hashlib
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Request
@@ -11,8 +11,9 @@ from services.ops import actions
 from services.ops.replay import replay
 
 router = APIRouter(prefix="/api/yh/jobs", tags=["operator actions"], dependencies=[Depends(require_api_key)])
-_ERRORS = {404: {"description": "Unknown job or variant"}, 409: {"description": "The job's state does not allow it"},
-           422: {"description": "Malformed body or unknown step"}}
+_ERRORS: dict[int | str, dict[str, Any]] = {404: {"description": "Unknown job or variant"},
+                                            409: {"description": "The job's state does not allow it"},
+                                            422: {"description": "Malformed body or unknown step"}}
 
 
 async def actor(settings: SettingsDep, x_actor: Annotated[str | None, Header(max_length=100)] = None) -> actions.Actor:

@@ -264,7 +264,7 @@ class StageRunner:
             if entry is not None:
                 entry[2].set()
                 held += 1
-                log.warning("run revoked: stopping its work", extra=self._log_ids(entry[0]))
+                log.info("run revoked: stopping its work", extra=self._log_ids(entry[0]))
         return held
 
     def begin_drain(self) -> None:

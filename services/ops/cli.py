@@ -72,7 +72,8 @@ async def _run(args, settings: Settings) -> object:
     url = args.database_url or settings.database_url or database.database_url(settings)
     who = actions.Actor(args.actor or f"{getpass.getuser()}@{socket.gethostname()}", "cli")
     if args.command == "tail":
-        return await _tail(url, args)
+        await _tail(url, args)
+        return None
     pool = await asyncpg.create_pool(url, min_size=1, max_size=2, init=database.init_connection)
     try:
         async with pool.acquire() as conn:
