@@ -44,7 +44,12 @@ class JobStageIn(BaseModel):
 
 
 class StageOut(BaseModel):
-    """What a stage answers: done with a summary of its results, or failed with the reason."""
+    """What a stage answers: done with a summary of its results, or failed with the reason.
+
+    The result's fields are repeated at the top level (extra keys) for the earlier callers, who read them there.
+    """
+
+    model_config = ConfigDict(extra="allow")
 
     stage: str
     status: str
@@ -133,6 +138,8 @@ class JobOut(BaseModel):
     cancelled_at: datetime | None = None
     cancel_reason: str | None = None
     actions: list[ActionOut] = []
+    # LLM tokens and cost (USD, llm_models prices) per model and in total; tokens a served VLM reported
+    usage: dict[str, Any] | None = None
 
 
 class JobSummary(BaseModel):
