@@ -11,7 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 import database
 from config import Settings, get_settings
 from models import HealthOut
-from routers import dashboard, jobs, stages, web
+from routers import actions, dashboard, dashboard_actions, dashboard_auth, downloads, jobs, stages, web
 from services.engine.dispatch import Dispatcher
 from services.engine.listener import Listener
 from services.engine.pipeline import BY_NAME
@@ -20,9 +20,11 @@ from services.engine.runner import StageRunner
 from services.engine.supervise import drain_on_sigterm, start_workers
 from services.engine.sweeper import Sweeper, waiting_report
 from services.ops import metrics
+from services.ops.access import Access
 from services.ops.address import SelfAddress, is_loopback, uvicorn_server
 from services.ops.assets import assets_problem
 from services.ops.logs import setup_logging
+from services.ops.outbox import WebhookDeliverer
 from services.ops.security import Guard
 
 log = logging.getLogger("app")
@@ -64,6 +66,9 @@ def create_app(settings: Settings | None = None, handlers_factory=None) -> FastA
             listener.start()
         if settings.enable_sweeper:
             sweeper.start()
+        deliverer = WebhookDeliverer(pool, settings) if settings.webhook_url else None
+        if deliverer:
+            deliverer.start()
         address.start(server)
         # SIGTERM: stop claiming at once (uvicorn only stops at the end of its graceful wait).
         drain_on_sigterm(runner, lambda: asyncio.ensure_future(sweeper.stop()))
@@ -80,6 +85,8 @@ def create_app(settings: Settings | None = None, handlers_factory=None) -> FastA
             if listener:
                 await listener.stop()
             await sweeper.stop()
+            if deliverer:
+                await deliverer.stop()
             await runner.release_all()  # anything still running (a server that did not wait) goes back
             await dispatcher.drain(timeout=min(5.0, settings.shutdown_grace_seconds))
             if workers:
@@ -91,12 +98,18 @@ def create_app(settings: Settings | None = None, handlers_factory=None) -> FastA
                   docs_url=None, redoc_url=None)
     app.include_router(stages.router)
     app.include_router(jobs.router)
+    app.include_router(actions.router)
+    app.include_router(downloads.router)
     app.include_router(dashboard.router)
+    app.include_router(dashboard_auth.router)
+    app.include_router(dashboard_actions.router)
     try:
         settings.assets_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:  # e.g. a mount missing under a read-only parent: /healthz says so, the app still starts
         log.error("assets directory %s cannot be created: %s", settings.assets_dir, exc)
     web.install(app, settings.assets_dir)
+    # Added first, so it runs inside the Guard: host, bind, key and size checks come before any credential lookup.
+    app.add_middleware(Access, settings=settings, login_page=dashboard_auth.login_required_page)
     app.add_middleware(Guard, settings=settings, address=address)
 
     @app.get("/healthz", response_model=HealthOut, tags=["ops"])
