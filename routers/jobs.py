@@ -2,25 +2,28 @@
 from typing import Annotated, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 
 from models import JobOut, JobSummary, QueryText, RetryOut
 from routers.actions import ActorDep
 from routers.deps import PoolDep, require_api_key
 from services.engine import jobs_view
 from services.ops import actions
+from services.ops.access import principal
 
 router = APIRouter(prefix="/api/yh/jobs", tags=["jobs"])
 
 
 @router.get("", response_model=list[JobSummary])
-async def list_jobs(pool: PoolDep, tenant_id: QueryText = None,
+async def list_jobs(request: Request, pool: PoolDep, tenant_id: QueryText = None,
                     status: QueryText = None,
                     limit: Annotated[int, Query(ge=1, le=500)] = 50,
                     finished: bool | None = None,
                     outcome: Literal["done", "failed", "cancelled"] | None = None):
-    """Recent jobs, newest first; filter by tenant, status, finished (final for good) and outcome."""
-    return await jobs_view.list_jobs(pool, tenant_id, status, limit, finished, outcome)
+    """Recent jobs, newest first; filter by tenant, status, finished (final for good) and outcome.
+
+    A tenant read key sees its own tenant only, whatever `tenant_id` says."""
+    return await jobs_view.list_jobs(pool, principal(request).tenant or tenant_id, status, limit, finished, outcome)
 
 
 @router.get("/{job_id}", response_model=JobOut, responses={404: {"description": "Unknown job"}})
