@@ -59,6 +59,10 @@ class Settings(BaseSettings):
     vlm_backend: str = "default"  # default | llava | openai (a served model: vLLM, SGLang, Ollama)
     llava_model_path: str = ""
     llava_quantization: str = ""  # "", "8bit", "4bit" (CUDA only)
+    # In-process LLaVA batches analyses and judgements that arrive within the wait into one generate;
+    # the vlm worker takes this many requests per VLM stage at once (1: one request at a time, no wait).
+    llava_max_batch_size: int = 8
+    llava_batch_wait_ms: float = 20.0
     detector_backend: str = "default"  # default | yolo
     yolo_weights_path: str = ""
     yolo_keep_clear_labels: str = ""  # comma list; empty = every label
