@@ -2,6 +2,7 @@
 from functools import lru_cache
 from pathlib import Path
 
+from pydantic import field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parent
@@ -54,6 +55,9 @@ class Settings(BaseSettings):
     shutdown_grace_seconds: float = 30.0  # SIGTERM: running stages finish or are released within this
     start_gate_warn_seconds: float = 300.0  # a variant waiting this long for its English copy is reported
     worker_processes: int = 3  # processes of the "cpu" worker group; 0 runs every stage in threads
+    # Stage roles: the stages this replica claims and dispatches (comma list; empty = all), e.g. the GPU
+    # machine "vlm_analyze,vlm_judge" and the CPU machines the rest, on one database (docs/gpu.md).
+    serve_stages: str = ""
 
     # Model backends: "default" runs anywhere; real backends load from local paths only.
     vlm_backend: str = "default"  # default | llava | openai (a served model: vLLM, SGLang, Ollama)
@@ -95,6 +99,21 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"
     log_json: bool = False
+
+    @field_validator("serve_stages")
+    @classmethod
+    def _known_stages(cls, value: str) -> str:
+        from services.engine.pipeline import parse_stages  # late: the stage table is the one list of names
+
+        parse_stages(value)  # raises on an unknown name: the replica must not start serving nothing
+        return value
+
+    @property
+    def served_stages(self) -> frozenset[str]:
+        """SERVE_STAGES as a set of stage names (every stage when empty)."""
+        from services.engine.pipeline import parse_stages
+
+        return parse_stages(self.serve_stages)
 
     @property
     def base_url(self) -> str:

@@ -152,6 +152,11 @@ class HealthOut(BaseModel):
     degraded: bool = False  # waiting that does not end by itself (see `waiting`); still ready
     waiting: dict[str, int] = {}  # start_gate: variants without their English copy; held_upstream: jobs
     workers: dict[str, Any] = {}
+    stages: list[str] = []  # SERVE_STAGES: the stages this replica claims and dispatches
+    unserved_stages: dict[str, str] = {}  # stage -> why its rows wait: no live replica serves it
+    # Per CUDA device: memory allocated/reserved (the model's process), used/total, utilisation; oom_count;
+    # without a GPU: available false, reason "no CUDA device".
+    gpu: dict[str, Any] = {}
 
 
 def _known_font(value: str | None) -> str | None:
