@@ -110,7 +110,7 @@ def create_app(settings: Settings | None = None, handlers_factory=None) -> FastA
             lag = await state.pool.fetchval(Q["oldest_pending"], [s for s in BY_NAME] + ["img_gen"], timeout=5)
             async with state.pool.acquire(timeout=5) as conn:
                 waiting = await waiting_report(conn, state.settings)
-                unserved = await unserved_stages(conn, state.settings)
+                unserved = await unserved_stages(conn, state.settings.lease_seconds)
             db_ok = True
         except Exception:  # noqa: BLE001 - health reports the failure instead of raising it
             lag, db_ok, waiting, unserved = None, False, {}, {}

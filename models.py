@@ -86,7 +86,8 @@ class VariantOut(BaseModel):
     overlaid_img_asset_id: UUID | None
     overlaid_image_url: str | None
     overlay_id: UUID | None
-    waiting_for: str | None = None  # "ad_copy_eng" (start gate) or the upstream step it has not finished
+    waiting_for: str | None = None  # "ad_copy_eng" (start gate), the upstream step, or a stage no replica serves
+    waiting_reason: str | None = None  # why, in words (e.g. "no live replica serves vlm_judge (SERVE_STAGES)")
     evaluations: dict[str, Any]
     timeline: list[StageRunOut]
     created_at: datetime | None
@@ -112,6 +113,8 @@ class JobOut(BaseModel):
     ad_copy_kor: str | None = None
     instagram_feed: dict[str, Any] | None = None
     timeline: list[StageRunOut] = []
+    waiting_for: str | None = None  # a job stage no live replica serves (SERVE_STAGES)
+    waiting_reason: str | None = None
 
 
 class JobSummary(BaseModel):

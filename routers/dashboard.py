@@ -12,6 +12,7 @@ from models import QueryText
 from routers.deps import PoolDep
 from services.engine import jobs_view
 from services.engine.pipeline import FINAL_STAGE, STAGES
+from services.engine.replicas import unserved_stages
 from services.engine.sweeper import waiting_report
 from services.imaging.fonts import default_font_path
 
@@ -126,15 +127,16 @@ async def dashboard(request: Request, pool: PoolDep, tenant_id: QueryText = None
     live = any(is_live(j["current_step"], j["status"]) for j in jobs)
     async with pool.acquire() as conn:
         waiting = await waiting_report(conn, request.app.state.settings)
+        unserved = await unserved_stages(conn, request.app.state.settings.lease_seconds)
     return templates.TemplateResponse(request, "dashboard.html", {
-        "jobs": jobs, "tenant_id": tenant_id, "status": status, "live": live, "waiting": waiting,
+        "jobs": jobs, "tenant_id": tenant_id, "status": status, "live": live, "waiting": waiting, "unserved": unserved,
         "statuses": ("running", "done", "failed")})
 
 
 @router.get("/jobs/{job_id}")
 async def job_page(request: Request, job_id: UUID, pool: PoolDep):
     """One job: variants with stage tables, images, evaluations; the copies and the Instagram post."""
-    detail = await jobs_view.job_detail(pool, job_id)
+    detail = await jobs_view.job_detail(pool, job_id, request.app.state.settings.lease_seconds)
     if detail is None:
         return templates.TemplateResponse(request, "not_found.html", {"job_id": job_id}, status_code=404)
     job_dead = _failed_for_good(detail)

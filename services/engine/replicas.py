@@ -46,7 +46,7 @@ class Replicas:
             log.warning("replica not unregistered: %r", exc)
 
 
-async def unserved_stages(conn, settings: Settings) -> dict[str, str]:
-    """{stage: why it waits} for each stage that no replica with a fresh heartbeat serves."""
-    rows = await conn.fetch(Q["unserved_stages"], [s.name for s in STAGES], settings.lease_seconds)
+async def unserved_stages(conn, live_seconds: float) -> dict[str, str]:
+    """{stage: why it waits} for each stage that no replica with a heartbeat in the last `live_seconds` serves."""
+    rows = await conn.fetch(Q["unserved_stages"], [s.name for s in STAGES], live_seconds)
     return {r["stage"]: f"no live replica serves {r['stage']} (SERVE_STAGES)" for r in rows}
