@@ -3,10 +3,10 @@
 The tiny random LLaVA (scripts/llava_build.py) behind LlavaVlm, as the vlm worker runs it: `--slots`
 threads (the worker's slots: vlm_analyze + vlm_judge, LLAVA_MAX_BATCH_SIZE each) send `--requests` analyses
 and judgements; off = LLAVA_MAX_BATCH_SIZE 1 (one generate a request, as before), on = the given size and
-wait. A tiny model on a CPU says how much the batching saves in calls and per-call overhead, not what a
+wait; "before" = one request in flight, as the vlm worker took them until now. A tiny model on a CPU says how much the batching saves in calls and per-call overhead, not what a
 GPU gains (scripts/gpu_check.py).
 
-    python -m scripts.bench_vlm_batch [--requests 96] [--batch 8] [--wait-ms 20] [--slots 16]
+    python -m scripts.bench_vlm_batch [--requests 48] [--batch 8] [--wait-ms 20] [--slots 16]
 """
 import argparse
 import tempfile
@@ -41,14 +41,14 @@ def measure(path: str, requests: int, batch: int, wait_ms: float, slots: int) ->
         list(pool.map(one, range(requests)))
     wall = time.perf_counter() - started
     sizes = vlm._batcher.batches[1:]
-    return {"batch": batch, "wait_ms": wait_ms, "requests": requests, "generate_calls": vlm._batcher.calls - calls,
+    return {"slots": slots, "batch": batch, "wait_ms": wait_ms, "requests": requests, "generate_calls": vlm._batcher.calls - calls,
             "mean_batch": round(sum(sizes) / len(sizes), 2), "wall_s": round(wall, 2),
             "requests_per_s": round(requests / wall, 2)}
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=96)
+    parser.add_argument("--requests", type=int, default=48)
     parser.add_argument("--batch", type=int, default=8, help="LLAVA_MAX_BATCH_SIZE when on")
     parser.add_argument("--wait-ms", type=float, default=20.0, help="LLAVA_BATCH_WAIT_MS when on")
     parser.add_argument("--slots", type=int, default=16, help="requests in flight (the vlm worker's slots)")
@@ -58,18 +58,20 @@ def main(argv: list[str] | None = None) -> None:
     torch.manual_seed(0)
     with tempfile.TemporaryDirectory() as tmp:
         path = str(build_llava(f"{tmp}/tiny-llava", "tiny"))
-        rows = [("off", measure(path, args.requests, 1, 0.0, args.slots)),
+        # Before this change the vlm worker took one call at a time: batching off with one request in flight.
+        rows = [("before (1 in flight)", measure(path, args.requests, 1, 0.0, 1)),
+                ("off", measure(path, args.requests, 1, 0.0, args.slots)),
                 ("on", measure(path, args.requests, args.batch, args.wait_ms, args.slots))]
     print(f"tiny LLaVA on the CPU ({torch.get_num_threads()} torch threads), {args.requests} requests "
           f"(half analyses, half judgements), {args.slots} in flight")
-    print("| batching | max batch | wait ms | generate calls | mean batch | wall s | requests/s |")
-    print("|---|---|---|---|---|---|---|")
+    print("| batching | in flight | max batch | wait ms | generate calls | mean batch | wall s | requests/s |")
+    print("|---|---|---|---|---|---|---|---|")
     for name, r in rows:
-        print(f"| {name} | {r['batch']} | {r['wait_ms']:g} | {r['generate_calls']} | {r['mean_batch']} | "
+        print(f"| {name} | {r['slots']} | {r['batch']} | {r['wait_ms']:g} | {r['generate_calls']} | {r['mean_batch']} | "
               f"{r['wall_s']} | {r['requests_per_s']} |")
-    off, on = rows[0][1], rows[1][1]
-    print(f"on / off: {on['requests_per_s'] / off['requests_per_s']:.1f}x requests/s, "
-          f"{off['generate_calls'] / on['generate_calls']:.1f}x fewer generate calls")
+    before, on = rows[0][1], rows[2][1]
+    print(f"on / before: {on['requests_per_s'] / before['requests_per_s']:.1f}x requests/s, "
+          f"{before['generate_calls'] / on['generate_calls']:.1f}x fewer generate calls")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """The worker process's side of services/engine/workers.py: build the handlers, answer calls, report health."""
 import os
+import pickle
 import signal
 import threading
 import time
@@ -12,6 +13,15 @@ def process_group(handler) -> str | None:
     A handler says so with `process_group` (e.g. "cpu", "vlm"); I/O-bound handlers (remote LLM or VLM
     servers) set it to None or leave it out: a thread that waits on a socket needs no process."""
     return getattr(handler, "process_group", None)
+
+
+def _round_trips(exc: BaseException) -> bool:
+    """Whether the parent can unpickle it (an exception whose __init__ needs other arguments cannot)."""
+    try:
+        pickle.loads(pickle.dumps(exc))
+        return True
+    except Exception:  # noqa: BLE001 - any failure: send a plain RuntimeError with its text instead
+        return False
 
 
 HEALTH_SECONDS = 2.0  # how often a worker whose handlers report health (the GPU) sends it unasked
@@ -47,7 +57,7 @@ def _child(factory, settings, group: str, conn, slots: int = 1) -> None:
         try:
             reply = ("ok", handlers[stage].run(inputs))
         except BaseException as exc:  # noqa: BLE001 - every failure goes back to the parent
-            reply = ("error", exc)
+            reply = ("error", exc if _round_trips(exc) else RuntimeError(f"{type(exc).__name__}: {exc}"))
         try:
             send((call_id, *reply))
         except OSError:  # the parent is gone

@@ -7,10 +7,17 @@ from config import Settings
 from services.engine.workers import WorkerGroup, WorkerKilled
 
 
+class _Odd(Exception):
+    def __init__(self, code, detail):  # pickles, but cannot be rebuilt from its args
+        super().__init__(f"odd {code}: {detail}")
+
+
 class _Sleepy:
     process_group = "vlm"
 
     def run(self, inputs):
+        if inputs.get("odd"):
+            raise _Odd(7, "model said no")
         time.sleep(inputs["sleep"])
         return {"pid": os.getpid(), "started": time.time()}
 
@@ -69,3 +76,20 @@ def test_a_call_past_its_hard_limit_kills_the_process_and_fails_its_neighbours_o
     assert all(isinstance(o, WorkerKilled) for o in outcomes), outcomes
     assert "hard limit 1 s" in str(outcomes[0]) and "by vlm_analyze on the same process" in str(outcomes[1])
     assert status["restarts"] == 1 and status["alive"] == 1 and after["pid"] > 0
+
+
+def test_an_error_the_parent_cannot_unpickle_fails_the_call_not_the_process():
+    async def main():
+        group = await _group(2)
+        try:
+            try:
+                await group.call("vlm_analyze", {"odd": True}, 60)
+            except RuntimeError as exc:
+                error = exc
+            return error, await group.call("vlm_judge", {"sleep": 0}, 60), group.status()
+        finally:
+            group.close()
+
+    error, after, status = asyncio.run(main())
+    assert str(error) == "_Odd: odd 7: model said no"
+    assert status["restarts"] == 0 and after["pid"] in status["pids"]
