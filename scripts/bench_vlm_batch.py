@@ -3,8 +3,9 @@
 The tiny random LLaVA (scripts/llava_build.py) behind LlavaVlm, as the vlm worker runs it: `--slots`
 threads (the worker's slots: vlm_analyze + vlm_judge, LLAVA_MAX_BATCH_SIZE each) send `--requests` analyses
 and judgements; off = LLAVA_MAX_BATCH_SIZE 1 (one generate a request, as before), on = the given size and
-wait; "before" = one request in flight, as the vlm worker took them until now. A tiny model on a CPU says how much the batching saves in calls and per-call overhead, not what a
-GPU gains (scripts/gpu_check.py).
+wait; "before" = one request in flight, as the vlm worker took them until now. A tiny model on a CPU
+says how much the batching saves in calls and per-call overhead, not what a GPU gains
+(scripts/gpu_check.py).
 
     python -m scripts.bench_vlm_batch [--requests 48] [--batch 8] [--wait-ms 20] [--slots 16]
 """
@@ -41,7 +42,8 @@ def measure(path: str, requests: int, batch: int, wait_ms: float, slots: int) ->
         list(pool.map(one, range(requests)))
     wall = time.perf_counter() - started
     sizes = vlm._batcher.batches[1:]
-    return {"slots": slots, "batch": batch, "wait_ms": wait_ms, "requests": requests, "generate_calls": vlm._batcher.calls - calls,
+    return {"slots": slots, "batch": batch, "wait_ms": wait_ms, "requests": requests,
+            "generate_calls": vlm._batcher.calls - calls,
             "mean_batch": round(sum(sizes) / len(sizes), 2), "wall_s": round(wall, 2),
             "requests_per_s": round(requests / wall, 2)}
 
