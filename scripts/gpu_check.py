@@ -102,8 +102,13 @@ def run(sizes: list[int], tiny: bool, workdir: str | None, budget: float) -> dic
                 report["skipped"].append(f"4bit: time budget ({budget:.0f} s) nearly spent")
                 continue
             started = time.monotonic()
-            vlm = LlavaVlm(str(path), "4bit" if precision == "4bit" else "", device=device,  # fp16 on CUDA
-                           max_batch_size=max(sizes), batch_wait_ms=2000)  # a batch closes when full
+            try:
+                vlm = LlavaVlm(str(path), "4bit" if precision == "4bit" else "", device=device,  # fp16 on CUDA
+                               max_batch_size=max(sizes), batch_wait_ms=2000)  # a batch closes when full
+            except Exception as exc:  # noqa: BLE001 - e.g. a bitsandbytes that does not match the CUDA: say why
+                report["skipped"].append(f"{precision}: could not load: {type(exc).__name__}: {exc}"[:500])
+                print(f"{precision}: could not load: {exc}", flush=True)
+                continue
             loaded = time.monotonic() - started
             resident = torch.cuda.memory_allocated() / 2**30 if device == "cuda" else None
             seen = _spy_prompt(vlm)
