@@ -139,7 +139,8 @@ def run(sizes: list[int], tiny: bool, workdir: str | None, budget: float) -> dic
                       f"{row['requests_per_s']:6.2f} requests/s, peak "
                       f"{'n/a (CPU)' if peak is None else f'{peak:.2f} GiB'}, generate calls {row['generate_calls']}",
                       flush=True)
-            del vlm
+            vlm.close()  # its batching thread holds the model: stop it, or fp16 stays on the GPU beside 4-bit
+            del vlm, seen
             gc.collect()
             if device == "cuda":
                 torch.cuda.empty_cache()

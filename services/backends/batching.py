@@ -31,6 +31,7 @@ class MicroBatcher:
         self._queue: list[_Pending] = []
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
+        self._closed = False
         # What happened, for /healthz and the benchmarks.
         self.calls = 0  # run_batch calls, failed ones included
         self.batches: list[int] = []  # size of every batch as collected (before an OOM split), last 1000
@@ -41,6 +42,8 @@ class MicroBatcher:
         """Queue `item`, wait for its batch to run, return its result (or raise its error)."""
         pending = _Pending(item)
         with self._cond:
+            if self._closed:
+                raise RuntimeError("the batcher is closed")
             if self._thread is None:  # started on first use: in the process that owns the model
                 self._thread = threading.Thread(target=self._loop, name="micro-batcher", daemon=True)
                 self._thread.start()
@@ -51,9 +54,18 @@ class MicroBatcher:
             raise pending.error
         return pending.result
 
-    def _collect(self) -> list[_Pending]:
+    def close(self) -> None:
+        """Stop the thread once the queue is empty (it holds `run_batch`, and with it the model)."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    def _collect(self) -> list[_Pending] | None:
         with self._cond:
             while not self._queue:
+                if self._closed:
+                    self._thread = None
+                    return None
                 self._cond.wait()
             deadline = self._queue[0].arrived + self.max_wait
             while len(self._queue) < self.max_batch and (left := deadline - time.monotonic()) > 0:
@@ -64,8 +76,8 @@ class MicroBatcher:
         return batch
 
     def _loop(self) -> None:
-        while True:
-            self._run(self._collect())
+        while (batch := self._collect()) is not None:
+            self._run(batch)
 
     def _run(self, batch: list[_Pending]) -> None:
         try:

@@ -200,6 +200,10 @@ class LlavaVlm:
                 "quantization": self.quantization or "none", "dtype": str(self._model.dtype),
                 "max_batch_size": self._batcher.max_batch, "batch_wait_ms": self._batcher.max_wait * 1000}
 
+    def close(self) -> None:
+        """Stop the batching thread, so the model can be freed (scripts that load several in turn)."""
+        self._batcher.close()
+
     def health(self) -> dict:
         """The GPU as this process sees it (its own tensors included) and the batcher's figures."""
         gpu = gpu_report(self._torch)

@@ -116,3 +116,18 @@ def test_gpu_health_on_a_machine_without_cuda_says_so(model_dir):
 def test_a_model_that_cannot_load_on_the_gpu_says_why(model_dir):
     with pytest.raises(RuntimeError, match=r"LLaVA could not load on cuda \(no CUDA device\): "):
         LlavaVlm(str(model_dir), device="cuda")
+
+
+def test_closing_stops_the_batching_thread_and_frees_the_model(model_dir):
+    import gc
+    import weakref
+
+    vlm = LlavaVlm(str(model_dir), max_batch_size=2, batch_wait_ms=10)
+    vlm.analyze(_images(1)[0], "x")
+    thread, model = vlm._batcher._thread, weakref.ref(vlm._model)
+    vlm.close()
+    thread.join(10)
+    assert not thread.is_alive()
+    del vlm
+    gc.collect()
+    assert model() is None  # nothing holds the weights any more
