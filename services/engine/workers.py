@@ -34,6 +34,10 @@ def vlm_process_group(backend: str) -> str | None:
     return {"openai": None, "llava": "vlm"}.get(backend, "cpu")
 
 
+class WorkerAborted(Exception):
+    """The run was revoked (cancelled) while its worker computed: the process was killed (not a failure)."""
+
+
 @dataclass(eq=False)
 class _Worker:
     process: BaseProcess
@@ -43,6 +47,7 @@ class _Worker:
     send_lock: threading.Lock = field(default_factory=threading.Lock)
     killed: str | None = None  # why the parent killed it (the other calls on it fail with that)
     gone: bool = False  # replaced: its remaining entries in the idle queue are skipped
+    aborted: str | None = None  # why it was killed on purpose (its replacement's reason)
 
 
 def _describe_exit(code: int | None) -> str:
@@ -126,8 +131,9 @@ class WorkerGroup:
         for _ in range(self.slots if n is None else n):
             self._idle.put_nowait(worker)
 
-    async def call(self, stage: str, inputs, hard_limit: float):
-        """Run handlers[stage].run(inputs) in a free process; kill it at `hard_limit` seconds."""
+    async def call(self, stage: str, inputs, hard_limit: float, abort: asyncio.Event | None = None):
+        """Run handlers[stage].run(inputs) in a free process; kill it at `hard_limit` seconds or when
+        `abort` is set (the run was cancelled: its work must stop now, not at the hard limit)."""
         worker = await self._idle.get()  # the hard limit counts from here: waiting for a process is not work
         while worker.gone:  # a slot of a process since replaced
             worker = await self._idle.get()
@@ -135,7 +141,19 @@ class WorkerGroup:
                                                             hard_limit)
         # The worker goes back (or is replaced) when the exchange ends, even if our caller stopped waiting.
         future.add_done_callback(lambda f: self._settle(worker, stage, f))
-        kind, value = await asyncio.shield(future)
+        shielded = asyncio.shield(future)
+        if abort is not None:
+            stop = asyncio.ensure_future(abort.wait())
+            await asyncio.wait({shielded, stop}, return_when=asyncio.FIRST_COMPLETED)
+            stop.cancel()
+            if abort.is_set() and not future.done():
+                worker.aborted = f"{stage}: killed, its run was revoked (cancelled)"
+                # Calls sharing the process (vlm slots) fail as killed, not crashed: retried, not counted.
+                worker.killed = f"killed: {stage} on the same process was revoked (cancelled)"
+                worker.process.kill()  # the exchange sees the pipe close; _settle replaces the process
+                shielded.add_done_callback(lambda f: f.cancelled() or f.exception())
+                raise WorkerAborted(worker.aborted)
+        kind, value = await shielded
         if kind == "error":
             raise value
         return value
@@ -143,7 +161,7 @@ class WorkerGroup:
     def _settle(self, worker: _Worker, stage: str, future) -> None:
         exc = None if future.cancelled() else future.exception()
         if isinstance(exc, (WorkerKilled, WorkerCrashed)):
-            self._replace(worker, f"{stage}: {exc}")
+            self._replace(worker, worker.aborted or f"{stage}: {exc}")
         elif not worker.gone:
             self._release(worker, 1)
 
@@ -238,9 +256,9 @@ class WorkerPool:
         """Start every group."""
         await asyncio.gather(*(g.start() for g in self.groups.values()))
 
-    async def call(self, group: str, stage: str, inputs, hard_limit: float):
-        """Run a stage's work in `group` under a hard limit."""
-        return await self.groups[group].call(stage, inputs, hard_limit)
+    async def call(self, group: str, stage: str, inputs, hard_limit: float, abort: asyncio.Event | None = None):
+        """Run a stage's work in `group` under a hard limit (and stop it when `abort` is set)."""
+        return await self.groups[group].call(stage, inputs, hard_limit, abort)
 
     def models_status(self) -> dict:
         """What the workers loaded (merged into the models' status on /healthz)."""
