@@ -78,7 +78,7 @@ def real_compose(*args, env=None, file=None):
 def test_real_compose_accepts_the_default_and_every_profile():
     profiles = real_compose("config", "--profiles")
     assert profiles.returncode == 0, profiles.stderr
-    assert set(profiles.stdout.split()) == {"local-db", "vllm"}
+    assert set(profiles.stdout.split()) == {"local-db", "vllm", "split"}
     for profile in ["", *profiles.stdout.split()]:
         run = real_compose(*(["--profile", profile] if profile else []), "config", "-q")
         # `config -q` prints nothing when the file is valid; any warning is a finding too.
