@@ -35,6 +35,7 @@ class Dispatcher:
         # only queue; keeping them here (not in httpx's pool, whose bookkeeping is quadratic in queued
         # requests) is what keeps the engine fast under load.
         self._slots = {s.name: Slots(2 * concurrency(s, settings)) for s in STAGES}
+        self.served = settings.served_stages  # SERVE_STAGES
 
     def on_state(self, level: Level, job_id: UUID, variant_id: UUID | None, tenant_id: str | None,
                  step: str | None, status: str | None, received: float | None = None) -> None:
@@ -49,6 +50,8 @@ class Dispatcher:
                received: float | None = None, first: bool = False) -> None:
         """Send `stage` for the row in the background (deduplicated per process); `first`: a retry, sent
         before the rows queued for that stage."""
+        if stage.name not in self.served:  # SERVE_STAGES: a replica serving it sends it (its listener, its sweeper)
+            return
         key = (stage.name, variant_id or job_id)
         if key in self._inflight:
             return
