@@ -4,6 +4,7 @@ Each row is one job (one copy), each column one variant (one photo). A cell show
 the planner's box (green: the variant the selection rule picks for that job), and its scores.
 """
 import argparse
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -55,7 +56,7 @@ def _cell(v: dict, selected: bool) -> Image.Image:
     """The creative scaled to CELL px wide with its box, faces and a caption of scores."""
     img = Image.fromarray(v["image"])
     s = CELL / img.width
-    img = img.resize((CELL, round(img.height * s)), Image.LANCZOS)
+    img = img.resize((CELL, round(img.height * s)), Image.Resampling.LANCZOS)
     cell = Image.new("RGB", (CELL, img.height + CAPTION), "white")
     cell.paste(img, (0, 0))
     draw = ImageDraw.Draw(cell)
@@ -86,9 +87,10 @@ def main() -> None:
     settings = get_settings()
     paths = [Path(p) for p in args.photos] or sorted((Path(__file__).resolve().parents[1] / "assets/samples").glob("*.png"))
     models = Models.__new__(Models)  # the real stage code, without OCR or served backends
-    models.settings, models.llm, models.vlm = settings, OfflineWriter(), DefaultVlm()
+    models.settings, models.llm, models._vlm = settings, OfflineWriter(), DefaultVlm()
+    models._lock = threading.Lock()
     models.font_path = settings.font_path or default_font_path()
-    models.detector = build_detector_with_faces("default", "", "", True)[0]
+    models._detector = build_detector_with_faces("default", "", "", True)[0]
     rgbs = {p: load_rgb(p) for p in paths}
     rows = []
     for copy in COPIES.values():
