@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     shutdown_grace_seconds: float = 30.0  # SIGTERM: running stages finish or are released within this
     start_gate_warn_seconds: float = 300.0  # a variant waiting this long for its English copy is reported
     worker_processes: int = 3  # processes of the "cpu" worker group; 0 runs every stage in threads
+    # Fair share (issue 26): every stage's queue is round robin between tenants; a weight gives a tenant
+    # that many runs per round ("chain_a=1,shop_b=2"; unnamed tenants weigh 1).
+    tenant_weights: str = ""
 
     # Model backends: "default" runs anywhere; real backends load from local paths only.
     vlm_backend: str = "default"  # default | llava | openai (a served model: vLLM, SGLang, Ollama)
@@ -88,6 +91,16 @@ class Settings(BaseSettings):
     openai_max_tokens: int = 800
     openai_timeout_seconds: float = 30.0
     openai_max_retries: int = 3
+
+    # Rate limits of the model providers, shared by every replica through PostgreSQL (issue 26); 0 = none.
+    # "openai": the text stages' OpenAI-compatible endpoint; "vlm": the served VLM (VLM_BACKEND=openai).
+    openai_rpm: int = 0  # requests per window
+    openai_tpm: int = 0  # tokens per window (estimated before the call, corrected from the reply's usage)
+    vlm_rpm: int = 0
+    vlm_tpm: int = 0
+    rate_limit_window_seconds: float = 60.0  # the window the limits count in (tests use a short one)
+    rate_limit_cooldown_seconds: float = 60.0  # after a 429 the provider's budget is halved this long
+    rate_limit_min_factor: float = 0.125  # repeated 429s halve the budget down to this share
 
     log_level: str = "INFO"
     log_json: bool = False

@@ -11,7 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 import database
 from config import Settings, get_settings
 from models import HealthOut
-from routers import dashboard, jobs, stages, web
+from routers import dashboard, jobs, priority, stages, web
 from services.engine.dispatch import Dispatcher
 from services.engine.listener import Listener
 from services.engine.pipeline import BY_NAME
@@ -19,7 +19,7 @@ from services.engine.queries import Q
 from services.engine.runner import StageRunner
 from services.engine.supervise import drain_on_sigterm, start_workers
 from services.engine.sweeper import Sweeper, waiting_report
-from services.ops import metrics
+from services.ops import metrics, ratelimit
 from services.ops.address import SelfAddress, is_loopback, uvicorn_server
 from services.ops.logs import setup_logging
 from services.ops.security import Guard
@@ -88,6 +88,7 @@ def create_app(settings: Settings | None = None, handlers_factory=None) -> FastA
                   docs_url=None, redoc_url=None)
     app.include_router(stages.router)
     app.include_router(jobs.router)
+    app.include_router(priority.router)  # issue 26
     app.include_router(dashboard.router)
     settings.assets_dir.mkdir(parents=True, exist_ok=True)
     web.install(app, settings.assets_dir)
@@ -102,9 +103,10 @@ def create_app(settings: Settings | None = None, handlers_factory=None) -> FastA
             lag = await state.pool.fetchval(Q["oldest_pending"], [s for s in BY_NAME] + ["img_gen"], timeout=5)
             async with state.pool.acquire(timeout=5) as conn:
                 waiting = await waiting_report(conn, state.settings)
+            limits = await ratelimit.report(state.pool, state.settings)
             db_ok = True
         except Exception:  # noqa: BLE001 - health reports the failure instead of raising it
-            lag, db_ok, waiting = None, False, {}
+            lag, db_ok, waiting, limits = None, False, {}, {}
         connected = state.listener.connected if state.listener else None
         draining = state.runner.draining
         ok = db_ok and connected is not False and address.problem is None and not draining
@@ -120,10 +122,20 @@ def create_app(settings: Settings | None = None, handlers_factory=None) -> FastA
                          models=web.public_status(models),
                          workers=state.workers.status() if state.workers else {},
                          instance=address.instance_id, proof=address.proof(challenge),
-                         dispatch_target=address.target, dispatch_problem=address.problem)
+                         dispatch_target=address.target, dispatch_problem=address.problem, rate_limits=limits,
+                         queued={stage: {t: n for t, (n, _) in tenants.items()}
+                                 for stage, tenants in state.dispatcher.queue_depths().items()})
 
     @app.get("/metrics", tags=["ops"], include_in_schema=False)
-    async def prometheus_metrics():
+    async def prometheus_metrics(request: Request):
+        state = request.app.state
+        depths = state.dispatcher.queue_depths()
+        for stage in BY_NAME:  # this process's fair queues (the database-wide depth comes from the sweeper)
+            metrics.DISPATCH_QUEUED.labels(stage).set(sum(n for n, _ in depths.get(stage, {}).values()))
+        try:
+            await ratelimit.report(state.pool, state.settings)
+        except Exception:  # noqa: BLE001 - the gauges keep their last values; /healthz reports the database
+            pass
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return app

@@ -152,6 +152,10 @@ class HealthOut(BaseModel):
     degraded: bool = False  # waiting that does not end by itself (see `waiting`); still ready
     waiting: dict[str, int] = {}  # start_gate: variants without their English copy; held_upstream: jobs
     workers: dict[str, Any] = {}
+    # Model providers' shared budgets (issue 26): configured, effective after 429s, used in the window
+    rate_limits: dict[str, Any] = {}
+    # This process's dispatch queues: {stage: {tenant: records queued}} (the fair queue; issue 26)
+    queued: dict[str, dict[str, int]] = {}
 
 
 def _known_font(value: str | None) -> str | None:

@@ -85,7 +85,7 @@ class OpenAIProvider:
     name = "openai"
 
     def __init__(self, api_key: str, base_url: str, model: str, timeout: float, max_retries: int,
-                 *, backoff_base: float = 0.5, backoff_max: float = 8.0) -> None:
+                 *, backoff_base: float = 0.5, backoff_max: float = 8.0, http_client=None) -> None:
         self.model = model
         self.base_url = base_url or "https://api.openai.com/v1"  # recorded in traces: which server answered
         self.max_retries = max(0, int(max_retries))
@@ -93,8 +93,9 @@ class OpenAIProvider:
         self.backoff_max = backoff_max
         # Local servers (vLLM, Ollama) need no key, but the SDK refuses an empty one.
         # max_retries=0: we retry ourselves so attempts and backoff are visible and testable.
+        # http_client: the rate-limited one when OPENAI_RPM/TPM are set (services/ops/ratelimit.py).
         self._client = OpenAI(api_key=api_key or "not-needed", base_url=base_url or None,
-                              timeout=timeout, max_retries=0)
+                              timeout=timeout, max_retries=0, http_client=http_client)
 
     def _delay(self, attempt: int, exc: Exception) -> float:
         """Exponential backoff with full jitter, honouring a short Retry-After."""
@@ -276,7 +277,13 @@ class OfflineWriter:
 def build_llm(settings: Any) -> LlmProvider:
     """OpenAI-compatible client when an endpoint or key is configured, else the offline writer."""
     if settings.openai_base_url or settings.openai_api_key:
+        from services.ops.ratelimit import limited_client
+
+        # A call waits for the shared budget at most half the text stages' time limit (300 s), so a long
+        # wait ends in the SDK's own error handling, not in the stage being killed.
+        client = limited_client("openai", settings, settings.openai_timeout_seconds,
+                                max_wait=150 * settings.stage_timeout_scale)
         return OpenAIProvider(settings.openai_api_key, settings.openai_base_url, settings.openai_model,
-                              settings.openai_timeout_seconds, settings.openai_max_retries)
+                              settings.openai_timeout_seconds, settings.openai_max_retries, http_client=client)
     return OfflineWriter()
 

@@ -34,7 +34,7 @@ def test_runner_and_dispatcher_size_their_slots_from_the_backend():
     assert runner._pools["vlm_analyze"]._max_workers == 16 and "ocr_eval" not in runner._pools
     assert StageRunner(None, IN_PROCESS, {})._slots["vlm_analyze"]._value == 1
     dispatcher = Dispatcher(None, SERVED)
-    assert dispatcher._slots["vlm_judge"].size == 32  # twice the stage's slots in flight, as for every stage
+    assert dispatcher.senders["vlm_judge"] == 32  # twice the stage's slots in flight, as for every stage
     asyncio.run(dispatcher.client.aclose())
 
 
