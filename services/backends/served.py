@@ -196,14 +196,10 @@ class ServedVlm:
                 "concurrency": self.concurrency, "server": self.server}
 
 
-def build_served(settings) -> tuple[ServedVlm, dict]:
+def build_served(settings, http_client=None) -> tuple[ServedVlm, dict]:
     """The served VLM and its status; the server is asked once, briefly (it may still be loading: not fatal)."""
-    from services.ops.ratelimit import limited_client
-
-    # A call waits for the shared budget at most half the VLM stages' time limit (180 s).
-    client = limited_client("vlm", settings, settings.vlm_timeout_seconds, max_wait=90 * settings.stage_timeout_scale)
     vlm = ServedVlm(settings.vlm_base_url, settings.vlm_model, settings.vlm_api_key, settings.vlm_timeout_seconds,
-                    settings.vlm_max_retries, settings.vlm_image_side, settings.vlm_concurrency, http_client=client)
+                    settings.vlm_max_retries, settings.vlm_image_side, settings.vlm_concurrency, http_client=http_client)
     server = vlm.check_server(timeout=min(3.0, settings.vlm_timeout_seconds))
     return vlm, {"backend": "openai", "active": vlm.name, "loaded": bool(server["model_listed"]),
                  "error": server["error"], "base_url": vlm.base_url, "model": vlm.model,

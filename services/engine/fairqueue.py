@@ -1,4 +1,5 @@
 """One stage's dispatch queue: retries first, then tenants in weighted round robin, urgent jobs first per tenant."""
+import asyncio
 import time
 from collections import deque
 from typing import Any
@@ -94,3 +95,41 @@ class FairQueue:
             n, wait = out.get(tenant, (0, 0.0))
             out[tenant] = (n + 1, max(wait, now - at))
         return out
+
+
+class FairIdle:
+    """Idle worker processes, handed to the runs waiting for one in fair order (tenants round robin).
+
+    The worker group's processes are shared by every stage, so claimed runs of all stages wait here; first
+    come first served would put one tenant's run behind every run of another tenant's backlog once more.
+    """
+
+    def __init__(self) -> None:
+        self._free: deque = deque()
+        self._waiters = FairQueue()
+
+    def put_nowait(self, item: Any) -> None:
+        """A process is free: to the next waiter in fair order, or onto the free list."""
+        while len(self._waiters):
+            waiter = self._waiters.pop()
+            if not waiter.done():  # a waiter that gave up (cancelled) is skipped
+                waiter.set_result(item)
+                return
+        self._free.append(item)
+
+    async def get(self, tenant: str | None = None) -> Any:
+        """Wait for a free process; the tenant decides the turn."""
+        if self._free:
+            return self._free.popleft()
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.push(waiter, tenant)
+        try:
+            return await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self.put_nowait(waiter.result())  # handed a process in the same tick we were cancelled
+            raise
+
+    def qsize(self) -> int:
+        """Processes free right now."""
+        return len(self._free)

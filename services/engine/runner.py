@@ -133,7 +133,7 @@ class StageRunner:
         limit = ctx.stage.timeout_seconds * self.settings.stage_timeout_scale
         group = process_group(handler) if self.workers else None
         if group:
-            work = asyncio.ensure_future(self.workers.call(group, ctx.stage.name, inputs, limit))
+            work = asyncio.ensure_future(self.workers.call(group, ctx.stage.name, inputs, limit, ctx.tenant_id))
         else:
             work = asyncio.ensure_future(asyncio.wait_for(asyncio.get_running_loop().run_in_executor(
                 self._pools.get(ctx.stage.name, self._pools[ctx.stage.level]), handler.run, inputs), timeout=limit))

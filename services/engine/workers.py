@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 
+from services.engine.fairqueue import FairIdle
+
 log = logging.getLogger(__name__)
 _CTX = multiprocessing.get_context("spawn")  # no fork of a process holding threads, locks and a CUDA context
 
@@ -88,7 +90,7 @@ class WorkerGroup:
 
     def __init__(self, name: str, size: int, factory, settings):
         self.name, self.size, self.factory, self.settings = name, size, factory, settings
-        self._idle: asyncio.Queue[_Worker] = asyncio.Queue()
+        self._idle = FairIdle()  # issue 26: runs of all stages wait here; served round robin between tenants
         self._threads = ThreadPoolExecutor(size + 1, thread_name_prefix=f"workers-{name}")
         self._all: set = set()
         self._lock = threading.Lock()
@@ -123,9 +125,9 @@ class WorkerGroup:
                                              for _ in range(self.size))):
             self._idle.put_nowait(worker)
 
-    async def call(self, stage: str, inputs, hard_limit: float):
+    async def call(self, stage: str, inputs, hard_limit: float, tenant: str | None = None):
         """Run handlers[stage].run(inputs) in a free process; kill it at `hard_limit` seconds."""
-        worker = await self._idle.get()  # the hard limit counts from here: waiting for a process is not work
+        worker = await self._idle.get(tenant)  # the hard limit counts from here: waiting for a process is not work
         future = asyncio.get_running_loop().run_in_executor(self._threads, self._exchange, worker, stage, inputs,
                                                             hard_limit)
         # The worker goes back (or is replaced) when the exchange ends, even if our caller stopped waiting.
@@ -220,9 +222,9 @@ class WorkerPool:
         """Start every group."""
         await asyncio.gather(*(g.start() for g in self.groups.values()))
 
-    async def call(self, group: str, stage: str, inputs, hard_limit: float):
-        """Run a stage's work in `group` under a hard limit."""
-        return await self.groups[group].call(stage, inputs, hard_limit)
+    async def call(self, group: str, stage: str, inputs, hard_limit: float, tenant: str | None = None):
+        """Run a stage's work in `group` under a hard limit (`tenant`: its turn for a free process)."""
+        return await self.groups[group].call(stage, inputs, hard_limit, tenant)
 
     def models_status(self) -> dict:
         """What the workers loaded (merged into the models' status on /healthz)."""

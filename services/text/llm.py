@@ -274,16 +274,11 @@ class OfflineWriter:
         return {"instagram_ad_copy": "\n".join(lines), "hashtags": post_rules.normalise_hashtags(words)[:15]}
 
 
-def build_llm(settings: Any) -> LlmProvider:
-    """OpenAI-compatible client when an endpoint or key is configured, else the offline writer."""
+def build_llm(settings: Any, http_client: Any = None) -> LlmProvider:
+    """OpenAI-compatible client when an endpoint or key is configured, else the offline writer;
+    `http_client`: the rate-limited one (services/ops/ratelimit.py) when OPENAI_RPM/TPM are set."""
     if settings.openai_base_url or settings.openai_api_key:
-        from services.ops.ratelimit import limited_client
-
-        # A call waits for the shared budget at most half the text stages' time limit (300 s), so a long
-        # wait ends in the SDK's own error handling, not in the stage being killed.
-        client = limited_client("openai", settings, settings.openai_timeout_seconds,
-                                max_wait=150 * settings.stage_timeout_scale)
         return OpenAIProvider(settings.openai_api_key, settings.openai_base_url, settings.openai_model,
-                              settings.openai_timeout_seconds, settings.openai_max_retries, http_client=client)
+                              settings.openai_timeout_seconds, settings.openai_max_retries, http_client=http_client)
     return OfflineWriter()
 

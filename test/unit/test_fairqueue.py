@@ -95,3 +95,33 @@ def test_parse_weights():
         parse_weights("a=0")
     with pytest.raises(ValueError):
         parse_weights("nonsense")
+
+
+def test_free_worker_processes_go_to_waiting_tenants_in_turn():
+    import asyncio
+
+    from services.engine.fairqueue import FairIdle
+
+    async def main():
+        idle, order = FairIdle(), []
+
+        async def run(name: str, tenant: str):
+            worker = await idle.get(tenant)
+            order.append(name)
+            idle.put_nowait(worker)
+
+        idle.put_nowait("w1")
+        first = await idle.get("a")  # the one process is busy
+        tasks = [asyncio.create_task(run(f"a{i}", "a")) for i in range(4)]
+        await asyncio.sleep(0)
+        doomed = asyncio.create_task(run("gone", "c"))
+        await asyncio.sleep(0)
+        doomed.cancel()  # a waiter that gave up is skipped, and loses nothing
+        tasks.append(asyncio.create_task(run("b0", "b")))
+        await asyncio.sleep(0)
+        idle.put_nowait(first)
+        await asyncio.wait_for(asyncio.gather(*tasks), timeout=5)
+        assert idle.qsize() == 1
+        return order
+
+    assert asyncio.run(main()) == ["a0", "b0", "a1", "a2", "a3"]
