@@ -1,5 +1,6 @@
 """One stage's dispatch queue: retries first, then tenants in weighted round robin, urgent jobs first per tenant."""
 import asyncio
+import contextlib
 import time
 from collections import deque
 from typing import Any
@@ -133,3 +134,27 @@ class FairIdle:
     def qsize(self) -> int:
         """Processes free right now."""
         return len(self._free)
+
+
+class FairSlots:
+    """At most `size` holders at once; waiters are let in round robin between tenants (the runner's per-stage
+    limit, where requests already sent wait: a direct caller's or another tenant's do not queue behind a backlog)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._tokens = FairIdle()
+        for _ in range(size):
+            self._tokens.put_nowait(object())
+
+    @contextlib.asynccontextmanager
+    async def hold(self, tenant: str | None):
+        """Hold one slot for the block."""
+        token = await self._tokens.get(tenant)
+        try:
+            yield
+        finally:
+            self._tokens.put_nowait(token)
+
+    def free(self) -> int:
+        """Slots nobody holds."""
+        return self._tokens.qsize()

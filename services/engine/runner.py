@@ -11,6 +11,7 @@ from uuid import UUID
 import asyncpg
 
 from config import Settings
+from services.engine.fairqueue import FairSlots
 from services.engine.jobstate import advance_job_if_finished
 from services.engine.pipeline import BY_NAME, FIRST_VARIANT_STAGE, JOB_ADVANCED_STEPS, LAST_VARIANT_STAGE, Stage, concurrency
 from services.engine.queries import Q
@@ -44,7 +45,8 @@ class StageRunner:
         self.draining = False
         self._active: dict[UUID, tuple[StageContext, asyncio.Event]] = {}  # run_token -> (ctx, released)
         self._heartbeat: asyncio.Task | None = None
-        self._slots = {s.name: asyncio.Semaphore(concurrency(s, settings)) for s in BY_NAME.values()}
+        # Round robin between tenants where sent requests wait for a slot too (issue 26).
+        self._slots = {s.name: FairSlots(concurrency(s, settings)) for s in BY_NAME.values()}
         # Job stages wait on an LLM for minutes at worst: their own threads, so they can never starve the
         # CPU-bound variant stages of the default pool (cores + 4 threads: more only adds GIL contention).
         job_slots = sum(s.concurrency for s in BY_NAME.values() if s.level == "job")
@@ -57,7 +59,7 @@ class StageRunner:
         """Run `stage_name` for the row named in `request`; raises NotFound or ClaimLost."""
         stage = BY_NAME[stage_name]
         # Wait for a slot before claiming, so the lease only covers real work.
-        async with self._slots[stage_name]:
+        async with self._slots[stage_name].hold(request.get("tenant_id")):
             if self.draining:
                 raise Draining("shutting down: not claiming new stages")
             ctx = await self._claim(stage, request)
