@@ -11,6 +11,7 @@ from sqlalchemy import text
 
 from scripts import seedlib
 from services.engine.queries import Q
+from services.ops.noop_app import EXECUTIONS_DDL
 from services.ops.testing import AppProcess, free_port, fresh_database, session_for
 
 
@@ -32,7 +33,7 @@ def main() -> None:
     parser.add_argument("--per-job", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=60, help="how long to watch the queue drain")
     args = parser.parse_args()
-    url = asyncio.run(fresh_database(args.admin_url, "adpipe_deep_queue"))
+    url = asyncio.run(fresh_database(args.admin_url, "adpipe_deep_queue", EXECUTIONS_DDL))  # the no-op app records runs
     assets = Path("/tmp/adpipe_deep_queue_assets")
     app = AppProcess(url, free_port(), assets, log_level="ERROR", sweep_interval_seconds=2, sweep_grace_seconds=3).start()
     db = session_for(url)
@@ -75,6 +76,7 @@ def main() -> None:
             print(f"transitions under the deep queue (next claim - previous commit): n={len(ms)}, "
                   f"p50 {statistics.median(ms):.1f} ms, p99 {ms[int(0.99 * (len(ms) - 1))]:.1f} ms")
         print(f"/healthz while queued: p50 {statistics.median(health):.0f} ms, max {max(health):.0f} ms")
+        print(f"rows failed: {db.execute(text(Q['bench_failed_rows'])).scalar()}")
         first = db.execute(text(Q["bench_first_claim"]), {"j": b_job}).scalar()
         print("B (other tenant, 1 variant) first claim after its img_gen done: "
               + (f"{(first - b_start).total_seconds():.2f} s" if first else f"not within {args.seconds:.0f} s"))

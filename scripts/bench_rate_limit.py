@@ -9,6 +9,7 @@ from sqlalchemy import text
 from scripts import seedlib
 from services.engine.queries import Q
 from services.ops.fake_provider import FakeProvider
+from services.ops.noop_app import EXECUTIONS_DDL
 from services.ops.testing import AppProcess, free_port, fresh_database, session_for
 
 
@@ -21,7 +22,7 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=40, help="each makes 2 calls (the two job stages)")
     parser.add_argument("--replicas", type=int, default=2)
     args = parser.parse_args()
-    url = asyncio.run(fresh_database(args.admin_url, "adpipe_rate_limit"))
+    url = asyncio.run(fresh_database(args.admin_url, "adpipe_rate_limit", EXECUTIONS_DDL))  # the no-op app records runs
     assets = Path("/tmp/adpipe_rate_limit_assets")
     # The fake provider enforces the same limit: it answers 429 to a request over it.
     provider = FakeProvider(free_port(), limit=args.rpm, window=args.window, delay=0.05)
