@@ -11,7 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 import database
 from config import Settings, get_settings
 from models import HealthOut
-from routers import dashboard, jobs, priority, stages, web
+from routers import actions, dashboard, dashboard_actions, dashboard_auth, downloads, jobs, priority, stages, web
 from services.engine.dispatch import Dispatcher
 from services.engine.listener import Listener
 from services.engine.pipeline import BY_NAME
@@ -20,8 +20,11 @@ from services.engine.runner import StageRunner
 from services.engine.supervise import drain_on_sigterm, start_workers
 from services.engine.sweeper import Sweeper, waiting_report
 from services.ops import metrics, ratelimit
+from services.ops.access import Access
 from services.ops.address import SelfAddress, is_loopback, uvicorn_server
+from services.ops.assets import assets_problem
 from services.ops.logs import setup_logging
+from services.ops.outbox import WebhookDeliverer
 from services.ops.security import Guard
 
 log = logging.getLogger("app")
@@ -29,7 +32,7 @@ log = logging.getLogger("app")
 def create_app(settings: Settings | None = None, handlers_factory=None) -> FastAPI:
     """Build the app; tests pass their own handlers_factory(settings) -> (handlers, status)."""
     settings = settings or get_settings()
-    setup_logging(settings.log_level, settings.log_json)
+    setup_logging(settings.log_level, settings.log_as_json)
     address = SelfAddress(settings)
 
     @asynccontextmanager
@@ -63,11 +66,16 @@ def create_app(settings: Settings | None = None, handlers_factory=None) -> FastA
             listener.start()
         if settings.enable_sweeper:
             sweeper.start()
+        deliverer = WebhookDeliverer(pool, settings) if settings.webhook_url else None
+        if deliverer:
+            deliverer.start()
         address.start(server)
         # SIGTERM: stop claiming at once (uvicorn only stops at the end of its graceful wait).
         drain_on_sigterm(runner, lambda: asyncio.ensure_future(sweeper.stop()))
         app.state.__dict__.update(settings=settings, address=address, pool=pool, runner=runner, dispatcher=dispatcher,
                                   listener=listener, sweeper=sweeper, models_status=models_status, workers=workers)
+        if problem := await asyncio.to_thread(assets_problem, settings.assets_dir):
+            log.error("%s; every variant will fail until it is fixed (/healthz reports it)", problem)
         log.info("service ready (database %s)", "embedded" if not settings.database_url else "external")
         try:
             yield
@@ -77,6 +85,8 @@ def create_app(settings: Settings | None = None, handlers_factory=None) -> FastA
             if listener:
                 await listener.stop()
             await sweeper.stop()
+            if deliverer:
+                await deliverer.stop()
             await runner.release_all()  # anything still running (a server that did not wait) goes back
             await dispatcher.drain(timeout=min(5.0, settings.shutdown_grace_seconds))
             if workers:
@@ -88,10 +98,19 @@ def create_app(settings: Settings | None = None, handlers_factory=None) -> FastA
                   docs_url=None, redoc_url=None)
     app.include_router(stages.router)
     app.include_router(jobs.router)
+    app.include_router(actions.router)
+    app.include_router(downloads.router)
     app.include_router(priority.router)  # issue 26
     app.include_router(dashboard.router)
-    settings.assets_dir.mkdir(parents=True, exist_ok=True)
+    app.include_router(dashboard_auth.router)
+    app.include_router(dashboard_actions.router)
+    try:
+        settings.assets_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # e.g. a mount missing under a read-only parent: /healthz says so, the app still starts
+        log.error("assets directory %s cannot be created: %s", settings.assets_dir, exc)
     web.install(app, settings.assets_dir)
+    # Added first, so it runs inside the Guard: host, bind, key and size checks come before any credential lookup.
+    app.add_middleware(Access, settings=settings, login_page=dashboard_auth.login_required_page)
     app.add_middleware(Guard, settings=settings, address=address)
 
     @app.get("/healthz", response_model=HealthOut, tags=["ops"])
@@ -109,7 +128,8 @@ def create_app(settings: Settings | None = None, handlers_factory=None) -> FastA
             lag, db_ok, waiting, limits = None, False, {}, {}
         connected = state.listener.connected if state.listener else None
         draining = state.runner.draining
-        ok = db_ok and connected is not False and address.problem is None and not draining
+        problem = await asyncio.to_thread(assets_problem, state.settings.assets_dir)
+        ok = db_ok and connected is not False and address.problem is None and not draining and problem is None
         response.status_code = 200 if ok else 503
         models = {**state.models_status, **(state.workers.models_status() if state.workers else {})}
         if state.workers:
@@ -122,7 +142,8 @@ def create_app(settings: Settings | None = None, handlers_factory=None) -> FastA
                          models=web.public_status(models),
                          workers=state.workers.status() if state.workers else {},
                          instance=address.instance_id, proof=address.proof(challenge),
-                         dispatch_target=address.target, dispatch_problem=address.problem, rate_limits=limits,
+                         dispatch_target=address.target, dispatch_problem=address.problem,
+                         assets_dir=str(state.settings.assets_dir), assets_problem=problem, rate_limits=limits,
                          queued={stage: {t: n for t, (n, _) in tenants.items()}
                                  for stage, tenants in state.dispatcher.queue_depths().items()})
 
@@ -152,4 +173,5 @@ def server_options(settings: Settings) -> dict:
 if __name__ == "__main__":
     import uvicorn
 
-    uvicorn.run(app, **server_options(get_settings()))
+    # log_config=None: uvicorn's own lines (start, access) go through the service's handler too: stdout, LOG_FORMAT.
+    uvicorn.run(app, log_config=None, **server_options(get_settings()))

@@ -75,6 +75,19 @@ class StageRunOut(BaseModel):
     duration_ms: float | None
 
 
+class ActionOut(BaseModel):
+    """One operator action on the job (cancel, rerun, select, retry, replay): who, when, what it changed."""
+
+    action_id: UUID
+    job_variants_id: UUID | None
+    action: str
+    params: Any
+    actor: str
+    via: str
+    result: Any
+    created_at: datetime
+
+
 class VariantOut(BaseModel):
     """A variant's state, outputs and evaluations."""
 
@@ -86,6 +99,8 @@ class VariantOut(BaseModel):
     last_error: str | None
     next_retry_at: datetime | None  # failed with this set: a retry is scheduled; failed without: final
     selected: bool | None
+    cancelled_at: datetime | None = None
+    cancel_reason: str | None = None
     img_asset_id: UUID | None
     image_url: str | None
     overlaid_img_asset_id: UUID | None
@@ -117,6 +132,12 @@ class JobOut(BaseModel):
     ad_copy_kor: str | None = None
     instagram_feed: dict[str, Any] | None = None
     timeline: list[StageRunOut] = []
+    # Final for good: the post is written (done), failed for good at this service's steps, or cancelled.
+    finished: bool = False
+    outcome: Literal["done", "failed", "cancelled"] | None = None
+    cancelled_at: datetime | None = None
+    cancel_reason: str | None = None
+    actions: list[ActionOut] = []
     # LLM tokens and cost (USD, llm_models prices) per model and in total; tokens a served VLM reported
     usage: dict[str, Any] | None = None
 
@@ -131,6 +152,8 @@ class JobSummary(BaseModel):
     variants: int
     variants_finished: int
     progress: float
+    finished: bool = False
+    outcome: Literal["done", "failed", "cancelled"] | None = None
     created_at: datetime | None
     updated_at: datetime | None
 
@@ -159,6 +182,8 @@ class HealthOut(BaseModel):
     degraded: bool = False  # waiting that does not end by itself (see `waiting`); still ready
     waiting: dict[str, int] = {}  # start_gate: variants without their English copy; held_upstream: jobs
     workers: dict[str, Any] = {}
+    assets_dir: str | None = None  # ASSETS_DIR as this process sees it
+    assets_problem: str | None = None  # missing, unreadable or unwritable (overlaid/, masks/): not ready
     # Model providers' shared budgets (issue 26): configured, effective after 429s, used in the window
     rate_limits: dict[str, Any] = {}
     # This process's dispatch queues: {stage: {tenant: records queued}} (the fair queue; issue 26)

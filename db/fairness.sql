@@ -19,13 +19,15 @@ RETURNING job_id, priority;
 SELECT 'variant' AS level, v.current_step AS step, v.status, j.tenant_id, count(*) AS n,
        EXTRACT(EPOCH FROM clock_timestamp() - min(coalesce(v.next_retry_at, v.updated_at))) AS oldest
 FROM jobs_variants v JOIN jobs j USING (job_id)
-WHERE (v.status = 'done' AND v.current_step <> 'iou_eval' AND v.current_step = ANY($1::text[]))
-   OR (v.status = 'failed' AND v.current_step = ANY($2::text[]) AND v.next_retry_at <= clock_timestamp())
+WHERE ((v.status = 'done' AND v.current_step <> 'iou_eval' AND v.current_step = ANY($1::text[]))
+       OR (v.status = 'failed' AND v.current_step = ANY($2::text[]) AND v.next_retry_at <= clock_timestamp()))
+  AND v.cancelled_at IS NULL  -- cancelled rows (migration 0010) wait for nothing
 GROUP BY 1, 2, 3, 4
 UNION ALL
 SELECT 'job', current_step, status, tenant_id, count(*),
        EXTRACT(EPOCH FROM clock_timestamp() - min(coalesce(next_retry_at, updated_at)))
 FROM jobs
-WHERE (status = 'done' AND current_step <> 'instagram_feed_gen' AND current_step = ANY($3::text[]))
-   OR (status = 'failed' AND current_step = ANY($4::text[]) AND next_retry_at <= clock_timestamp())
+WHERE ((status = 'done' AND current_step <> 'instagram_feed_gen' AND current_step = ANY($3::text[]))
+       OR (status = 'failed' AND current_step = ANY($4::text[]) AND next_retry_at <= clock_timestamp()))
+  AND cancelled_at IS NULL
 GROUP BY 1, 2, 3, 4;

@@ -18,10 +18,11 @@ def job_progress(job_step: str | None, job_status: str | None, variant_states: l
     return 0.9 * sum(stage_progress(step, status) for step, status in variant_states) / len(variant_states)
 
 
-async def list_jobs(pool: asyncpg.Pool, tenant_id: str | None, status: str | None, limit: int) -> list[dict]:
-    """Recent jobs, newest first, optionally for one tenant or status."""
-    rows = await pool.fetch(Q["view_recent_jobs"], tenant_id, status, limit)
-    return [{**{k: r[k] for k in r.keys() if k != "states"},
+async def list_jobs(pool: asyncpg.Pool, tenant_id: str | None, status: str | None, limit: int,
+                    finished: bool | None = None, outcome: str | None = None) -> list[dict]:
+    """Recent jobs, newest first, optionally for one tenant, status, finished flag or outcome."""
+    rows = await pool.fetch(Q["view_recent_jobs"], tenant_id, status, limit, finished, outcome)
+    return [{**{k: r[k] for k in r.keys() if k != "states"}, "finished": r["outcome"] is not None,
              "progress": job_progress(r["current_step"], r["status"], r["states"])} for r in rows]
 
 
@@ -37,6 +38,7 @@ async def job_detail(pool: asyncpg.Pool, job_id: UUID) -> dict | None:
         runs = [dict(r) for r in await conn.fetch(Q["view_stage_runs"], job_id)]
         texts = {r["generation_stage"]: r for r in await conn.fetch(Q["view_texts"], job_id)}
         feed = await conn.fetchrow(Q["view_feed"], job_id)
+        actions = [dict(r) for r in await conn.fetch(Q["job_actions"], job_id)]
         usage = job_usage(await conn.fetch(Q["view_job_llm_usage"], job_id),
                           await conn.fetchrow(Q["view_job_vlm_usage"], job_id))
     by_overlay: dict = {}
@@ -56,6 +58,8 @@ async def job_detail(pool: asyncpg.Pool, job_id: UUID) -> dict | None:
         refined_ad_copy_eng=(texts.get("refined_ad_copy") or {}).get("refined_ad_copy_eng"),
         ad_copy_kor=(texts.get("eng_to_kor") or {}).get("ad_copy_kor"),
         instagram_feed=dict(feed) if feed else None,
+        finished=job["outcome"] is not None,
+        actions=actions,  # operator actions (cancel, rerun, select, retry, replay): who, when, what
         usage=usage,
     )
     return detail

@@ -69,11 +69,16 @@ def _child(factory, settings, group: str, conn) -> None:
         return
 
 
+class WorkerAborted(Exception):
+    """The run was revoked (cancelled) while its worker computed: the process was killed (not a failure)."""
+
+
 @dataclass(eq=False)
 class _Worker:
     process: BaseProcess
     conn: Connection
     started: float = field(default_factory=time.monotonic)
+    aborted: str | None = None  # why it was killed on purpose (its replacement's reason)
 
 
 def _describe_exit(code: int | None) -> str:
@@ -125,14 +130,27 @@ class WorkerGroup:
                                              for _ in range(self.size))):
             self._idle.put_nowait(worker)
 
-    async def call(self, stage: str, inputs, hard_limit: float, tenant: str | None = None):
-        """Run handlers[stage].run(inputs) in a free process; kill it at `hard_limit` seconds."""
+    async def call(self, stage: str, inputs, hard_limit: float, abort: asyncio.Event | None = None,
+                   tenant: str | None = None):
+        """Run handlers[stage].run(inputs) in a free process; kill it at `hard_limit` seconds or when
+        `abort` is set (the run was cancelled: its work must stop now, not at the hard limit); `tenant`: its turn
+        for a free process (round robin between tenants, issue 26)."""
         worker = await self._idle.get(tenant)  # the hard limit counts from here: waiting for a process is not work
         future = asyncio.get_running_loop().run_in_executor(self._threads, self._exchange, worker, stage, inputs,
                                                             hard_limit)
         # The worker goes back (or is replaced) when the exchange ends, even if our caller stopped waiting.
         future.add_done_callback(lambda f: self._settle(worker, stage, f))
-        kind, value = await asyncio.shield(future)
+        shielded = asyncio.shield(future)
+        if abort is not None:
+            stop = asyncio.ensure_future(abort.wait())
+            await asyncio.wait({shielded, stop}, return_when=asyncio.FIRST_COMPLETED)
+            stop.cancel()
+            if abort.is_set() and not future.done():
+                worker.aborted = f"{stage}: killed, its run was revoked (cancelled)"
+                worker.process.kill()  # the exchange sees the pipe close; _settle replaces the process
+                shielded.add_done_callback(lambda f: f.cancelled() or f.exception())
+                raise WorkerAborted(worker.aborted)
+        kind, value = await shielded
         if kind == "error":
             raise value
         return value
@@ -140,7 +158,7 @@ class WorkerGroup:
     def _settle(self, worker: _Worker, stage: str, future) -> None:
         exc = None if future.cancelled() else future.exception()
         if isinstance(exc, (WorkerKilled, WorkerCrashed)):
-            self._replace(worker, f"{stage}: {exc}")
+            self._replace(worker, worker.aborted or f"{stage}: {exc}")
         else:
             self._idle.put_nowait(worker)
 
@@ -222,9 +240,10 @@ class WorkerPool:
         """Start every group."""
         await asyncio.gather(*(g.start() for g in self.groups.values()))
 
-    async def call(self, group: str, stage: str, inputs, hard_limit: float, tenant: str | None = None):
-        """Run a stage's work in `group` under a hard limit (`tenant`: its turn for a free process)."""
-        return await self.groups[group].call(stage, inputs, hard_limit, tenant)
+    async def call(self, group: str, stage: str, inputs, hard_limit: float, abort: asyncio.Event | None = None,
+                   tenant: str | None = None):
+        """Run a stage's work in `group` under a hard limit (and stop it when `abort` is set)."""
+        return await self.groups[group].call(stage, inputs, hard_limit, abort, tenant)
 
     def models_status(self) -> dict:
         """What the workers loaded (merged into the models' status on /healthz)."""
