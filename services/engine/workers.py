@@ -135,7 +135,7 @@ class WorkerGroup:
         """Run handlers[stage].run(inputs) in a free process; kill it at `hard_limit` seconds or when
         `abort` is set (the run was cancelled: its work must stop now, not at the hard limit); `tenant`: its turn
         for a free process (round robin between tenants, issue 26)."""
-        worker = await self._idle.get(tenant)  # the hard limit counts from here: waiting for a process is not work
+        worker = await self._next_worker(stage, abort, tenant)  # the hard limit counts from here: waiting is not work
         future = asyncio.get_running_loop().run_in_executor(self._threads, self._exchange, worker, stage, inputs,
                                                             hard_limit)
         # The worker goes back (or is replaced) when the exchange ends, even if our caller stopped waiting.
@@ -154,6 +154,22 @@ class WorkerGroup:
         if kind == "error":
             raise value
         return value
+
+    async def _next_worker(self, stage: str, abort: asyncio.Event | None, tenant: str | None = None) -> _Worker:
+        """A free process (in the tenant's turn); a run revoked while it waits for one gives up without taking
+        (and killing) it."""
+        if abort is None:
+            return await self._idle.get(tenant)
+        take, stop = asyncio.ensure_future(self._idle.get(tenant)), asyncio.ensure_future(abort.wait())
+        await asyncio.wait({take, stop}, return_when=asyncio.FIRST_COMPLETED)
+        stop.cancel()
+        if not take.done():
+            take.cancel()
+        if take.done() and not take.cancelled():
+            if not abort.is_set():
+                return take.result()
+            self._idle.put_nowait(take.result())  # revoked in the same instant: the process goes back unused
+        raise WorkerAborted(f"{stage}: its run was revoked (cancelled) before it reached a worker")
 
     def _settle(self, worker: _Worker, stage: str, future) -> None:
         exc = None if future.cancelled() else future.exception()
