@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     shutdown_grace_seconds: float = 30.0  # SIGTERM: running stages finish or are released within this
     start_gate_warn_seconds: float = 300.0  # a variant waiting this long for its English copy is reported
     worker_processes: int = 3  # processes of the "cpu" worker group; 0 runs every stage in threads
+    # Stage roles: the stages this replica claims and dispatches (comma list; empty = all), e.g. the GPU
+    # machine "vlm_analyze,vlm_judge" and the CPU machines the rest, on one database (docs/gpu.md).
+    serve_stages: str = ""
     # Fair share (issue 26): every stage's queue is round robin between tenants; a weight gives a tenant
     # that many runs per round ("chain_a=1,shop_b=2"; unnamed tenants weigh 1).
     tenant_weights: str = ""
@@ -73,6 +76,10 @@ class Settings(BaseSettings):
     vlm_backend: str = "default"  # default | llava | openai (a served model: vLLM, SGLang, Ollama)
     llava_model_path: str = ""
     llava_quantization: str = ""  # "", "8bit", "4bit" (CUDA only)
+    # In-process LLaVA batches analyses and judgements that arrive within the wait into one generate;
+    # the vlm worker takes this many requests per VLM stage at once (1: one request at a time, no wait).
+    llava_max_batch_size: int = 8
+    llava_batch_wait_ms: float = 20.0
     detector_backend: str = "default"  # default | yolo
     yolo_weights_path: str = ""
     yolo_keep_clear_labels: str = ""  # comma list; empty = every label
@@ -151,6 +158,21 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown time zone {value!r} (an IANA name such as Asia/Seoul)") from None
         return value
+
+    @field_validator("serve_stages")
+    @classmethod
+    def _known_stages(cls, value: str) -> str:
+        from services.engine.pipeline import parse_stages  # late: the stage table is the one list of names
+
+        parse_stages(value)  # raises on an unknown name: the replica must not start serving nothing
+        return value
+
+    @property
+    def served_stages(self) -> frozenset[str]:
+        """SERVE_STAGES as a set of stage names (every stage when empty)."""
+        from services.engine.pipeline import parse_stages
+
+        return parse_stages(self.serve_stages)
 
     @property
     def base_url(self) -> str:

@@ -12,11 +12,13 @@ import database
 from config import Settings, get_settings
 from models import HealthOut
 from routers import actions, dashboard, dashboard_actions, dashboard_auth, downloads, jobs, priority, stages, web
+from services.backends.gpu import gpu_report
 from services.engine.dispatch import Dispatcher
 from services.engine.listener import Listener
 from services.engine.pipeline import BY_NAME
 from services.engine.queries import Q
-from services.engine.runner import StageRunner
+from services.engine.replicas import Replicas, unserved_stages
+from services.engine.runner import WORKER, StageRunner
 from services.engine.supervise import drain_on_sigterm, start_workers
 from services.engine.sweeper import Sweeper, waiting_report
 from services.ops import metrics, ratelimit
@@ -55,6 +57,9 @@ def create_app(settings: Settings | None = None, handlers_factory=None) -> FastA
         runner = StageRunner(pool, settings, handlers, on_retry_scheduled=lambda ctx, delay: dispatcher.submit_later(
             delay, ctx.stage, ctx.job_id, ctx.job_variants_id, ctx.tenant_id), workers=workers)
         sweeper = Sweeper(pool, dispatcher, settings)
+        replicas = Replicas(pool, settings, address.instance_id, WORKER)  # stage roles: who serves what
+        await replicas.beat()
+        replicas.start()
         listener = None
         if settings.enable_job_state_listener:
             def on_event(level, event, received):
@@ -71,9 +76,11 @@ def create_app(settings: Settings | None = None, handlers_factory=None) -> FastA
             deliverer.start()
         address.start(server)
         # SIGTERM: stop claiming at once (uvicorn only stops at the end of its graceful wait).
-        drain_on_sigterm(runner, lambda: asyncio.ensure_future(sweeper.stop()))
+        drain_on_sigterm(runner, lambda: asyncio.ensure_future(sweeper.stop()),
+                         lambda: asyncio.ensure_future(replicas.stop()))
         app.state.__dict__.update(settings=settings, address=address, pool=pool, runner=runner, dispatcher=dispatcher,
-                                  listener=listener, sweeper=sweeper, models_status=models_status, workers=workers)
+                                  listener=listener, sweeper=sweeper, models_status=models_status, workers=workers,
+                                  handlers=handlers)
         if problem := await asyncio.to_thread(assets_problem, settings.assets_dir):
             log.error("%s; every variant will fail until it is fixed (/healthz reports it)", problem)
         log.info("service ready (database %s)", "embedded" if not settings.database_url else "external")
@@ -85,6 +92,7 @@ def create_app(settings: Settings | None = None, handlers_factory=None) -> FastA
             if listener:
                 await listener.stop()
             await sweeper.stop()
+            await replicas.stop()
             if deliverer:
                 await deliverer.stop()
             await runner.release_all()  # anything still running (a server that did not wait) goes back
@@ -122,10 +130,11 @@ def create_app(settings: Settings | None = None, handlers_factory=None) -> FastA
             lag = await state.pool.fetchval(Q["oldest_pending"], [s for s in BY_NAME] + ["img_gen"], timeout=5)
             async with state.pool.acquire(timeout=5) as conn:
                 waiting = await waiting_report(conn, state.settings)
+                unserved = await unserved_stages(conn, state.settings.lease_seconds)
             limits = await ratelimit.report(state.pool, state.settings)
             db_ok = True
         except Exception:  # noqa: BLE001 - health reports the failure instead of raising it
-            lag, db_ok, waiting, limits = None, False, {}, {}
+            lag, db_ok, waiting, unserved, limits = None, False, {}, {}, {}
         connected = state.listener.connected if state.listener else None
         draining = state.runner.draining
         problem = await asyncio.to_thread(assets_problem, state.settings.assets_dir)
@@ -135,9 +144,12 @@ def create_app(settings: Settings | None = None, handlers_factory=None) -> FastA
         if state.workers:
             for name, group in state.workers.status().items():
                 metrics.WORKER_RESTARTS.labels(name).set(group["restarts"])
-        degraded = any(waiting.values())  # ready, but something waits that will not end by itself
+        # Ready, but something waits that will not end by itself (no copy; a stage no live replica serves).
+        degraded = any(waiting.values()) or bool(unserved)
         return HealthOut(ok=ok, database=db_ok, listener_connected=connected, draining=draining,
-                         degraded=degraded, waiting=waiting,
+                         degraded=degraded, waiting=waiting, stages=sorted(state.settings.served_stages,
+                                                                           key=list(BY_NAME).index),
+                         unserved_stages=unserved, gpu=gpu_health(state),
                          oldest_pending_seconds=float(lag) if lag is not None else None,
                          models=web.public_status(models),
                          workers=state.workers.status() if state.workers else {},
@@ -149,6 +161,7 @@ def create_app(settings: Settings | None = None, handlers_factory=None) -> FastA
 
     @app.get("/metrics", tags=["ops"], include_in_schema=False)
     async def prometheus_metrics(request: Request):
+        gpu_health(request.app.state)  # sets the GPU gauges
         state = request.app.state
         depths = state.dispatcher.queue_depths()
         for stage in BY_NAME:  # this process's fair queues (the database-wide depth comes from the sweeper)
@@ -160,6 +173,17 @@ def create_app(settings: Settings | None = None, handlers_factory=None) -> FastA
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return app
+
+
+def gpu_health(state) -> dict:
+    """The GPU as the process holding the model sees it (the vlm worker, else this one), with the OOM count."""
+    health = state.workers.health() if state.workers else {}
+    for name, handler in state.handlers.items():  # LLaVA in a thread of this process (WORKER_PROCESSES=0)
+        if name in state.settings.served_stages and hasattr(handler, "health") and "gpu" not in health:
+            health = {**health, **handler.health()}
+    gpu = health.get("gpu") or {**gpu_report(), "oom_count": 0, "device": None}
+    metrics.set_gpu(gpu)
+    return gpu
 
 
 app = create_app()

@@ -106,7 +106,8 @@ class VariantOut(BaseModel):
     overlaid_img_asset_id: UUID | None
     overlaid_image_url: str | None
     overlay_id: UUID | None
-    waiting_for: str | None = None  # "ad_copy_eng" (start gate) or the upstream step it has not finished
+    waiting_for: str | None = None  # "ad_copy_eng" (start gate), the upstream step, or a stage no replica serves
+    waiting_reason: str | None = None  # why, in words (e.g. "no live replica serves vlm_judge (SERVE_STAGES)")
     evaluations: dict[str, Any]
     timeline: list[StageRunOut]
     created_at: datetime | None
@@ -140,6 +141,8 @@ class JobOut(BaseModel):
     actions: list[ActionOut] = []
     # LLM tokens and cost (USD, llm_models prices) per model and in total; tokens a served VLM reported
     usage: dict[str, Any] | None = None
+    waiting_for: str | None = None  # a job stage no live replica serves (SERVE_STAGES)
+    waiting_reason: str | None = None
 
 
 class JobSummary(BaseModel):
@@ -184,6 +187,11 @@ class HealthOut(BaseModel):
     workers: dict[str, Any] = {}
     assets_dir: str | None = None  # ASSETS_DIR as this process sees it
     assets_problem: str | None = None  # missing, unreadable or unwritable (overlaid/, masks/): not ready
+    stages: list[str] = []  # SERVE_STAGES: the stages this replica claims and dispatches
+    unserved_stages: dict[str, str] = {}  # stage -> why its rows wait: no live replica serves it
+    # Per CUDA device: memory allocated/reserved (the model's process), used/total, utilisation; oom_count;
+    # without a GPU: available false, reason "no CUDA device".
+    gpu: dict[str, Any] = {}
     # Model providers' shared budgets (issue 26): configured, effective after 429s, used in the window
     rate_limits: dict[str, Any] = {}
     # This process's dispatch queues: {stage: {tenant: records queued}} (the fair queue; issue 26)

@@ -12,6 +12,7 @@ from routers.ui import principal, render
 from services.engine import jobs_view
 from services.engine.pipeline import FINAL_STAGE, STAGES
 from services.engine.queries import Q
+from services.engine.replicas import unserved_stages
 from services.engine.sweeper import waiting_report
 from services.imaging.fonts import default_font_path
 from services.imaging.metric_shape import described
@@ -128,16 +129,18 @@ async def dashboard(request: Request, pool: PoolDep, tenant_id: QueryText = None
     live = any(is_live(j["current_step"], j["status"]) for j in jobs)
     async with pool.acquire() as conn:
         waiting = await waiting_report(conn, request.app.state.settings) if who.tenant is None else {}
+        # SERVE_STAGES: stages no live replica serves (operators only, like the waiting counts).
+        unserved = await unserved_stages(conn, request.app.state.settings.lease_seconds) if who.tenant is None else {}
     return render(request, "dashboard.html", {
         "jobs": jobs, "tenant_id": tenant, "status": status, "outcome": outcome, "q": search or "", "live": live,
-        "waiting": waiting, "statuses": ("running", "done", "failed"), "outcomes": OUTCOMES,
+        "waiting": waiting, "unserved": unserved, "statuses": ("running", "done", "failed"), "outcomes": OUTCOMES,
         "next_cursor": next_cursor, "paged": bool(after), "limit": limit})
 
 
 @router.get("/jobs/{job_id}")
 async def job_page(request: Request, job_id: UUID, pool: PoolDep):
     """The review page: candidates side by side, the Korean copy, the post as it will appear, actions, downloads."""
-    detail = await jobs_view.job_detail(pool, job_id)
+    detail = await jobs_view.job_detail(pool, job_id, request.app.state.settings.lease_seconds)
     if detail is None:
         return render(request, "not_found.html", {"job_id": job_id}, status_code=404)
     job_dead = _failed_for_good(detail)  # a cancelled job is failed for good too (its reason in cancel_reason)

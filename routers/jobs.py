@@ -27,9 +27,9 @@ async def list_jobs(request: Request, pool: PoolDep, tenant_id: QueryText = None
 
 
 @router.get("/{job_id}", response_model=JobOut, responses={404: {"description": "Unknown job"}})
-async def get_job(job_id: UUID, pool: PoolDep, tenant_id: QueryText = None):
+async def get_job(job_id: UUID, pool: PoolDep, request: Request, tenant_id: QueryText = None):
     """A job with per-variant step, status, retries, last error, timeline and evaluations."""
-    detail = await jobs_view.job_detail(pool, job_id)
+    detail = await jobs_view.job_detail(pool, job_id, request.app.state.settings.lease_seconds)
     if detail is None or (tenant_id is not None and detail["tenant_id"] != tenant_id):
         raise HTTPException(status_code=404, detail=f"job {job_id} not found")
     return detail

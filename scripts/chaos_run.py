@@ -167,7 +167,7 @@ class Chaos:
         try:
             db = session_for(self.url)
             try:
-                db.execute(text("SET statement_timeout = '5s'"))
+                db.execute(text(Q["report_statement_timeout"]))
                 return [list(row) for row in db.execute(text(Q["chaos_states"])).all()]
             finally:
                 db.close()

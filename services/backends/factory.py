@@ -22,7 +22,9 @@ def build_vlm(backend: str, model_path: str, quantization: str, fallback: bool, 
             raise ValueError(f"unknown VLM backend {backend!r} (expected 'default', 'llava' or 'openai')")
         from services.backends.llava import LlavaVlm  # late: transformers and torch load only when asked for
 
-        vlm = LlavaVlm(model_path, quantization)
+        batching = {"max_batch_size": settings.llava_max_batch_size,
+                    "batch_wait_ms": settings.llava_batch_wait_ms} if settings is not None else {}
+        vlm = LlavaVlm(model_path, quantization, **batching)
         return vlm, {"backend": requested, "active": vlm.name, "loaded": True, "error": None}
     except Exception as exc:  # noqa: BLE001 - any load failure: missing directory, bad files, no bitsandbytes, broken install
         reason = f"{type(exc).__name__}: {exc}"

@@ -45,6 +45,7 @@ class Dispatcher:
         self._sorter: asyncio.Task | None = None
         self._sending = 0
         self._closed = False
+        self.served = settings.served_stages  # SERVE_STAGES
 
     def on_state(self, level: Level, job_id: UUID, variant_id: UUID | None, tenant_id: str | None,
                  step: str | None, status: str | None, received: float | None = None) -> None:
@@ -59,6 +60,8 @@ class Dispatcher:
                received: float | None = None, first: bool = False) -> None:
         """Send `stage` for the row in the background (deduplicated per process); `first`: a retry, sent
         before the rows queued for that stage."""
+        if stage.name not in self.served:  # SERVE_STAGES: a replica serving it sends it (its listener, its sweeper)
+            return
         key = (stage.name, variant_id or job_id)
         if key in self._inflight or self._closed:
             return
@@ -68,7 +71,8 @@ class Dispatcher:
         if self._sorter is None or self._sorter.done():
             self._sorter = asyncio.ensure_future(self._sort())
         if not self._workers:
-            self._workers = [asyncio.ensure_future(self._sender(s)) for s in STAGES for _ in range(self.senders[s.name])]
+            self._workers = [asyncio.ensure_future(self._sender(s)) for s in STAGES if s.name in self.served
+                             for _ in range(self.senders[s.name])]
 
     async def _sort(self) -> None:
         """Queue what was submitted, urgent jobs marked: one query per batch (whatever arrived meanwhile)."""

@@ -3,8 +3,9 @@ from uuid import UUID
 
 import asyncpg
 
-from services.engine.pipeline import JOB_ADVANCED_STEPS, STAGES, stage_progress
+from services.engine.pipeline import BY_NAME, JOB_ADVANCED_STEPS, STAGES, Level, next_stage, stage_progress
 from services.engine.queries import Q
+from services.engine.replicas import unserved_stages
 
 
 def job_progress(job_step: str | None, job_status: str | None, variant_states: list) -> float:
@@ -26,8 +27,8 @@ async def list_jobs(pool: asyncpg.Pool, tenant_id: str | None, status: str | Non
              "progress": job_progress(r["current_step"], r["status"], r["states"])} for r in rows]
 
 
-async def job_detail(pool: asyncpg.Pool, job_id: UUID) -> dict | None:
-    """Everything known about one job, or None."""
+async def job_detail(pool: asyncpg.Pool, job_id: UUID, live_seconds: float = 10.0) -> dict | None:
+    """Everything known about one job, or None; `live_seconds`: a replica's heartbeat age that still counts."""
     async with pool.acquire() as conn:
         job = await conn.fetchrow(Q["view_job"], job_id)
         if job is None:
@@ -41,12 +42,16 @@ async def job_detail(pool: asyncpg.Pool, job_id: UUID) -> dict | None:
         actions = [dict(r) for r in await conn.fetch(Q["job_actions"], job_id)]
         usage = job_usage(await conn.fetch(Q["view_job_llm_usage"], job_id),
                           await conn.fetchrow(Q["view_job_vlm_usage"], job_id))
+        unserved = await unserved_stages(conn, live_seconds)
     by_overlay: dict = {}
     for e in evals:
         by_overlay.setdefault(e["overlay_id"], {})[e["evaluation_type"]] = e["metrics"]
     ours = {s.name for s in STAGES if s.level == "variant"}
     for v in variants:
         v["waiting_for"] = _waiting_for(v, ours, "ad_copy_eng" in texts)
+        v["waiting_reason"] = _REASONS.get(v["waiting_for"], f"upstream step {v['waiting_for']} has not finished") \
+            if v["waiting_for"] else None
+        _waiting_for_replica(v, "variant", unserved)
         v["evaluations"] = by_overlay.get(v["overlay_id"], {})
         v["timeline"] = [r for r in runs if r["job_variants_id"] == v["job_variants_id"]]
     detail = dict(job)
@@ -61,7 +66,9 @@ async def job_detail(pool: asyncpg.Pool, job_id: UUID) -> dict | None:
         finished=job["outcome"] is not None,
         actions=actions,  # operator actions (cancel, rerun, select, retry, replay): who, when, what
         usage=usage,
+        waiting_for=None, waiting_reason=None,
     )
+    _waiting_for_replica(detail, "job", unserved)
     return detail
 
 
@@ -89,3 +96,17 @@ def _waiting_for(variant: dict, ours: set, has_copy: bool) -> str | None:
     if step == "img_gen" and status == "done":
         return None if has_copy else "ad_copy_eng"
     return None if step in ours else (step or "img_gen")
+
+
+_REASONS = {"ad_copy_eng": "the text part has not written the English copy"}
+
+
+def _waiting_for_replica(row: dict, level: Level, unserved: dict[str, str]) -> None:
+    """SERVE_STAGES: a row whose next stage (or due retry) no live replica serves waits for one."""
+    if row.get("waiting_for"):
+        return
+    step, status = row["current_step"], row["status"]
+    stage = next_stage(level, step) if status == "done" else (
+        BY_NAME.get(step or "") if status == "failed" and row["next_retry_at"] is not None else None)
+    if stage is not None and stage.name in unserved:
+        row["waiting_for"], row["waiting_reason"] = stage.name, unserved[stage.name]

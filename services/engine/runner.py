@@ -43,6 +43,7 @@ class StageRunner:
         self.on_retry_scheduled = on_retry_scheduled  # callback(ctx, delay): dispatch the retry when due
         self.workers = workers  # handlers with a process_group run there; the others in threads
         self.draining = False
+        self.served = settings.served_stages  # SERVE_STAGES
         # run_token -> (ctx, released, revoked): `revoked` stops the work when the row is no longer ours
         self._active: dict[UUID, tuple[StageContext, asyncio.Event, asyncio.Event]] = {}
         self._heartbeat: asyncio.Task | None = None
@@ -59,6 +60,8 @@ class StageRunner:
     async def run(self, stage_name: str, request: dict) -> dict:
         """Run `stage_name` for the row named in `request`; raises NotFound or ClaimLost."""
         stage = BY_NAME[stage_name]
+        if stage_name not in self.served:  # SERVE_STAGES: never claim another replica's stage
+            raise ClaimLost(f"{stage_name} is not served by this replica (SERVE_STAGES={self.settings.serve_stages})")
         # Wait for a slot before claiming, so the lease only covers real work.
         async with self._slots[stage_name].hold(request.get("tenant_id")):
             if self.draining:

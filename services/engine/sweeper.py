@@ -1,6 +1,7 @@
 """Periodic recovery: lost notifications, dead workers, due retries, jobs that did not advance."""
 import asyncio
 import logging
+import zlib
 
 import asyncpg
 
@@ -25,7 +26,7 @@ async def sweep_once(pool: asyncpg.Pool, dispatcher: Dispatcher, settings: Setti
     async with pool.acquire() as conn, conn.transaction():
         # Every scan runs under the lock: one replica sweeps a round, the others skip it (the lock ends
         # with the transaction, so a replica that dies mid-sweep holds nothing).
-        if not await conn.fetchval(Q["try_sweep_lock"], _SWEEP_LOCK):
+        if not await conn.fetchval(Q["try_sweep_lock"], _lock_key(settings)):
             return found
         backoff = (settings.max_crashes, settings.retry_base_seconds, settings.retry_max_seconds)
         expired = await conn.fetch(Q["expire_variant_leases"], settings.max_retries, _VARIANT_STAGES, *backoff)
@@ -59,6 +60,14 @@ async def sweep_once(pool: asyncpg.Pool, dispatcher: Dispatcher, settings: Setti
                  "expired %d lease(s), advanced %d job(s)", found["variants"], found["jobs"], retries,
                  found["expired"], found["advanced"])
     return found
+
+
+def _lock_key(settings: Settings) -> int:
+    """SERVE_STAGES: replicas of one role share a sweep lock; another role sweeps (and dispatches) its own stages."""
+    served = settings.served_stages
+    if served == frozenset(BY_NAME):
+        return _SWEEP_LOCK
+    return _SWEEP_LOCK + 1 + zlib.crc32(",".join(sorted(served)).encode()) % 1_000_000
 
 
 async def waiting_report(conn, settings: Settings) -> dict:

@@ -52,6 +52,11 @@ class Models:
         return self._vlm
 
     @property
+    def loaded_vlm(self):
+        """The VLM backend if already built, else None (health reports must not load a model)."""
+        return self._vlm
+
+    @property
     def detector(self):
         """The detector backend (built on first use)."""
         with self._lock:
