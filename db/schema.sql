@@ -100,6 +100,54 @@ END;
 $$;
 
 --
+-- Name: provider_acquire(text, integer, integer, integer, double precision, double precision); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.provider_acquire(p_provider text, p_rpm integer, p_tpm integer, p_tokens integer, p_window double precision, p_margin double precision, OUT call_id bigint, OUT wait_seconds double precision) RETURNS record
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    now_ TIMESTAMPTZ := clock_timestamp();
+    lim provider_limits%ROWTYPE;
+    span INTERVAL := make_interval(secs => p_window + p_margin);
+    f DOUBLE PRECISION;
+    n INTEGER;
+    used BIGINT;
+    eff_rpm INTEGER;
+    eff_tpm BIGINT;
+    free_at TIMESTAMPTZ;
+BEGIN
+    PERFORM pg_advisory_xact_lock(7300026, hashtext(p_provider));
+    INSERT INTO provider_limits (provider) VALUES (p_provider) ON CONFLICT (provider) DO NOTHING;
+    SELECT * INTO lim FROM provider_limits l WHERE l.provider = p_provider;
+    IF lim.blocked_until IS NOT NULL AND lim.blocked_until > now_ THEN
+        wait_seconds := EXTRACT(EPOCH FROM lim.blocked_until - now_);
+        RETURN;
+    END IF;
+    f := CASE WHEN lim.shrunk_until > now_ THEN lim.factor ELSE 1.0 END;
+    DELETE FROM provider_calls c WHERE c.provider = p_provider AND c.at <= now_ - span;
+    SELECT count(*), coalesce(sum(c.tokens), 0) INTO n, used FROM provider_calls c WHERE c.provider = p_provider;
+    eff_rpm := CASE WHEN p_rpm > 0 THEN greatest(1, floor(p_rpm * f)::INTEGER) END;
+    eff_tpm := CASE WHEN p_tpm > 0 THEN greatest(1, floor(p_tpm * f)::BIGINT) END;
+    IF (eff_rpm IS NULL OR n < eff_rpm) AND (eff_tpm IS NULL OR n = 0 OR used + p_tokens <= eff_tpm) THEN
+        INSERT INTO provider_calls (provider, at, tokens) VALUES (p_provider, now_, p_tokens)
+        RETURNING provider_calls.call_id INTO call_id;
+        wait_seconds := 0;
+        RETURN;
+    END IF;
+    -- The first call whose leaving frees enough: the (n - eff_rpm + 1)-th oldest for requests, and the one
+    -- after which the tokens left fit for tokens.
+    SELECT x.at INTO free_at FROM (
+        SELECT c.at, row_number() OVER w AS rn, sum(c.tokens) OVER w AS freed
+        FROM provider_calls c WHERE c.provider = p_provider
+        WINDOW w AS (ORDER BY c.at, c.call_id)) x
+    WHERE (eff_rpm IS NULL OR x.rn >= n - eff_rpm + 1)
+      AND (eff_tpm IS NULL OR used - x.freed + p_tokens <= eff_tpm OR x.rn = n)
+    ORDER BY x.at LIMIT 1;
+    wait_seconds := greatest(0.01, EXTRACT(EPOCH FROM coalesce(free_at, now_) + span - now_));
+END $$;
+
+--
 -- Name: record_job_finished(); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -460,6 +508,17 @@ CREATE SEQUENCE public.job_outbox_pk_seq
 ALTER SEQUENCE public.job_outbox_pk_seq OWNED BY public.job_outbox.pk;
 
 --
+-- Name: job_priorities; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.job_priorities (
+    job_id uuid NOT NULL,
+    priority text NOT NULL,
+    updated_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
+    CONSTRAINT job_priorities_priority_check CHECK ((priority = ANY (ARRAY['urgent'::text, 'normal'::text])))
+);
+
+--
 -- Name: jobs; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -729,6 +788,47 @@ CREATE SEQUENCE public.planner_proposals_pk_seq
 --
 
 ALTER SEQUENCE public.planner_proposals_pk_seq OWNED BY public.planner_proposals.pk;
+
+--
+-- Name: provider_calls; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.provider_calls (
+    call_id bigint NOT NULL,
+    provider text NOT NULL,
+    at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
+    tokens integer DEFAULT 0 NOT NULL
+);
+
+--
+-- Name: provider_calls_call_id_seq; Type: SEQUENCE; Schema: public; Owner: -
+--
+
+CREATE SEQUENCE public.provider_calls_call_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+--
+-- Name: provider_calls_call_id_seq; Type: SEQUENCE OWNED BY; Schema: public; Owner: -
+--
+
+ALTER SEQUENCE public.provider_calls_call_id_seq OWNED BY public.provider_calls.call_id;
+
+--
+-- Name: provider_limits; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.provider_limits (
+    provider text NOT NULL,
+    factor double precision DEFAULT 1.0 NOT NULL,
+    shrunk_until timestamp with time zone,
+    blocked_until timestamp with time zone,
+    throttled_total bigint DEFAULT 0 NOT NULL,
+    updated_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL
+);
 
 --
 -- Name: renders; Type: TABLE; Schema: public; Owner: -
@@ -1169,6 +1269,12 @@ ALTER TABLE ONLY public.overlay_layouts ALTER COLUMN pk SET DEFAULT nextval('pub
 ALTER TABLE ONLY public.planner_proposals ALTER COLUMN pk SET DEFAULT nextval('public.planner_proposals_pk_seq'::regclass);
 
 --
+-- Name: provider_calls call_id; Type: DEFAULT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.provider_calls ALTER COLUMN call_id SET DEFAULT nextval('public.provider_calls_call_id_seq'::regclass);
+
+--
 -- Name: renders pk; Type: DEFAULT; Schema: public; Owner: -
 --
 
@@ -1285,6 +1391,13 @@ ALTER TABLE ONLY public.job_outbox
     ADD CONSTRAINT job_outbox_pkey PRIMARY KEY (delivery_id);
 
 --
+-- Name: job_priorities job_priorities_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.job_priorities
+    ADD CONSTRAINT job_priorities_pkey PRIMARY KEY (job_id);
+
+--
 -- Name: jobs jobs_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -1332,6 +1445,20 @@ ALTER TABLE ONLY public.overlay_layouts
 
 ALTER TABLE ONLY public.planner_proposals
     ADD CONSTRAINT planner_proposals_pkey PRIMARY KEY (proposal_id);
+
+--
+-- Name: provider_calls provider_calls_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.provider_calls
+    ADD CONSTRAINT provider_calls_pkey PRIMARY KEY (call_id);
+
+--
+-- Name: provider_limits provider_limits_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.provider_limits
+    ADD CONSTRAINT provider_limits_pkey PRIMARY KEY (provider);
 
 --
 -- Name: renders renders_pkey; Type: CONSTRAINT; Schema: public; Owner: -
@@ -1463,6 +1590,12 @@ CREATE INDEX idx_job_outbox_job ON public.job_outbox USING btree (job_id, create
 CREATE INDEX idx_job_outbox_pending ON public.job_outbox USING btree (next_attempt_at) WHERE ((delivered_at IS NULL) AND (gave_up_at IS NULL));
 
 --
+-- Name: idx_job_priorities_urgent; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX idx_job_priorities_urgent ON public.job_priorities USING btree (job_id) WHERE (priority = 'urgent'::text);
+
+--
 -- Name: idx_jobs_created; Type: INDEX; Schema: public; Owner: -
 --
 
@@ -1587,6 +1720,12 @@ CREATE INDEX idx_overlays_variant ON public.overlay_layouts USING btree (job_var
 --
 
 CREATE INDEX idx_proposals_variant ON public.planner_proposals USING btree (job_variants_id);
+
+--
+-- Name: idx_provider_calls_at; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX idx_provider_calls_at ON public.provider_calls USING btree (provider, at);
 
 --
 -- Name: idx_renders_overlay; Type: INDEX; Schema: public; Owner: -
@@ -1806,6 +1945,13 @@ ALTER TABLE ONLY public.job_inputs
 
 ALTER TABLE ONLY public.job_outbox
     ADD CONSTRAINT job_outbox_job_id_fkey FOREIGN KEY (job_id) REFERENCES public.jobs(job_id) ON DELETE CASCADE;
+
+--
+-- Name: job_priorities job_priorities_job_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.job_priorities
+    ADD CONSTRAINT job_priorities_job_id_fkey FOREIGN KEY (job_id) REFERENCES public.jobs(job_id) ON DELETE CASCADE;
 
 --
 -- Name: jobs jobs_store_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
