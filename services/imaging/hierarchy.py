@@ -48,6 +48,7 @@ class Shape:
     fonts: tuple[str, ...]  # font path of each line
     hero_max: int = 0  # largest hero size (the display step's top); 0: the hero is the base size
     widths: tuple[float, ...] = field(default=(), compare=False)  # each line's advance at REF_SIZE, untracked
+    ok: bool = True  # keeps the line rules (a shape that does not is only a last resort)
 
     def sizes(self, size: int) -> list[int]:
         """Each line's font size for a base size."""
@@ -98,9 +99,9 @@ def baselines(sizes: list[int], roles: list[str] | tuple[str, ...], fonts: list 
     return out
 
 
-def _shape(lines: list[str], roles: list[str], fonts: list[str], hero_max: int) -> Shape:
+def _shape(lines: list[str], roles: list[str], fonts: list, hero_max: int, ok: bool = True) -> Shape:
     widths = tuple(ref_length(f, line) for line, f in zip(lines, fonts))
-    return Shape(tuple(lines), tuple(roles), tuple(fonts), hero_max, widths)
+    return Shape(tuple(lines), tuple(roles), tuple(fonts), hero_max, widths, ok)
 
 
 def hero_font(line: str, font_path: str | None) -> str | None:
@@ -140,13 +141,15 @@ def scale_of(text: str, width: int, height: int, font_path: str | None) -> tuple
 
 
 def shapes(text: str, width: int, height: int, font_path: str | None) -> tuple[list[Shape], tuple[int, int, int, int]]:
-    """Every shape the planner may try for this copy, and the type scale's (floor, band_lo, step_lo, s_max)."""
+    """Every shape the planner may try (those with ok=False only as a last resort) and the type scale's
+    (floor, band_lo, step_lo, s_max) for their base size."""
     k = kind(text)
+    variants = line_variants(text, font_path)
+    good = {tuple(v[0]) for v in variants if lines_ok(v[0], text)} or {tuple(v[0]) for v in variants}
+    plain = [_shape(v[0], ["support"] * len(v[0]), [font_path] * len(v[0]), 0, tuple(v[0]) in good)
+             for v in variants]
     if k == "plain":
-        variants = line_variants(text, font_path)
-        ok = [v for v in variants if lines_ok(v[0], text)] or variants
-        return [_shape(v[0], ["support"] * len(v[0]), [font_path] * len(v[0]), 0) for v in ok], \
-            scale_of(text, width, height, font_path)
+        return plain, scale_of(text, width, height, font_path)
     if k == "display":
         font = hero_font(text, font_path)
         out = []
@@ -156,7 +159,8 @@ def shapes(text: str, width: int, height: int, font_path: str | None) -> tuple[l
         if not out:
             lines = line_variants(text, font)[0][0]
             out.append(_shape(lines, ["hero"] * len(lines), [hero_font(x, font_path) for x in lines], 0))
-        return out, scale_of(text, width, height, font_path)
+        # The regular face too: the heavy face is ~15 % wider, and a narrow calm strip may hold only the regular one.
+        return out + [p for p in plain if p.ok], scale_of(text, width, height, font_path)
     start, end = find_offer(text)  # type: ignore[misc]
     before, hero, after = text[:start].strip(), " ".join(text[start:end].split()), text[end:].strip()
     hf = hero_font(hero, font_path)

@@ -23,6 +23,7 @@ LINE_PENALTY = 0.15  # per line beyond 3: a narrow column of one-word lines read
 OVERLAP_PENALTY = 10.0  # larger than any free score range, so covering an object always loses
 NOFIT_PENALTY = 5.0  # text that does not fit at the legibility floor ranks after every fitting box
 W_STEP = 1.5  # set below the copy's own step (a display line at body size): a calm spot must earn it
+W_DISPLAY = 0.3  # a display block (heavy face) over the same copy in the regular face, where both fit calmly
 OFFSCALE_PENALTY = 1.0  # under the type scale's lowest step (but legible): only when the scale fits nowhere
 
 
@@ -160,7 +161,8 @@ def plan(rgb: np.ndarray, saliency: np.ndarray, detections: list[dict], text: st
     # down to the legibility floor only where the scale fits nowhere.
     # The shapes keep the line rules (no one-word line, no overlong line) unless no wrapping can meet them;
     # copy with an offer gets it as a hero line, short copy one display block (services/imaging/hierarchy.py).
-    variants, (floor, band_lo, step_lo, s_max) = shapes(text, W, H, font_path)
+    every, (floor, band_lo, step_lo, s_max) = shapes(text, W, H, font_path)
+    variants = [v for v in every if v.ok] or every
     placements: list[tuple[str, Shape, int, int, int, int, int, bool]] = []
 
     def add(name: str, region: tuple[float, ...], shape: Shape, size: int, keep: int, fits: bool = True) -> None:
@@ -180,11 +182,12 @@ def plan(rgb: np.ndarray, saliency: np.ndarray, detections: list[dict], text: st
 
     def wrap_at(width: float, size: int) -> Shape | None:
         """Fewest balanced lines at `size` not wider than `width`, or None if that leaves the safe area."""
-        fitting = [v for v in variants if max(v.line_widths(size)) <= width]
-        if fitting:
-            shape = min(fitting, key=lambda v: (len(v.lines), max(v.line_widths(size))))
-            if shape.height(size) <= ih and max(shape.line_widths(size)) < iw:
-                return shape
+        for pool in (variants, every):  # the line rules first, any balanced wrapping if they cannot fit
+            fitting = [v for v in pool if max(v.line_widths(size)) <= width]
+            if fitting:
+                shape = min(fitting, key=lambda v: (len(v.lines), max(v.line_widths(size))))
+                if shape.height(size) <= ih and max(shape.line_widths(size)) < iw:
+                    return shape
         return None
 
     for name, region in _regions(W, H):
@@ -278,7 +281,7 @@ def _candidate(m: _Maps, p: tuple, s_max: int, band_lo: int, step_lo: int) -> di
     score = (float(_partial_score({k: np.array(v) for k, v in t.items()})) + W_CONTRAST * min(contrast, 7.0) / 7.0
              + W_SIZE * size_term - (0.0 if fits else NOFIT_PENALTY) - LINE_PENALTY * max(0, len(lines) - 3)
              - (OFFSCALE_PENALTY if size < band_lo else 0.0) - W_STEP * max(0.0, (step_lo - size) / step_lo)
-             - OVERLAP_PENALTY * face)
+             - OVERLAP_PENALTY * face + (W_DISPLAY if "hero" in shape.roles else 0.0))
     align = ("left", "center", "right")[int(t["align_idx"])]
     scores = {k: round(t[k], 4) for k in ("saliency", "object_overlap", "busyness", "margin", "alignment")}
     scores.update(contrast=round(contrast, 3), size=round(size_term, 4), lines=len(lines),
