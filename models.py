@@ -70,6 +70,16 @@ class StageRunOut(BaseModel):
     duration_ms: float | None
 
 
+class FormatOut(BaseModel):
+    """One Instagram format of the variant's overlay, planned and rendered for its own frame (renders.format)."""
+
+    format: str  # "1:1", "4:5", "9:16"
+    render_id: UUID
+    image_url: str | None
+    width: int | None
+    height: int | None
+
+
 class VariantOut(BaseModel):
     """A variant's state, outputs and evaluations."""
 
@@ -88,6 +98,7 @@ class VariantOut(BaseModel):
     overlay_id: UUID | None
     waiting_for: str | None = None  # "ad_copy_eng" (start gate) or the upstream step it has not finished
     evaluations: dict[str, Any]
+    formats: list[FormatOut] = []  # the 1:1, 4:5 and 9:16 renders (the evaluations read the original)
     timeline: list[StageRunOut]
     created_at: datetime | None
     updated_at: datetime | None

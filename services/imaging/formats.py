@@ -103,4 +103,4 @@ def render_format(rgb: np.ndarray, detections: list[dict], text: str, name: str,
     record.update(format=name, width=size[0], height=size[1],
                   subject_box=to_frame(subject, record, size) if subject else None, text_over_face=over_face)
     layout.update(text=text, format=name, frame=record, score=best["score"])
-    return {"format": name, "image": image, "layout": layout, "detections": dets}
+    return {"format": name, "image": image, "layout": layout, "detections": dets, "frame": frame}
