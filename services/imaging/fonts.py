@@ -25,10 +25,10 @@ def default_font_path() -> str:
 
 
 def display_font_path() -> str:
-    """Poppins ExtraBold (OFL, the fontpkg-poppins package): the heavy Latin display face of hero lines."""
+    """Poppins Bold (OFL, the fontpkg-poppins package): the heavy Latin display face of hero lines."""
     import fontpkg_poppins
 
-    return str(fontpkg_poppins.ROOT / "files" / "Poppins-ExtraBold.ttf")
+    return str(fontpkg_poppins.ROOT / "files" / "Poppins-Bold.ttf")
 
 
 @lru_cache(maxsize=256)
@@ -125,7 +125,7 @@ def shipped_fonts() -> dict[str, str]:
 
     return {"NotoSansKR-Regular": str(pylopdf_fonts_ko.sans_path()),
             "NotoSerifKR-Regular": str(pylopdf_fonts_ko.serif_path()),
-            "Poppins-ExtraBold": display_font_path()}
+            "Poppins-Bold": display_font_path()}
 
 
 def font_by_name(name: str, configured: str | None = None) -> str | None:
