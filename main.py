@@ -21,6 +21,7 @@ from services.engine.supervise import drain_on_sigterm, start_workers
 from services.engine.sweeper import Sweeper, waiting_report
 from services.ops import metrics
 from services.ops.address import SelfAddress, is_loopback, uvicorn_server
+from services.ops.assets import assets_problem
 from services.ops.logs import setup_logging
 from services.ops.security import Guard
 
@@ -29,7 +30,7 @@ log = logging.getLogger("app")
 def create_app(settings: Settings | None = None, handlers_factory=None) -> FastAPI:
     """Build the app; tests pass their own handlers_factory(settings) -> (handlers, status)."""
     settings = settings or get_settings()
-    setup_logging(settings.log_level, settings.log_json)
+    setup_logging(settings.log_level, settings.log_as_json)
     address = SelfAddress(settings)
 
     @asynccontextmanager
@@ -68,6 +69,8 @@ def create_app(settings: Settings | None = None, handlers_factory=None) -> FastA
         drain_on_sigterm(runner, lambda: asyncio.ensure_future(sweeper.stop()))
         app.state.__dict__.update(settings=settings, address=address, pool=pool, runner=runner, dispatcher=dispatcher,
                                   listener=listener, sweeper=sweeper, models_status=models_status, workers=workers)
+        if problem := await asyncio.to_thread(assets_problem, settings.assets_dir):
+            log.error("%s; every variant will fail until it is fixed (/healthz reports it)", problem)
         log.info("service ready (database %s)", "embedded" if not settings.database_url else "external")
         try:
             yield
@@ -89,7 +92,10 @@ def create_app(settings: Settings | None = None, handlers_factory=None) -> FastA
     app.include_router(stages.router)
     app.include_router(jobs.router)
     app.include_router(dashboard.router)
-    settings.assets_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        settings.assets_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # e.g. a mount missing under a read-only parent: /healthz says so, the app still starts
+        log.error("assets directory %s cannot be created: %s", settings.assets_dir, exc)
     web.install(app, settings.assets_dir)
     app.add_middleware(Guard, settings=settings, address=address)
 
@@ -107,7 +113,8 @@ def create_app(settings: Settings | None = None, handlers_factory=None) -> FastA
             lag, db_ok, waiting = None, False, {}
         connected = state.listener.connected if state.listener else None
         draining = state.runner.draining
-        ok = db_ok and connected is not False and address.problem is None and not draining
+        problem = await asyncio.to_thread(assets_problem, state.settings.assets_dir)
+        ok = db_ok and connected is not False and address.problem is None and not draining and problem is None
         response.status_code = 200 if ok else 503
         models = {**state.models_status, **(state.workers.models_status() if state.workers else {})}
         if state.workers:
@@ -120,7 +127,8 @@ def create_app(settings: Settings | None = None, handlers_factory=None) -> FastA
                          models=web.public_status(models),
                          workers=state.workers.status() if state.workers else {},
                          instance=address.instance_id, proof=address.proof(challenge),
-                         dispatch_target=address.target, dispatch_problem=address.problem)
+                         dispatch_target=address.target, dispatch_problem=address.problem,
+                         assets_dir=str(state.settings.assets_dir), assets_problem=problem)
 
     @app.get("/metrics", tags=["ops"], include_in_schema=False)
     async def prometheus_metrics():
@@ -140,4 +148,5 @@ def server_options(settings: Settings) -> dict:
 if __name__ == "__main__":
     import uvicorn
 
-    uvicorn.run(app, **server_options(get_settings()))
+    # log_config=None: uvicorn's own lines (start, access) go through the service's handler too: stdout, LOG_FORMAT.
+    uvicorn.run(app, log_config=None, **server_options(get_settings()))

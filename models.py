@@ -44,7 +44,12 @@ class JobStageIn(BaseModel):
 
 
 class StageOut(BaseModel):
-    """What a stage answers: done with a summary of its results, or failed with the reason."""
+    """What a stage answers: done with a summary of its results, or failed with the reason.
+
+    The result's fields are repeated at the top level (extra keys) for the earlier callers, who read them there.
+    """
+
+    model_config = ConfigDict(extra="allow")
 
     stage: str
     status: str
@@ -123,6 +128,8 @@ class JobOut(BaseModel):
     ad_copy_kor: str | None = None
     instagram_feed: dict[str, Any] | None = None
     timeline: list[StageRunOut] = []
+    # LLM tokens and cost (USD, llm_models prices) per model and in total; tokens a served VLM reported
+    usage: dict[str, Any] | None = None
 
 
 class JobSummary(BaseModel):
@@ -163,6 +170,8 @@ class HealthOut(BaseModel):
     degraded: bool = False  # waiting that does not end by itself (see `waiting`); still ready
     waiting: dict[str, int] = {}  # start_gate: variants without their English copy; held_upstream: jobs
     workers: dict[str, Any] = {}
+    assets_dir: str | None = None  # ASSETS_DIR as this process sees it
+    assets_problem: str | None = None  # missing, unreadable or unwritable (overlaid/, masks/): not ready
 
 
 def _known_font(value: str | None) -> str | None:

@@ -21,10 +21,11 @@ ON CONFLICT (version) DO NOTHING;
 -- The server's version as a number (140000 = PostgreSQL 14): older servers are refused.
 SHOW server_version_num;
 
--- name: migration_lock
--- Session-level: the lock must outlive the per-file transactions. Waiting here is fine: the
--- other process is migrating and this one has nothing to do until it has finished. $1 the lock id
-SELECT pg_advisory_lock($1);
+-- name: migration_try_lock
+-- Session-level: the lock must outlive the per-file transactions. Polled, never waited for inside a
+-- statement: a waiting statement is an open transaction that CREATE INDEX CONCURRENTLY (held by the
+-- migrating process) would wait for in turn. $1 the lock id
+SELECT pg_try_advisory_lock($1);
 
 -- name: migration_unlock
 SELECT pg_advisory_unlock($1);
@@ -71,3 +72,41 @@ FROM (SELECT job_id::text AS k, count(*) AS n FROM instagram_feeds
 SELECT count(*), coalesce(sum(n), 0), (array_agg(k ORDER BY k))[1:2]
 FROM (SELECT overlay_id::text AS k, count(*) AS n FROM evaluations
       GROUP BY overlay_id, evaluation_type HAVING count(*) > 1) d;
+
+-- ===== scripts/migrate.py verify / repair (services/engine/schema_check.py) =====
+
+-- name: verify_function_source
+-- The body of a function as stored ($1 'name(argtypes)'), NULL when it does not exist.
+SELECT prosrc FROM pg_proc WHERE oid = to_regprocedure($1);
+
+-- name: verify_trigger
+-- A trigger as PostgreSQL prints it, and whether it is enabled ('D' disabled). $1 trigger, $2 table
+SELECT pg_get_triggerdef(oid) AS def, tgenabled::text AS tgenabled FROM pg_trigger
+WHERE tgname = $1 AND tgrelid = to_regclass($2) AND NOT tgisinternal;
+
+-- name: verify_index
+-- An index as PostgreSQL prints it, and whether it is valid (not left by an interrupted build). $1 index
+SELECT pg_get_indexdef(indexrelid) AS def, indisvalid FROM pg_index WHERE indexrelid = to_regclass($1);
+
+-- name: verify_temp_table
+-- A template (str.format, names from the migration files): an empty copy of a table's columns, in the
+-- reference transaction (rolled back), to build a migration's trigger or index on and print it.
+CREATE TEMP TABLE "{temp}" (LIKE "{table}");
+
+-- name: verify_temp_trigger
+SELECT pg_get_triggerdef(oid) FROM pg_trigger WHERE tgname = $1 AND tgrelid = to_regclass('pg_temp.' || $2);
+
+-- name: verify_temp_index
+SELECT pg_get_indexdef(to_regclass('pg_temp.' || $1));
+
+-- name: repair_enable_trigger
+-- A template (str.format): names from the migration files.
+ALTER TABLE "{table}" ENABLE TRIGGER "{trigger}";
+
+-- name: repair_drop_trigger
+-- A template: a constraint trigger has no CREATE OR REPLACE; dropped and created in one transaction.
+DROP TRIGGER IF EXISTS "{trigger}" ON "{table}";
+
+-- name: repair_rename_index
+-- A template: the index rebuilt under a spare name takes the migration's name.
+ALTER INDEX "{index}" RENAME TO "{name}";

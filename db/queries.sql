@@ -118,8 +118,10 @@ UPDATE jobs SET current_step = 'iou_eval', status = $2, last_error = $3, lease_u
 WHERE job_id = $1;
 
 -- name: variant_state
--- text_ready: the start gate (the text part's ad_copy_eng is done), so a 409 can say what the row waits for
+-- text_ready: the start gate (the text part's ad_copy_eng is done), so a 409 can say what the row waits for;
+-- untouched + created_at: a row inserted already done and never updated since settles (claim_variant's $9)
 SELECT v.job_id, v.current_step, v.status, v.next_retry_at, j.tenant_id, clock_timestamp() AS now,
+       v.created_at, v.updated_at = v.created_at AS untouched,
        EXISTS (SELECT 1 FROM txt_ad_copy_generations t WHERE t.job_id = v.job_id
                AND t.generation_stage = 'ad_copy_eng' AND t.status = 'done') AS text_ready
 FROM jobs_variants v JOIN jobs j USING (job_id)

@@ -53,8 +53,8 @@ ON CONFLICT (overlay_id, evaluation_type, dedup_slot) DO UPDATE SET metrics = EX
 SELECT 1 FROM txt_ad_copy_generations WHERE job_id = $1 AND generation_stage = 'refined_ad_copy' AND status = 'done';
 
 -- name: insert_vlm_trace_analyze
-INSERT INTO vlm_traces (job_id, job_variants_id, provider, operation_type, request, response, latency_ms)
-VALUES ($1, $2, $3, 'analyze', $4, $5, $6) RETURNING vlm_trace_id;
+INSERT INTO vlm_traces (job_id, job_variants_id, provider, operation_type, request, response, latency_ms,
+    prompt_id) VALUES ($1, $2, $3, 'analyze', $4, $5, $6, $7) RETURNING vlm_trace_id;
 
 -- name: lock_job_refinement
 -- Variants do not wait for each other: the first that needs a refined copy writes it (under this per-job
@@ -112,16 +112,16 @@ UPDATE jobs_variants SET overlaid_img_asset_id = $2 WHERE job_variants_id = $1;
 -- ===== evaluation stages (services/stages/evaluate.py) =====
 
 -- name: insert_vlm_trace_judge
-INSERT INTO vlm_traces (job_id, job_variants_id, provider, operation_type, request, response, latency_ms)
-VALUES ($1, $2, $3, 'judge', $4, $5, $6) RETURNING vlm_trace_id;
+INSERT INTO vlm_traces (job_id, job_variants_id, provider, operation_type, request, response, latency_ms,
+    prompt_id) VALUES ($1, $2, $3, 'judge', $4, $5, $6, $7) RETURNING vlm_trace_id;
 
 -- ===== text stages (services/stages/text.py, services/stages/registry.py) =====
 
 -- name: insert_llm_trace
 -- One llm_traces row per call, with the provider that really ran.
 INSERT INTO llm_traces (job_id, provider, tone_style_id, prompt_id, operation_type, request, response,
-    latency_ms, prompt_tokens, completion_tokens, total_tokens, token_usage)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING llm_trace_id;
+    latency_ms, prompt_tokens, completion_tokens, total_tokens, token_usage, llm_model_id)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING llm_trace_id;
 
 -- name: job_context
 -- Owner's description, tone and store of the job, as the prompts and the offline writer need.

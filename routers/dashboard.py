@@ -14,6 +14,7 @@ from services.engine import jobs_view
 from services.engine.pipeline import FINAL_STAGE, STAGES
 from services.engine.sweeper import waiting_report
 from services.imaging.fonts import default_font_path
+from services.imaging.metric_shape import described
 
 router = APIRouter(prefix="/dashboard", tags=["dashboard"], include_in_schema=False)
 
@@ -27,7 +28,7 @@ EVAL_TITLES = {"llava_judge": "VLM judge", "ocr": "OCR", "readability": "Readabi
 # The numbers that matter most per evaluation, shown first and in bold.
 KEY_METRICS = {"llava_judge": ("overall",), "ocr": ("cer", "similarity"), "readability": ("contrast_ratio", "apca_lc"),
                "iou": ("max_ioa", "occ")}
-NOTES = {"llava_judge": ("reason",), "ocr": ("recognised_text", "expected_text")}
+NOTES = {"llava_judge": ("reason",), "ocr": ("reason", "recognised_text", "expected_text")}
 COMPARATORS = {"higher_is_better": "≥", "lower_is_better": "≤", "higher_abs_is_better": "|x| ≥"}
 
 
@@ -87,8 +88,8 @@ def steps_table(runs: list[dict], steps: list[str]) -> list[dict]:
 def evaluation(kind: str, metrics: dict) -> dict:
     """Scalar self-describing metrics of one evaluation, key metrics first, plus its text notes."""
     keys = KEY_METRICS.get(kind, ())
-    rows = [{"name": name, "key": name in keys, "m": m} for name, m in metrics.items()
-            if isinstance(m, dict) and "value" in m and not isinstance(m["value"], (list, dict))]
+    rows = [{"name": name, "key": name in keys, "m": m} for name, m in described(metrics).items()
+            if not isinstance(m["value"], (list, dict))]
     rows.sort(key=lambda r: keys.index(r["name"]) if r["key"] else len(keys))
     notes = [(name, metrics[name]) for name in NOTES.get(kind, ()) if metrics.get(name)]
     return {"kind": kind, "passed": metrics.get("passed"), "rows": rows, "notes": notes}

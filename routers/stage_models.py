@@ -50,6 +50,9 @@ class ProposalOut(BaseModel):
     font_size: int
     lines: list[str]
     align: str
+    xywh: list[int] = Field(description="= box, the earlier readers' name")
+    source: str = Field(description="who proposed it: planner")
+    color: str = Field(description="#FFFFFF or #000000: the higher worst-case contrast in the box")
 
 
 class PlannerResult(_Result):
@@ -58,7 +61,8 @@ class PlannerResult(_Result):
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "proposal_id": "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d", "proposals": [{
             "proposal_id": "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d", "box": [24, 18, 300, 64], "score": 1.42,
-            "font_size": 28, "lines": ["Fresh roasted coffee"], "align": "left"}],
+            "font_size": 28, "lines": ["Fresh roasted coffee"], "align": "left", "xywh": [24, 18, 300, 64],
+            "source": "planner", "color": "#FFFFFF"}],
         "candidates": 1, "best_box": [24, 18, 300, 64], "best_score": 1.42}]})
     proposal_id: str
     proposals: list[ProposalOut]
@@ -147,6 +151,8 @@ STAGE_BODIES: dict[str, type[BaseModel]] = {"overlay": OverlayIn}
 
 
 def stage_out_model(stage: str) -> type[StageOut]:
-    """StageOut with `stage`'s typed result, for the OpenAPI schema."""
+    """StageOut with `stage`'s typed result, and its fields repeated at the top level, for the OpenAPI schema."""
     title = "".join(part.title() for part in stage.split("_"))
-    return create_model(f"{title}Out", __base__=StageOut, result=(STAGE_RESULTS[stage] | None, None))
+    top = {name: (field.annotation | None, Field(None, description=f"= result.{name} (for the earlier callers)"))
+           for name, field in STAGE_RESULTS[stage].model_fields.items() if name not in StageOut.model_fields}
+    return create_model(f"{title}Out", __base__=StageOut, result=(STAGE_RESULTS[stage] | None, None), **top)

@@ -24,7 +24,10 @@ async def _run(runner: RunnerDep, stage: Stage, body: dict) -> StageOut:
         raise HTTPException(status_code=503, detail=str(exc), headers={"Retry-After": "1"}) from exc
     except CONNECTION_ERRORS as exc:  # nothing was lost: the row is retried once the database is back
         raise HTTPException(status_code=503, detail="database unavailable") from exc
-    return StageOut(stage=stage.name, job_id=body["job_id"], job_variants_id=body.get("job_variants_id"), **outcome)
+    envelope = {"stage": stage.name, "job_id": body["job_id"], "job_variants_id": body.get("job_variants_id"), **outcome}
+    # The earlier callers read each stage's fields at the top level: repeat them there (never over the envelope).
+    top = {k: v for k, v in (outcome.get("result") or {}).items() if k not in StageOut.model_fields}
+    return StageOut(**envelope, **top)
 
 
 def _endpoint(stage: Stage):

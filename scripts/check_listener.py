@@ -53,9 +53,11 @@ def check_triggers(checks: Checks, db) -> bool:
     for name, purpose in TRIGGERS.items():
         row = db.execute(text(Q["trigger_state"]), {"name": name}).first()
         if row is None:
-            ok &= checks.report(False, f"trigger {name}", "missing: run python scripts/migrate.py apply (or start the app once)")
+            ok &= checks.report(False, f"trigger {name}", "missing: python scripts/migrate.py verify lists what is "
+                                "missing, python scripts/migrate.py repair recreates it (online, safe to repeat)")
         else:
-            ok &= checks.report(row[1] != "D", f"trigger {name}", purpose if row[1] != "D" else "present but DISABLED")
+            ok &= checks.report(row[1] != "D", f"trigger {name}", purpose if row[1] != "D" else
+                                "present but DISABLED: python scripts/migrate.py repair enables it")
     return ok
 
 

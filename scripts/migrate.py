@@ -1,8 +1,11 @@
 """The service's schema migrations (db/migrations): what is applied, what is pending, what in the database
-conflicts with them; apply them (or print their SQL with --dry-run).
+conflicts with them; apply them (or print their SQL with --dry-run); check every function, trigger and index
+they create (verify) and recreate what is missing or different, online (repair).
 
     python scripts/migrate.py status
     python scripts/migrate.py apply [--dry-run]
+    python scripts/migrate.py verify      exit 1 when something is missing or differs
+    python scripts/migrate.py repair      idempotent: a second run has nothing to do
 """
 import argparse
 import asyncio
@@ -10,7 +13,7 @@ import sys
 
 import asyncpg
 
-from services.engine import migrations
+from services.engine import migrations, schema_check
 from services.engine.queries import Q
 
 LEGACY_TRIGGER = "check_all_variants_done_trigger"
@@ -102,9 +105,35 @@ async def apply(conn: asyncpg.Connection, dry_run: bool, lock_timeout: float) ->
     return 0
 
 
+async def verify(conn: asyncpg.Connection, url: str) -> int:
+    items = await schema_check.verify(conn)
+    print(f"database: {_where(url)}")
+    for kind, heading in (("function", "functions"), ("trigger", "triggers"), ("index", "indexes")):
+        group = [i for i in items if i.kind == kind]
+        print(f"{heading} ({len(group)}):")
+        for item in group:
+            print(f"  {item.state.upper():8} {item.label}  [{item.source}]" + (f"  {item.detail}" if item.detail else ""))
+    bad = [i for i in items if i.state not in ("ok", "pending")]
+    pending = sum(i.state == "pending" for i in items)
+    if pending:
+        print(f"{pending} object(s) of migrations not applied yet: python scripts/migrate.py apply")
+    print(f"{len(bad)} missing or different: python scripts/migrate.py repair" if bad else
+          "every function, trigger and index of the applied migrations is in place")
+    return 1 if bad else 0
+
+
+async def repair(conn: asyncpg.Connection, lock_timeout: float) -> int:
+    lines = await schema_check.repair(conn, await schema_check.verify(conn), lock_timeout)
+    print("\n".join(lines) or "nothing to repair: every function, trigger and index is in place")
+    left = [i for i in await schema_check.verify(conn) if i.state not in ("ok", "pending")]
+    for item in left:
+        print(f"still {item.state}: {item.kind} {item.label}  {item.detail}", file=sys.stderr)
+    return 1 if left else 0
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Schema migrations of the service (db/migrations).")
-    parser.add_argument("command", choices=("status", "apply"))
+    parser.add_argument("command", choices=("status", "apply", "verify", "repair"))
     parser.add_argument("--dry-run", action="store_true", help="apply: print the SQL of the pending migrations only")
     parser.add_argument("--database-url", help="default: DATABASE_URL (or the embedded server)")
     parser.add_argument("--lock-timeout", type=float, default=None,
@@ -128,6 +157,10 @@ async def run(args: argparse.Namespace) -> int:
         if args.command == "status":
             await status(conn, url)
             return 0
+        if args.command == "verify":
+            return await verify(conn, url)
+        if args.command == "repair":
+            return await repair(conn, lock_timeout)
         return await apply(conn, args.dry_run, lock_timeout)
     finally:
         await conn.close()

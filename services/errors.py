@@ -1,4 +1,5 @@
 """Errors that decide how a failed stage is treated."""
+from datetime import timedelta
 from pathlib import Path
 
 
@@ -21,12 +22,20 @@ class NotFound(Exception):
     """The job, variant or another id named in the request does not exist (or not for this tenant)."""
 
 
-def claim_refusal(stage: str, after: str, state, now, text_ready: bool = True) -> str:
+def claim_refusal(stage: str, after: str, state, now, text_ready: bool = True, settle_seconds: float = 0.0) -> str:
     """Why a claim found nothing to do, for the 409: the gate that holds the row, or the state it is in."""
     where = f"the row is at ({state['current_step']}, {state['status']})"
     if state["current_step"] == after and state["status"] == "done" and not text_ready:
         return (f"{stage} is waiting for the text part's ad_copy_eng (txt_ad_copy_generations with "
                 f"generation_stage 'ad_copy_eng', status 'done'); {where}")
+    if state["current_step"] == after == "img_gen" and state["status"] == "done" and state.get("untouched"):
+        claimable = state["created_at"] + timedelta(seconds=settle_seconds)
+        if claimable > now:
+            return (f"{stage}: the row is settling: it was inserted already at (img_gen, done) "
+                    f"{(now - state['created_at']).total_seconds():.1f} s ago, and such a row is claimed "
+                    f"start_settle_seconds ({settle_seconds:g} s) after its insert, at {claimable.isoformat()} "
+                    f"(in {(claimable - now).total_seconds():.1f} s), so that seed 000's running -> done flip "
+                    f"right after the insert is one start; {where}")
     reason = f"{stage} needs ({after}, done) or a due retry of ({stage}, failed); {where}"
     if state["status"] == "running":
         return f"{reason}: another run holds it"

@@ -11,6 +11,7 @@ import numpy as np
 from services.backends.ports import SCORE_BOUNDS, clamp, pixel_box
 from services.backends.vlm import DefaultVlm
 from services.imaging.detect import thumbnail
+from services.text import prompts
 
 _TAILS = ("", "}", '"}', "]}", '"]}', "]]}", " null}")  # closers for a reply cut off by max_new_tokens
 _PY = {"true": "True", "false": "False", "null": "None"}
@@ -128,13 +129,7 @@ class LlavaVlm:
         """Suitability and copy fit as LLaVA sees them; measurements are always the measured ones."""
         measured = self._measured.analyze(rgb, ad_copy)
         h, w = rgb.shape[:2]
-        question = (
-            f"This photo may become an Instagram ad with the copy {json.dumps((ad_copy or '')[:500])}. "
-            "Reply with one JSON object only, with keys: \"suitable\" (true if usable as an ad background), "
-            "\"copy_fits\" (true if the copy fits legibly in a calm area without covering the subject), "
-            "\"subject\" (short noun phrase), \"subject_box\" ([x1, y1, x2, y2] as fractions 0-1 of the frame, "
-            "or null), \"free_regions\" (list of [x1, y1, x2, y2] fractions 0-1 where text could go), "
-            "\"reason\" (one sentence).")
+        question = prompts.fill(prompts.VLM_ANALYZE_LLAVA, ad_copy=json.dumps((ad_copy or "")[:500]))
         reply = self._ask(rgb, question, 200)
         defaults = {k: measured[k] for k in ("suitable", "copy_fits", "subject", "subject_box", "free_regions", "reason")}
         out = parse_json_reply(reply, defaults)
@@ -143,25 +138,24 @@ class LlavaVlm:
         out["free_regions"] = [r for r in regions if r] if "free_regions" not in out["missing_fields"] else regions
         if not out["parse_ok"]:
             out["reason"] = f"LLaVA reply had no JSON; measured answer used: {measured['reason']}"
-        return {"backend": self.name, **out, "measurements": measured["measurements"], "raw_reply": reply[:2000]}
+        return {"backend": self.name, **out, "measurements": measured["measurements"], "raw_reply": reply[:2000],
+                "prompt_name": "vlm_analyze_llava"}
 
     def judge(self, rgb: np.ndarray, text_box_xywh: list[int], measurements: dict) -> dict:
         """Scores 0-10 from LLaVA, with the measured judgement filling what the reply lacks."""
         measured = self._measured.judge(rgb, text_box_xywh, measurements)
         h, w = rgb.shape[:2]
         m = measured["measurements"]
-        question = (
-            f"This is an Instagram ad ({w}x{h} px); its text is in the box x={text_box_xywh[0]}, "
-            f"y={text_box_xywh[1]}, w={text_box_xywh[2]}, h={text_box_xywh[3]}. Measured WCAG contrast "
-            f"{m['contrast_ratio']:.1f}:1, saliency under the text {m['occ']:.2f}. Reply with one JSON object only, "
-            "with keys: \"legibility\", \"placement\", \"harmony\", \"overall\" (numbers 0-10), "
-            "\"covers_product\" (true if the text hides the product), \"reason\" (one sentence).")
+        x, y, bw, bh = text_box_xywh[:4]
+        question = prompts.fill(prompts.VLM_JUDGE_LLAVA, w=w, h=h, x=x, y=y, bw=bw, bh=bh,
+                                contrast=f"{m['contrast_ratio']:.1f}", occ=f"{m['occ']:.2f}")
         reply = self._ask(rgb, question, 120)
         defaults = {k: measured[k] for k in ("legibility", "placement", "harmony", "covers_product", "overall", "reason")}
         out = parse_json_reply(reply, defaults, SCORE_BOUNDS)
         if not out["parse_ok"]:
             out["reason"] = f"LLaVA reply had no JSON; {measured['reason']}"
-        return {"backend": self.name, **out, "measurements": m, "raw_reply": reply[:2000]}
+        return {"backend": self.name, **out, "measurements": m, "raw_reply": reply[:2000],
+                "prompt_name": "vlm_judge_llava"}
 
     def describe(self) -> dict:
         """What runs here, for status pages and logs."""

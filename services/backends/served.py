@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from services.backends.ports import pixel_box
 from services.backends.vlm import DefaultVlm
 from services.errors import LlmOutputError, LlmUnavailableError
+from services.text import prompts
 from services.text.llm import parse_json_object
 
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
@@ -167,10 +168,9 @@ class ServedVlm:
         """Suitability and copy fit as the served model sees them; measurements are the measured ones."""
         measured = self._measured.analyze(rgb, ad_copy)
         h, w = rgb.shape[:2]
-        prompt = (f"This photo may become an Instagram ad with the copy {json.dumps((ad_copy or '')[:500])}. "
-                  "Is it usable as an ad background, does the copy fit legibly in a calm area without covering the "
-                  "subject, what is the subject and where (boxes as fractions 0-1 of the frame), where could text go?")
+        prompt = prompts.fill(prompts.VLM_ANALYZE_SERVED, ad_copy=json.dumps((ad_copy or "")[:500]))
         answer, record = self._ask("analysis", rgb, prompt, Analysis, 300)
+        record["prompt_name"] = "vlm_analyze_served"
         out = answer.model_dump()
         out["subject_box"] = pixel_box(answer.subject_box, w, h) if answer.subject_box else None
         out["free_regions"] = [b for b in (pixel_box(r, w, h) for r in answer.free_regions) if b]
@@ -182,11 +182,10 @@ class ServedVlm:
         h, w = rgb.shape[:2]
         x, y, bw, bh = (float(v) for v in text_box_xywh)
         m = measured["measurements"]
-        prompt = (f"This is a finished Instagram ad. Its text is in the box x1={x / w:.2f}, y1={y / h:.2f}, "
-                  f"x2={(x + bw) / w:.2f}, y2={(y + bh) / h:.2f} (fractions of the frame). Measured WCAG contrast "
-                  f"{m['contrast_ratio']:.1f}:1, saliency under the text {m['occ']:.2f}. Score legibility, placement, "
-                  "harmony and overall from 0 to 10; does the text hide the product?")
+        prompt = prompts.fill(prompts.VLM_JUDGE_SERVED, x1=f"{x / w:.2f}", y1=f"{y / h:.2f}", x2=f"{(x + bw) / w:.2f}",
+                              y2=f"{(y + bh) / h:.2f}", contrast=f"{m['contrast_ratio']:.1f}", occ=f"{m['occ']:.2f}")
         answer, record = self._ask("judgement", rgb, prompt, Judgement, 200)
+        record["prompt_name"] = "vlm_judge_served"
         return {"backend": self.name, **answer.model_dump(), "measurements": m, **record}
 
     def describe(self) -> dict:

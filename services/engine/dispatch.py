@@ -101,10 +101,11 @@ class Dispatcher:
             metrics.DISPATCHES.labels(stage.name, str(response.status_code)).inc()
             metrics.DISPATCH_LATENCY.labels(stage.name).observe(time.perf_counter() - received)
             target = f"job_variants_id={variant_id}" if variant_id else f"job_id={job_id}"
+            ids = {"stage": stage.name, "job_id": str(job_id), "job_variants_id": str(variant_id) if variant_id else None}
             if response.status_code == 200:
-                log.info("[TRIGGER] 파이프라인 단계 트리거 성공: %s, next_step=%s", target, stage.name)
+                log.info("[TRIGGER] 파이프라인 단계 트리거 성공: %s, next_step=%s", target, stage.name, extra=ids)
             elif response.status_code == 409:  # another worker or writer moved the row first
-                log.info("Job Variant 상태가 변경되어 스킵: %s, next_step=%s", target, stage.name)
+                log.info("Job Variant 상태가 변경되어 스킵: %s, next_step=%s", target, stage.name, extra=ids)
             if response.status_code >= 500:
                 log.error("dispatch %s -> HTTP %s: %s", stage.name, response.status_code, response.text[:300])
             elif response.status_code not in (200, 409):

@@ -38,6 +38,8 @@ async def job_detail(pool: asyncpg.Pool, job_id: UUID) -> dict | None:
         runs = [dict(r) for r in await conn.fetch(Q["view_stage_runs"], job_id)]
         texts = {r["generation_stage"]: r for r in await conn.fetch(Q["view_texts"], job_id)}
         feed = await conn.fetchrow(Q["view_feed"], job_id)
+        usage = job_usage(await conn.fetch(Q["view_job_llm_usage"], job_id),
+                          await conn.fetchrow(Q["view_job_vlm_usage"], job_id))
     by_overlay: dict = {}
     for e in evals:
         by_overlay.setdefault(e["overlay_id"], {})[e["evaluation_type"]] = e["metrics"]
@@ -58,8 +60,27 @@ async def job_detail(pool: asyncpg.Pool, job_id: UUID) -> dict | None:
         refined_ad_copy_eng=(texts.get("refined_ad_copy") or {}).get("refined_ad_copy_eng"),
         ad_copy_kor=(texts.get("eng_to_kor") or {}).get("ad_copy_kor"),
         instagram_feed=dict(feed) if feed else None,
+        usage=usage,
     )
     return detail
+
+
+def job_usage(llm_rows: list, vlm_row) -> dict:
+    """A job's LLM tokens and cost (USD, from each trace's llm_models prices), per model and in total, and the
+    tokens a served VLM reported (not priced: no price is configured for the VLM)."""
+    models = [{"provider": r["provider"], "model_name": r["model_name"], "calls": r["calls"],
+               "prompt_tokens": r["prompt_tokens"], "completion_tokens": r["completion_tokens"],
+               "total_tokens": r["total_tokens"], "prompt_token_cost_per_1m": r["prompt_token_cost_per_1m"],
+               "completion_token_cost_per_1m": r["completion_token_cost_per_1m"],
+               "cost_usd": None if r["priced_calls"] < r["calls"] else round(float(r["cost_usd"] or 0), 8)}
+              for r in llm_rows]
+    total = {k: sum(m[k] for m in models) for k in ("calls", "prompt_tokens", "completion_tokens", "total_tokens")}
+    priced = all(m["cost_usd"] is not None for m in models)
+    return {"llm": {**total, "cost_usd": round(sum(m["cost_usd"] or 0 for m in models), 8) if priced else None,
+                    "by_model": models},
+            "vlm": dict(vlm_row) if vlm_row else None,
+            "total_tokens": total["total_tokens"] + (vlm_row["total_tokens"] if vlm_row else 0),
+            "cost_usd": round(sum(m["cost_usd"] or 0 for m in models), 8) if priced else None}
 
 
 def _waiting_for(variant: dict, ours: set, has_copy: bool) -> str | None:

@@ -109,9 +109,7 @@ async def migrate(conn: asyncpg.Connection, migrations: list[Migration] | None =
     """Apply every pending migration in order; returns the ones applied. Raises MigrationError."""
     migrations = discover() if migrations is None else migrations
     await check_server(conn)
-    # Session-level: the lock must outlive the per-file transactions. Waiting here is fine: the
-    # other process is migrating and this one has nothing to do until it has finished.
-    await conn.execute(Q["migration_lock"], LOCK_ID)
+    await take_lock(conn)
     try:
         await conn.execute(Q["create_version_table"])
         done = await applied(conn)
@@ -129,6 +127,19 @@ async def migrate(conn: asyncpg.Connection, migrations: list[Migration] | None =
     finally:
         if not conn.is_closed():
             await conn.execute(Q["migration_unlock"], LOCK_ID)
+
+
+async def take_lock(conn: asyncpg.Connection, poll: float = 0.25) -> None:
+    """The session-level migration lock (it must outlive the per-file transactions), by polling
+    pg_try_advisory_lock: a process blocked in pg_advisory_lock sits in an open statement, and the
+    migrating process's CREATE INDEX CONCURRENTLY waits for that transaction while it waits for the lock
+    (replicas started together: "deadlock detected"). Between polls this connection holds no transaction."""
+    waited = False
+    while not await conn.fetchval(Q["migration_try_lock"], LOCK_ID):
+        if not waited:
+            log.info("another process is applying migrations (advisory lock %d); waiting for it", LOCK_ID)
+            waited = True
+        await asyncio.sleep(poll * random.uniform(0.5, 1.5))
 
 
 async def _apply_with_retry(conn, migration: Migration, lock_timeout: float, attempts: int, max_delay: float) -> None:

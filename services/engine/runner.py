@@ -111,7 +111,8 @@ class StageRunner:
             if tenant is not None and tenant != state["tenant_id"]:
                 raise NotFound(f"job {job_id} not found for tenant {tenant}")
             gate = stage.name != FIRST_VARIANT_STAGE or state["text_ready"]
-            raise ClaimLost(claim_refusal(stage.name, stage.after, state, state["now"], gate))
+            raise ClaimLost(claim_refusal(stage.name, stage.after, state, state["now"], gate,
+                                          self.settings.start_settle_seconds))
         return StageContext(stage, job_id, variant_id, row["tenant_id"], row["run_token"], row["attempt"], request)
 
     @staticmethod
@@ -274,4 +275,5 @@ class StageRunner:
     @staticmethod
     def _log_ids(ctx: StageContext) -> dict:
         return {"stage": ctx.stage.name, "job_id": str(ctx.job_id),
-                "job_variants_id": str(ctx.job_variants_id) if ctx.job_variants_id else None}
+                "job_variants_id": str(ctx.job_variants_id) if ctx.job_variants_id else None,
+                "run_token": str(ctx.run_token) if ctx.run_token else None}

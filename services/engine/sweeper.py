@@ -52,7 +52,11 @@ async def sweep_once(pool: asyncpg.Pool, dispatcher: Dispatcher, settings: Setti
         if count:
             metrics.SWEEPER_RECOVERED.labels(kind).inc(count)
     if any(found.values()):
-        log.info("sweeper: %s", found)
+        # Seed 001's wording, so `docker logs ... | grep "뒤처진 variants 복구"` finds every recovery.
+        retries = sum(r["status"] == "failed" for r in [*variants, *jobs])
+        log.info("뒤처진 variants 복구: re-dispatched %d variant(s) and %d job(s) (%d of them due retries), "
+                 "expired %d lease(s), advanced %d job(s)", found["variants"], found["jobs"], retries,
+                 found["expired"], found["advanced"])
     return found
 
 

@@ -29,7 +29,7 @@ CROPS = ((0.15, 0.15, 0.08), (0.05, 0.05, 0.05), (0.25, 0.25, 0.12))
 REREAD_BELOW = 0.95  # confidence under which a word is re-read (20 % of bench_quality's words: +26 % OCR time)
 
 _LOCK = threading.Lock()  # guards loading: one model per process
-_MODELS: dict[str, OnnxRecogniser] = {}
+_MODELS: dict[tuple[str, str], OnnxRecogniser] = {}
 
 
 def default_model_dir() -> str:
@@ -56,27 +56,26 @@ def verify_model_files(model_dir: str | None = None) -> dict[str, dict[str, Any]
     return report
 
 
-def _load(model_dir: str) -> OnnxRecogniser:
+def _load(model_dir: str, network: str = "english_g2") -> OnnxRecogniser:
     """The process-wide recogniser for model_dir, warmed up; never downloads (no network at run time)."""
     with _LOCK:
-        if model_dir not in _MODELS:
-            model = OnnxRecogniser(ensure_onnx(model_dir))
+        if (model_dir, network) not in _MODELS:
+            model = OnnxRecogniser(ensure_onnx(model_dir, network=network))
             # Warm up once so the first job does not pay for lazy kernel set-up.
             sample = np.full((48, 160), 255, np.uint8)
             cv2.putText(sample, "Warm up", (6, 34), cv2.FONT_HERSHEY_SIMPLEX, 1.0, 0, 2)
             model.read(sample, [0, 160, 0, 48])
-            _MODELS[model_dir] = model
-        return _MODELS[model_dir]
+            _MODELS[(model_dir, network)] = model
+        return _MODELS[(model_dir, network)]
 
 
 class OcrReader:
     """EasyOCR's English recogniser on the CPU (ONNX Runtime), loaded once per process from local weights."""
 
-    name = OnnxRecogniser.name
-
-    def __init__(self, model_dir: str | None = None) -> None:
+    def __init__(self, model_dir: str | None = None, network: str = "english_g2") -> None:
         self.model_dir = str(model_dir or default_model_dir())
-        self._model = _load(self.model_dir)
+        self._model = _load(self.model_dir, network)
+        self.name = self._model.name
 
     def read_words(self, grey: np.ndarray, boxes: list[list[int]]) -> list[tuple[str, float]]:
         """Text and confidence of each [x0, x1, y0, y1] box of a greyscale image, in the boxes' order."""

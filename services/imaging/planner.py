@@ -272,7 +272,7 @@ def _candidate(m: _Maps, p: tuple, s_max: int, band_lo: int, step_lo: int) -> di
     x0, y0, x1, y1 = (int(v[0]) for v in _small_rect(m, *one, bw, bh))
     lum = m.lum[y0:y1, x0:x1].ravel()
     lo, hi = np.percentile(lum, [1.0, 99.0])
-    contrast = max(worst_case_from_range(1.0, lo, hi), worst_case_from_range(0.0, lo, hi))
+    contrast = max(white := worst_case_from_range(1.0, lo, hi), black := worst_case_from_range(0.0, lo, hi))
     size_term = min(1.0, size / s_max)
     face = 0.0
     for fx1, fy1, fx2, fy2 in m.faces:
@@ -287,6 +287,6 @@ def _candidate(m: _Maps, p: tuple, s_max: int, band_lo: int, step_lo: int) -> di
     scores.update(contrast=round(contrast, 3), size=round(size_term, 4), lines=len(lines),
                   face_overlap=round(face, 4))
     return {"box": [x, y, bw, bh], "lines": list(lines), "font_size": size, "align": align, "region": name,
-            "fits": fits, "scores": scores, "score": round(score, 4), "roles": list(shape.roles),
-            "styles": shape.styles(size)}
+            "fits": fits, "scores": scores, "score": round(score, 4), "color": "#FFFFFF" if white >= black else "#000000",
+            "roles": list(shape.roles), "styles": shape.styles(size)}
 

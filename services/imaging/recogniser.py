@@ -1,4 +1,4 @@
-"""EasyOCR's English recogniser (english_g2) as ONNX: exported once from the shipped weights, run by ONNX Runtime.
+"""EasyOCR's gen2 recognisers (english_g2; korean_g2 when configured) as ONNX: exported once, run by ONNX Runtime.
 
 PyTorch costs the process ~1 GB just by being imported, and its eager CPU kernels took ~30 % longer per word
 than ONNX Runtime here; so torch only runs once, in a child process, to write the ONNX file into a cache.
@@ -18,6 +18,7 @@ import numpy as np
 
 MODEL_HEIGHT = 64  # english_g2 reads images 64 px tall
 WEIGHTS = "english_g2.pth"
+NETWORKS = {"english_g2": ["en"], "korean_g2": ["ko", "en"]}  # EasyOCR's language lists for each network
 EXPORT_VERSION = 1  # bump when export() changes what it writes
 
 
@@ -26,8 +27,8 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "feedlyai"
 
 
-def export(weights_dir: str, destination: Path) -> None:
-    """Build english_g2 in fp32 with EasyOCR and write it as ONNX, its character set in the file's metadata."""
+def export(weights_dir: str, destination: Path, network: str = "english_g2") -> None:
+    """Build a gen2 recogniser in fp32 with EasyOCR and write it as ONNX, its character set in the file's metadata."""
     import warnings
 
     import easyocr
@@ -36,8 +37,8 @@ def export(weights_dir: str, destination: Path) -> None:
 
     with warnings.catch_warnings():  # torch deprecations inside EasyOCR, not ours to fix
         warnings.simplefilter("ignore")
-        reader = easyocr.Reader(["en"], gpu=False, detector=False, download_enabled=False, quantize=False,
-                                model_storage_directory=weights_dir, verbose=False)
+        reader = easyocr.Reader(NETWORKS[network], gpu=False, detector=False, download_enabled=False, quantize=False,
+                                model_storage_directory=weights_dir, recog_network=network, verbose=False)
     model = reader.recognizer.eval().requires_grad_(False)
 
     class Recogniser(torch.nn.Module):
@@ -60,10 +61,10 @@ def export(weights_dir: str, destination: Path) -> None:
                               dynamo=False, dynamic_axes={"image": {0: "batch", 3: "width"},
                                                           "logits": {0: "batch", 1: "steps"}})
         proto = onnx.load(str(partial))
-        # Characters outside English that the model knows anyway: EasyOCR zeroes them before decoding.
+        # Characters outside the languages that the model knows anyway: EasyOCR zeroes them before decoding.
         ignored = [i + 1 for i, c in enumerate(reader.character) if c not in set(reader.lang_char)]
         for key, value in {"characters": json.dumps(list(reader.character)), "ignored": json.dumps(ignored),
-                           "source": f"EasyOCR {easyocr.__version__} english_g2"}.items():
+                           "source": f"EasyOCR {easyocr.__version__} {network}", "network": network}.items():
             entry = proto.metadata_props.add()
             entry.key, entry.value = key, value
         onnx.save(proto, str(partial))
@@ -72,14 +73,14 @@ def export(weights_dir: str, destination: Path) -> None:
         partial.unlink(missing_ok=True)
 
 
-def ensure_onnx(weights_dir: str, cache_dir: Path | None = None) -> Path:
+def ensure_onnx(weights_dir: str, cache_dir: Path | None = None, network: str = "english_g2") -> Path:
     """The cached ONNX model for these weights, exported first if missing (once, whoever asks at the same time)."""
-    weights = Path(weights_dir, WEIGHTS)
+    weights = Path(weights_dir, f"{network}.pth")
     if not weights.is_file():
         raise RuntimeError(f"OCR weights not found: {weights}")
     digest = hashlib.md5(weights.read_bytes()).hexdigest()[:12]
     folder = cache_dir or default_cache_dir()
-    destination = folder / f"english_g2-{digest}-v{EXPORT_VERSION}.onnx"
+    destination = folder / f"{network}-{digest}-v{EXPORT_VERSION}.onnx"
     if destination.is_file():
         return destination
     folder.mkdir(parents=True, exist_ok=True)
@@ -88,7 +89,7 @@ def ensure_onnx(weights_dir: str, cache_dir: Path | None = None) -> Path:
         if not destination.is_file():
             # A child process: importing torch here would keep ~1 GB in this one for good.
             done = subprocess.run([sys.executable, "-m", "services.imaging.recogniser", str(weights_dir),
-                                   str(destination)], capture_output=True, text=True, timeout=600)
+                                   str(destination), network], capture_output=True, text=True, timeout=600)
             if done.returncode != 0 or not destination.is_file():
                 raise RuntimeError(f"OCR model export failed ({done.returncode}): {done.stderr.strip()[-800:]}")
     return destination
@@ -109,6 +110,7 @@ class OnnxRecogniser:
         meta = self._session.get_modelmeta().custom_metadata_map
         self._characters = np.array(["", *json.loads(meta["characters"])])  # class 0 is CTC's blank
         self._ignored = json.loads(meta["ignored"])
+        self.name = f"easyocr-{meta.get('network', 'english_g2')}-onnxruntime"
 
     def read(self, grey: np.ndarray, box: list[int]) -> tuple[str, float]:
         """Text and confidence of one [x0, x1, y0, y1] box of a greyscale uint8 image."""
@@ -135,5 +137,5 @@ class OnnxRecogniser:
         return "".join(self._characters[best[keep]]), confidence
 
 
-if __name__ == "__main__":  # python -m services.imaging.recogniser WEIGHTS_DIR DESTINATION (ensure_onnx runs this)
-    export(sys.argv[1], Path(sys.argv[2]))
+if __name__ == "__main__":  # python -m services.imaging.recogniser WEIGHTS_DIR DESTINATION [NETWORK] (ensure_onnx)
+    export(sys.argv[1], Path(sys.argv[2]), *sys.argv[3:4])

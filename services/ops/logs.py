@@ -1,9 +1,9 @@
-"""One log line per event, with job and variant ids; plain or JSON."""
+"""One log line per event on stdout (`docker logs ... | grep` reads it), with the row's ids; plain or JSON."""
 import json
 import logging
 import sys
 
-_IDS = ("stage", "job_id", "job_variants_id")
+_IDS = ("stage", "job_id", "job_variants_id", "run_token")
 
 
 class _Formatter(logging.Formatter):
@@ -23,12 +23,14 @@ class _Formatter(logging.Formatter):
         return text + "".join(f" {k}={v}" for k, v in ids.items())
 
 
-class _StderrHandler(logging.StreamHandler):
-    """Writes to whatever sys.stderr is at emit time (a handler bound to an old, closed stream loses lines)."""
+class _StdoutHandler(logging.StreamHandler):
+    """Writes to whatever sys.stdout is at emit time (a handler bound to an old, closed stream loses lines).
+    stdout, not stderr: seed 001's checks are `docker logs feedlyai-work-yh | grep ...`, and the pipe
+    carries only the container's stdout."""
 
     @property
     def stream(self):
-        return sys.stderr
+        return sys.stdout
 
     @stream.setter
     def stream(self, _value):
@@ -37,7 +39,7 @@ class _StderrHandler(logging.StreamHandler):
 
 def setup_logging(level: str = "INFO", as_json: bool = False) -> None:
     """Configure the root logger once."""
-    handler = _StderrHandler()
+    handler = _StdoutHandler()
     handler.setFormatter(_Formatter(as_json))
     root = logging.getLogger()
     root.handlers[:] = [handler]

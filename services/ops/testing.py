@@ -60,11 +60,16 @@ class AppProcess:
         self.module = module
         self.proc: subprocess.Popen | None = None
 
-    def start(self, wait: float = 60, cmd: list[str] | None = None) -> "AppProcess":
-        """Start (`cmd`, default uvicorn on self.port) and wait until /healthz answers."""
+    def launch(self, cmd: list[str] | None = None, **popen) -> "AppProcess":
+        """Start (`cmd`, default uvicorn on self.port) and return at once."""
         self.proc = subprocess.Popen(
             cmd or [sys.executable, "-m", "uvicorn", f"{self.module}:app", "--host", "127.0.0.1", "--port",
-                    str(self.port), "--log-level", "warning"], cwd=ROOT, env=self.env)
+                    str(self.port), "--log-level", "warning"], cwd=ROOT, env=self.env, **popen)
+        return self
+
+    def start(self, wait: float = 60, cmd: list[str] | None = None) -> "AppProcess":
+        """Start (`cmd`, default uvicorn on self.port) and wait until /healthz answers."""
+        self.launch(cmd)
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

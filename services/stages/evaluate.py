@@ -3,13 +3,15 @@ import time
 from dataclasses import dataclass
 
 from services.engine.queries import Q
-from services.imaging import iou, legacy_metrics, ocr, readability
+from services.imaging import iou, legacy_metrics, metric_shape, ocr, readability
 from services.imaging.faces import FACE_LABELS, face_share
 from services.imaging.fonts import font_path_of
 from services.imaging.readability import metric
 from services.imaging.saliency import saliency_map
+from services.stages import catalog
 from services.stages.image import CpuStage, VlmBacked
 from services.stages.inputs import upsert_evaluation, variant_detections, variant_image_path, variant_overlay
+from services.text.hangul import has_hangul
 
 JUDGE_PASS = 6.0  # overall score (0-10) a creative needs to pass the judge
 
@@ -39,7 +41,7 @@ class _EvalStage(CpuStage):
 
     def run(self, inputs: EvalInputs):
         started = time.perf_counter()
-        metrics = self.measure(inputs)
+        metrics = metric_shape.flatten(self.measure(inputs))  # bare numbers under the names the readers know
         metrics["latency_ms"] = round((time.perf_counter() - started) * 1000, 2)
         return {"overlay_id": inputs.overlay["overlay_id"], "metrics": metrics}
 
@@ -51,6 +53,13 @@ class _EvalStage(CpuStage):
         earlier = {k: out["metrics"].get(k) for k in legacy_metrics.NAMES.get(self.kind, ())}
         return {"evaluation_id": str(evaluation_id), "overlay_id": str(out["overlay_id"]),
                 "evaluation_type": self.kind, "passed": out["metrics"].get("passed"), **earlier}
+
+
+def not_measured(text: str, why: str) -> dict:
+    """An OCR evaluation of a script no configured recogniser reads: a status, not a failure (passed: None)."""
+    return {"status": "not_measured", "reason": f"not measured for this script (Hangul): {why}", "script": "Hangul",
+            "cer": None, "similarity": None, "exact_match": None, "confidence": None, "recognised_text": None,
+            "expected_text": text, "passed": None, **legacy_metrics.ocr({"expected_text": text})}
 
 
 def _text_box(layout: dict) -> list:
@@ -91,9 +100,12 @@ class OcrEval(_EvalStage):
 
     def measure(self, inputs):
         layout = inputs.overlay["layout"]
-        out = ocr.evaluate(self.load_image(inputs.overlay["path"]), layout, layout["text"], self.models.ocr(),
+        reader, why = self.models.ocr_korean() if has_hangul(layout["text"]) else (self.models.ocr(), None)
+        if reader is None:  # the English recogniser cannot read Hangul (0.11 on a correct render): not measured
+            return not_measured(layout["text"], why)
+        out = ocr.evaluate(self.load_image(inputs.overlay["path"]), layout, layout["text"], reader,
                            font_path_of(layout, self.models.font_path))
-        return {**out, **legacy_metrics.ocr(out)}
+        return {**out, "status": "measured", **legacy_metrics.ocr(out)}
 
 
 class VlmJudge(VlmBacked, _EvalStage):
@@ -117,7 +129,9 @@ class VlmJudge(VlmBacked, _EvalStage):
         latency = (time.perf_counter() - started) * 1000
         scale, up = "score 0-10", "higher_is_better"
         overall = float(verdict.get("overall", 0))
-        return {
+        earlier = legacy_metrics.judge(measured, bool(read["contrast_ratio"]["passed"]),
+                                       bool(verdict.get("covers_product")), overall, JUDGE_PASS, layout["text"])
+        return {**earlier,
             "backend": verdict.get("backend"),
             "legibility": metric(verdict.get("legibility"), scale, up, None, None, False, "can the copy be read"),
             "placement": metric(verdict.get("placement"), scale, up, None, None, False, "does the copy sit well"),
@@ -135,8 +149,9 @@ class VlmJudge(VlmBacked, _EvalStage):
     async def save(self, conn, ctx, out):
         trace = out["metrics"]["_trace"]  # not popped: a commit retried after a lost connection saves again
         out = {**out, "metrics": {k: v for k, v in out["metrics"].items() if k != "_trace"}}
+        prompt_id = await catalog.ensure_prompt(conn, trace["response"].get("prompt_name"))  # None: measured
         trace_id = await conn.fetchval(Q["insert_vlm_trace_judge"], ctx.job_id, ctx.job_variants_id,
                                        out["metrics"]["backend"], trace["request"], trace["response"],
-                                       out["metrics"]["vlm_latency_ms"])
+                                       out["metrics"]["vlm_latency_ms"], prompt_id)
         return {**await super().save(conn, ctx, out), "vlm_trace_id": str(trace_id),
-                "overall": out["metrics"]["overall"]["value"]}
+                "overall": out["metrics"]["overall"]}

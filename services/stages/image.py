@@ -13,6 +13,7 @@ from services.imaging.formats import FORMATS, render_format
 from services.imaging.imageio import load_rgb, save_png
 from services.imaging.overlay import render
 from services.imaging.saliency import saliency_map
+from services.stages import catalog
 from services.stages.inputs import english_copy, latest_proposal, variant_detections, variant_image_path, variant_proposal
 from services.text.hangul import has_hangul
 
@@ -96,10 +97,11 @@ class VlmAnalyze(VlmBacked, _ImageStage):
 
     async def save(self, conn, ctx, out):
         verdict = out["verdict"]
+        prompt_id = await catalog.ensure_prompt(conn, verdict.get("prompt_name"))  # None: the measured default
         trace_id = await conn.fetchval(
             Q["insert_vlm_trace_analyze"], ctx.job_id, ctx.job_variants_id, verdict.get("backend"),
             {"ad_copy_eng": out["text"], "image_hw": list(out["shape"]), **verdict.get("request", {})}, verdict,
-            out["latency_ms"])
+            out["latency_ms"], prompt_id)
         refined = out["refined"]
         if refined:
             # Variants do not wait for each other: the first that needs a refined copy writes it
@@ -153,6 +155,9 @@ class YoloDetect(_ImageStage):
                 "mask_url": out["mask_url"], "mask_asset_id": str(mask_asset)}
 
 
+PROPOSAL_SOURCE = "planner"  # who proposed a box: this service's layout planner (services/imaging/planner.py)
+
+
 class Planner(_ImageStage):
     """Candidate text boxes scored on what they cover and how well text can read there."""
 
@@ -173,11 +178,14 @@ class Planner(_ImageStage):
         proposal_id = uuid.uuid4()
         candidates = [{**c, "proposal_id": str(proposal_id if i == 0 else uuid.uuid4())}
                       for i, c in enumerate(out["candidates"])]
+        # The earlier readers' form of each candidate: xywh, source and color next to today's names.
+        proposals = [{**{k: c.get(k) for k in ("proposal_id", "box", "score", "font_size", "lines", "align", "region",
+                                               "fits", "color")}, "xywh": list(c["box"]), "source": PROPOSAL_SOURCE}
+                     for c in candidates]
+        # layout.proposals is what the earlier readers iterate; layout.candidates keeps every score.
         await conn.execute(Q["insert_planner_proposal"], proposal_id, out["asset_id"], ctx.job_variants_id, out["text"],
-                           {"text": out["text"], "candidates": candidates}, out["latency_ms"])
+                           {"text": out["text"], "candidates": candidates, "proposals": proposals}, out["latency_ms"])
         best = candidates[0]
-        proposals = [{k: c.get(k) for k in ("proposal_id", "box", "score", "font_size", "lines", "align", "region",
-                                            "fits")} for c in candidates]
         return {"proposal_id": str(proposal_id), "proposals": proposals, "candidates": len(candidates),
                 "best_box": best["box"], "best_score": best["score"]}
 

@@ -8,6 +8,7 @@ from services.backends.factory import build_vlm
 from services.engine.queries import Q
 from services.imaging.faces import build_detector_with_faces
 from services.imaging.fonts import default_font_path
+from services.stages import catalog
 from services.stages.evaluate import IouEval, OcrEval, ReadabilityEval, VlmJudge
 from services.stages.image import Overlay, Planner, VlmAnalyze, YoloDetect
 from services.stages.text import AdCopyGenKor, InstagramFeedGen, prompt_uuid
@@ -31,7 +32,9 @@ class Models:
         self.status = {"vlm": {"backend": settings.vlm_backend, "loaded": False, "error": None},
                        "detector": {"backend": settings.detector_backend, "loaded": False, "error": None},
                        "font": self.font_path, "llm": {"provider": self.llm.name, "model": self.llm.model},
-                       "ocr": {"backend": settings.ocr_backend, "loaded": False}}
+                       "ocr": {"backend": settings.ocr_backend, "loaded": False},
+                       "ocr_korean": {"configured": bool(settings.ocr_korean_model_dir), "loaded": False}}
+        self._ocr_korean: object = None
 
     @property
     def vlm(self):
@@ -74,6 +77,23 @@ class Models:
                                       "load_seconds": round(time.perf_counter() - started, 2)}
         return self._ocr
 
+    def ocr_korean(self):
+        """The Korean recogniser (korean_g2 from OCR_KOREAN_MODEL_DIR), or a sentence saying why there is none."""
+        folder = self.settings.ocr_korean_model_dir
+        if not folder:
+            return None, "no Korean recogniser is configured (OCR_KOREAN_MODEL_DIR)"
+        with self._ocr_lock:
+            if self._ocr_korean is None:
+                from services.imaging.ocr import OcrReader
+
+                try:
+                    self._ocr_korean = OcrReader(folder, network="korean_g2")
+                    self.status["ocr_korean"] = {"configured": True, "loaded": True, "backend": self._ocr_korean.name}
+                except Exception as exc:  # noqa: BLE001 - reported by /healthz and in the evaluation
+                    self.status["ocr_korean"] = {"configured": True, "loaded": False, "error": str(exc)[:300]}
+                    return None, f"the Korean recogniser did not load: {str(exc)[:200]}"
+        return self._ocr_korean, None
+
     def refine_copy(self, text: str, verdict: dict, shape) -> object:
         """A shorter English copy when the VLM says the copy does not fit (an LLM call, traced)."""
         from services.text import prompts
@@ -100,14 +120,19 @@ class Models:
         return result
 
     async def save_llm_trace(self, conn, job_id, result, prompt_id=None, tone_style_id=None):
-        """One llm_traces row per call, with the provider that really ran."""
+        """One llm_traces row per call, with the provider that really ran, its model row and its prompt row."""
+        # New catalogue rows are inserted in one fixed order (analyze prompt, model, text prompt): no lock cycle.
+        model_id = await catalog.ensure_llm_model(conn, self.settings, result.provider, result.model)
+        prompt_id = prompt_id or getattr(result, "prompt_id", None)
+        if prompt_id is not None:
+            await catalog.ensure_prompt(conn, result.request.get("prompt_name"))
         return await conn.fetchval(
-            Q["insert_llm_trace"], job_id, result.provider, tone_style_id,
-            prompt_id or getattr(result, "prompt_id", None),
+            Q["insert_llm_trace"], job_id, result.provider, tone_style_id, prompt_id,
             result.request.get("operation") or result.request.get("prompt_name"),
             {**result.request, "model": result.model}, {"content": result.content, "data": result.data,
                                                         "note": result.note, "attempts": result.attempts},
-            result.latency_ms, result.prompt_tokens, result.completion_tokens, result.total_tokens, result.token_usage)
+            result.latency_ms, result.prompt_tokens, result.completion_tokens, result.total_tokens, result.token_usage,
+            model_id)
 
 
 def _largest_region_fraction(verdict: dict, shape) -> float:

@@ -3,13 +3,16 @@ import uuid
 
 from services.engine.queries import Q
 from services.errors import InputError
+from services.stages import catalog
 from services.stages.inputs import english_copy
 from services.text import post_rules, prompts
 
 
 def prompt_uuid(name: str, version: str) -> uuid.UUID:
-    """A stable UUID for (prompt, version), stored in llm_traces.prompt_id."""
-    return uuid.uuid5(uuid.NAMESPACE_URL, f"adpipe:prompt:{name}:{version}")
+    """The vlm_prompt_assets id of a prompt (llm_traces.prompt_id); `version` must be the prompt's current one."""
+    if prompts.PROMPT_VERSIONS.get(name) != version:
+        raise ValueError(f"prompt {name!r} has version {prompts.PROMPT_VERSIONS.get(name)!r}, not {version!r}")
+    return catalog.prompt_asset(name)["prompt_asset_id"]
 
 
 async def job_context(conn, job_id) -> dict:

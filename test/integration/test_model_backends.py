@@ -79,7 +79,7 @@ def test_llava_backend_through_the_engine(db, db_url, tmp_path):
                       "JOIN jobs_variants v USING (job_variants_id) WHERE v.job_id = :j "
                       "AND e.evaluation_type = 'llava_judge'", j=job_id)
     assert len(judge) == 1 and judge[0]["metrics"]["backend"].startswith("llava:")
-    assert 0 <= judge[0]["metrics"]["overall"]["value"] <= 10
+    assert 0 <= judge[0]["metrics"]["overall"] <= 10
 
 
 def test_yolo_backend_through_the_engine(db, db_url, tmp_path, yolo_weights, monkeypatch):

@@ -191,9 +191,9 @@ def test_served_vlm_through_the_engine(db, db_url, tmp_path, vision_server):
     assert len(judged) == 3
     for row in judged:
         metrics = row["metrics"]
-        assert metrics["backend"] == "openai" and metrics["overall"]["value"] == 7.75
-        assert metrics["legibility"]["value"] == 8.5 and metrics["reason"] == REPLIES["ad_image_judgement"]["reason"]
-        assert metrics["covers_product"]["value"] is False and metrics["passed"] is True
+        assert metrics["backend"] == "openai" and metrics["overall"] == 7.75
+        assert metrics["legibility"] == 8.5 and metrics["reason"] == REPLIES["ad_image_judgement"]["reason"]
+        assert metrics["covers_product"] is False and metrics["passed"] is True
 
 
 @pytest.mark.parametrize("vision_server", [{"ad_image_analysis": ["malformed"]}], indirect=True)

