@@ -78,3 +78,19 @@ def test_the_display_face_reads_its_exclamation_mark_back():
         assert layout["styles"][0]["role"] == "hero"
         got = ocr.evaluate(image, {**layout, "text": text}, text, reader, default_font_path())
         assert ocr.normalise_text(got["recognised_text"]) == ocr.normalise_text(text), got["recognised_text"]
+
+
+def test_a_hero_line_is_not_outlined_and_the_offer_reads_back():
+    # An outline around the heavy hero face read "30% off" as "309 @ff" (astronaut, 4:5): a shadow or plate instead.
+    rgb = data.astronaut()
+    sal = saliency_map(rgb)
+    detector = build_detector_with_faces("default", "", "", True)[0]
+    dets = [d.to_json() for d in detector.detect(rgb, sal)]
+    text = "Summer sale: 30% off all iced drinks until Sunday"
+    got = render_format(rgb, dets, text, "4:5", default_font_path(), sal)
+    layout = got["layout"]
+    assert any(st["role"] == "hero" for st in layout["styles"])
+    assert all(e["type"] != "stroke" for e in layout["effects"]), layout["effects"]
+    assert layout["contrast_after"] >= 4.5
+    read = ocr.evaluate(got["image"], {**layout, "text": text}, text, ocr.OcrReader(), default_font_path())
+    assert ocr.normalise_text(read["recognised_text"]) == ocr.normalise_text(text), read["recognised_text"]
