@@ -92,7 +92,8 @@ def _style_font(style: dict, font_path: str | None) -> str | None:
 
 
 def _line_starts(layout: dict, lines: list[str], font, font_path: str | None) -> list[tuple]:
-    """(line, left x before rounding, baseline y, font, tracking px) of each line, in image pixels: the one placement."""
+    """(line, left x before rounding, baseline y, font, tracking px, extra word space px) of each line, in image
+    pixels: the one placement."""
     size = int(layout["font_size"])
     bx, by, bw, _ = layout["box"]
     styles = layout.get("styles")
@@ -100,17 +101,23 @@ def _line_starts(layout: dict, lines: list[str], font, font_path: str | None) ->
         paths = [_style_font(st, font_path) for st in styles]
         fonts = [load_font(p, int(st["size"])) for p, st in zip(paths, styles)]
         tracks = [float(st.get("tracking_px") or 0.0) for st in styles]
+        spaces = [float(st.get("word_space_px") or 0.0) for st in styles]
         bases = baselines([int(st["size"]) for st in styles], [st.get("role", "support") for st in styles], paths)
     else:
         first = first_baseline_px(size, font_path)
-        fonts, tracks = [font] * len(lines), [0.0] * len(lines)
+        fonts, tracks, spaces = [font] * len(lines), [0.0] * len(lines), [0.0] * len(lines)
         bases = [first + i * line_height_px(size) for i in range(len(lines))]
     out = []
-    for line, f, t, base in zip(lines, fonts, tracks, bases):
-        lw = f.getlength(line) + t * len(line)
+    for line, f, t, ws, base in zip(lines, fonts, tracks, spaces, bases):
+        lw = f.getlength(line) + _spacing(line, len(line), t, ws)
         shift = {"left": 0.0, "center": (bw - lw) / 2, "right": bw - lw}[layout.get("align", "left")]
-        out.append((line, bx + shift, by + base, f, t))
+        out.append((line, bx + shift, by + base, f, t, ws))
     return out
+
+
+def _spacing(line: str, i: int, track: float, word_space: float) -> float:
+    """Letter- and word-spacing added before the i-th character of a line (px)."""
+    return i * track + line[:i].count(" ") * word_space
 
 
 def _draw_mask(size_wh: tuple[int, int], layout: dict, origin: tuple[int, int], font_path: str | None,
@@ -119,14 +126,15 @@ def _draw_mask(size_wh: tuple[int, int], layout: dict, origin: tuple[int, int], 
     font = load_font(font_path, int(layout["font_size"]))
     img = Image.new("L", size_wh, 0)
     draw = ImageDraw.Draw(img)
-    for line, x, base, f, track in _line_starts(layout, layout["lines"], font, font_path):
-        if not track:
+    for line, x, base, f, track, ws in _line_starts(layout, layout["lines"], font, font_path):
+        if not track and not ws:
             draw.text((round(x - origin[0]), base - origin[1]), line, font=f, fill=255, anchor="ls",
                       stroke_width=stroke, stroke_fill=255)
             continue
-        for i, ch in enumerate(line):  # letter-spacing: each glyph at its kerned advance plus the tracking
+        for i, ch in enumerate(line):  # letter-spacing: each glyph at its kerned advance plus the spacing
             if not ch.isspace():
-                draw.text((round(x + f.getlength(line[:i]) + i * track - origin[0]), base - origin[1]), ch, font=f,
+                draw.text((round(x + f.getlength(line[:i]) + _spacing(line, i, track, ws) - origin[0]),
+                           base - origin[1]), ch, font=f,
                           fill=255, anchor="ls", stroke_width=stroke, stroke_fill=255)
     return np.asarray(img)
 
@@ -137,13 +145,13 @@ def word_boxes(layout: dict, font_path: str | None) -> list[list[tuple[float, fl
     font = load_font(font_path, size)
     lines = layout.get("lines") or wrap_text(layout["text"], font.getlength, layout["box"][2], has_hangul(layout["text"]))
     out = []
-    for line, x, base, f, track in _line_starts(layout, lines, font, font_path):
+    for line, x, base, f, track, ws in _line_starts(layout, lines, font, font_path):
         ascent, descent = ink_extents(f.path)
         boxes, pos = [], 0
         for word in line.split():
             start = line.index(word, pos)
             pos = start + len(word)
-            x0 = round(x) + f.getlength(line[:start]) + start * track
+            x0 = round(x) + f.getlength(line[:start]) + _spacing(line, start, track, ws)
             boxes.append((x0, base - ascent * f.size, x0 + f.getlength(word) + len(word) * track,
                           base + descent * f.size))
         out.append(boxes)
