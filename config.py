@@ -1,7 +1,9 @@
 """One settings class for the whole service (environment variables and `.env`)."""
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
+from pydantic import field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parent
@@ -30,6 +32,15 @@ class Settings(BaseSettings):
     api_key: str = ""  # when set, stage and admin endpoints require X-API-Key
     max_body_bytes: int = 16_384  # stage bodies are a few ids; larger bodies get 413 before they are read
     allowed_hosts: str = ""  # comma list of Host names ("*" = any); empty: loopback names and HOST
+    # Reads (jobs API, dashboard, /assets) need a key or a dashboard session: "network" for requests that
+    # arrived on a non-loopback socket (the service is bound beyond loopback), "always" for every request.
+    read_auth: Literal["network", "always"] = "network"
+    ops_endpoints_open: bool = True  # /healthz and /metrics readable without credentials (monitoring scrapes them)
+    dashboard_password: str = ""  # a dashboard login besides API_KEY (full access, like the key)
+    tenant_read_keys: dict[str, str] = {}  # JSON {"tenant_id": "key"}: a key that reads that tenant's jobs only
+    session_hours: float = 12.0  # a dashboard session lasts this long (logout ends it at once)
+    session_cookie_secure: bool = False  # mark the session cookie Secure (set it when a gateway serves HTTPS)
+    display_timezone: str = "Asia/Seoul"  # the dashboard's times (UTC on hover)
 
     assets_dir: Path = ROOT / "assets"
     max_image_pixels: int = 40_000_000  # decompression-bomb guard
@@ -54,11 +65,21 @@ class Settings(BaseSettings):
     shutdown_grace_seconds: float = 30.0  # SIGTERM: running stages finish or are released within this
     start_gate_warn_seconds: float = 300.0  # a variant waiting this long for its English copy is reported
     worker_processes: int = 3  # processes of the "cpu" worker group; 0 runs every stage in threads
+    # Stage roles: the stages this replica claims and dispatches (comma list; empty = all), e.g. the GPU
+    # machine "vlm_analyze,vlm_judge" and the CPU machines the rest, on one database (docs/gpu.md).
+    serve_stages: str = ""
+    # Fair share (issue 26): every stage's queue is round robin between tenants; a weight gives a tenant
+    # that many runs per round ("chain_a=1,shop_b=2"; unnamed tenants weigh 1).
+    tenant_weights: str = ""
 
     # Model backends: "default" runs anywhere; real backends load from local paths only.
     vlm_backend: str = "default"  # default | llava | openai (a served model: vLLM, SGLang, Ollama)
     llava_model_path: str = ""
     llava_quantization: str = ""  # "", "8bit", "4bit" (CUDA only)
+    # In-process LLaVA batches analyses and judgements that arrive within the wait into one generate;
+    # the vlm worker takes this many requests per VLM stage at once (1: one request at a time, no wait).
+    llava_max_batch_size: int = 8
+    llava_batch_wait_ms: float = 20.0
     detector_backend: str = "default"  # default | yolo
     yolo_weights_path: str = ""
     yolo_keep_clear_labels: str = ""  # comma list; empty = every label
@@ -97,6 +118,25 @@ class Settings(BaseSettings):
     llm_prompt_token_cost_per_1m: float = 0.15
     llm_completion_token_cost_per_1m: float = 0.60
 
+    # Completion webhook (services/ops/outbox.py): POSTed from the job_outbox table when a job becomes final.
+    webhook_url: str = ""  # empty: no webhook (the NOTIFY job_finished and the outbox rows are written anyway)
+    webhook_secret: str = ""  # HMAC-SHA256 key of the X-Webhook-Signature header
+    webhook_timeout_seconds: float = 10.0  # per POST; the delivery's lease is this + 5 s
+    webhook_retry_base_seconds: float = 2.0  # backoff doubles per failed attempt, up to the max
+    webhook_retry_max_seconds: float = 600.0
+    webhook_max_attempts: int = 12  # then the delivery is given up (`webhook deliveries` lists it)
+    webhook_poll_seconds: float = 1.0  # how often an idle deliverer looks for due rows
+    webhook_max_age_seconds: float = 7 * 86400.0  # older undelivered rows are not sent (no replay of history)
+    # Rate limits of the model providers, shared by every replica through PostgreSQL (issue 26); 0 = none.
+    # "openai": the text stages' OpenAI-compatible endpoint; "vlm": the served VLM (VLM_BACKEND=openai).
+    openai_rpm: int = 0  # requests per window
+    openai_tpm: int = 0  # tokens per window (estimated before the call, corrected from the reply's usage)
+    vlm_rpm: int = 0
+    vlm_tpm: int = 0
+    rate_limit_window_seconds: float = 60.0  # the window the limits count in (tests use a short one)
+    rate_limit_cooldown_seconds: float = 60.0  # after a 429 the provider's budget is halved this long
+    rate_limit_min_factor: float = 0.125  # repeated 429s halve the budget down to this share
+
     log_level: str = "INFO"
     log_format: str = ""  # plain | json (one JSON object a line, for log shippers); empty: LOG_JSON decides
     log_json: bool = False  # the older switch, kept: LOG_JSON=true is LOG_FORMAT=json
@@ -108,6 +148,32 @@ class Settings(BaseSettings):
         if fmt not in ("", "plain", "text", "json"):
             raise ValueError(f"LOG_FORMAT={self.log_format!r}: use plain or json")
         return fmt == "json" if fmt else self.log_json
+
+    @field_validator("display_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError  # a wrong name fails at start, not on every page
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (an IANA name such as Asia/Seoul)") from None
+        return value
+
+    @field_validator("serve_stages")
+    @classmethod
+    def _known_stages(cls, value: str) -> str:
+        from services.engine.pipeline import parse_stages  # late: the stage table is the one list of names
+
+        parse_stages(value)  # raises on an unknown name: the replica must not start serving nothing
+        return value
+
+    @property
+    def served_stages(self) -> frozenset[str]:
+        """SERVE_STAGES as a set of stage names (every stage when empty)."""
+        from services.engine.pipeline import parse_stages
+
+        return parse_stages(self.serve_stages)
 
     @property
     def base_url(self) -> str:

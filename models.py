@@ -85,6 +85,19 @@ class FormatOut(BaseModel):
     height: int | None
 
 
+class ActionOut(BaseModel):
+    """One operator action on the job (cancel, rerun, select, retry, replay): who, when, what it changed."""
+
+    action_id: UUID
+    job_variants_id: UUID | None
+    action: str
+    params: Any
+    actor: str
+    via: str
+    result: Any
+    created_at: datetime
+
+
 class VariantOut(BaseModel):
     """A variant's state, outputs and evaluations."""
 
@@ -96,12 +109,15 @@ class VariantOut(BaseModel):
     last_error: str | None
     next_retry_at: datetime | None  # failed with this set: a retry is scheduled; failed without: final
     selected: bool | None
+    cancelled_at: datetime | None = None
+    cancel_reason: str | None = None
     img_asset_id: UUID | None
     image_url: str | None
     overlaid_img_asset_id: UUID | None
     overlaid_image_url: str | None
     overlay_id: UUID | None
-    waiting_for: str | None = None  # "ad_copy_eng" (start gate) or the upstream step it has not finished
+    waiting_for: str | None = None  # "ad_copy_eng" (start gate), the upstream step, or a stage no replica serves
+    waiting_reason: str | None = None  # why, in words (e.g. "no live replica serves vlm_judge (SERVE_STAGES)")
     evaluations: dict[str, Any]
     formats: list[FormatOut] = []  # the 1:1, 4:5 and 9:16 renders (the evaluations read the original)
     timeline: list[StageRunOut]
@@ -128,8 +144,16 @@ class JobOut(BaseModel):
     ad_copy_kor: str | None = None
     instagram_feed: dict[str, Any] | None = None
     timeline: list[StageRunOut] = []
+    # Final for good: the post is written (done), failed for good at this service's steps, or cancelled.
+    finished: bool = False
+    outcome: Literal["done", "failed", "cancelled"] | None = None
+    cancelled_at: datetime | None = None
+    cancel_reason: str | None = None
+    actions: list[ActionOut] = []
     # LLM tokens and cost (USD, llm_models prices) per model and in total; tokens a served VLM reported
     usage: dict[str, Any] | None = None
+    waiting_for: str | None = None  # a job stage no live replica serves (SERVE_STAGES)
+    waiting_reason: str | None = None
 
 
 class JobSummary(BaseModel):
@@ -142,6 +166,8 @@ class JobSummary(BaseModel):
     variants: int
     variants_finished: int
     progress: float
+    finished: bool = False
+    outcome: Literal["done", "failed", "cancelled"] | None = None
     created_at: datetime | None
     updated_at: datetime | None
 
@@ -172,6 +198,15 @@ class HealthOut(BaseModel):
     workers: dict[str, Any] = {}
     assets_dir: str | None = None  # ASSETS_DIR as this process sees it
     assets_problem: str | None = None  # missing, unreadable or unwritable (overlaid/, masks/): not ready
+    stages: list[str] = []  # SERVE_STAGES: the stages this replica claims and dispatches
+    unserved_stages: dict[str, str] = {}  # stage -> why its rows wait: no live replica serves it
+    # Per CUDA device: memory allocated/reserved (the model's process), used/total, utilisation; oom_count;
+    # without a GPU: available false, reason "no CUDA device".
+    gpu: dict[str, Any] = {}
+    # Model providers' shared budgets (issue 26): configured, effective after 429s, used in the window
+    rate_limits: dict[str, Any] = {}
+    # This process's dispatch queues: {stage: {tenant: records queued}} (the fair queue; issue 26)
+    queued: dict[str, dict[str, int]] = {}
 
 
 def _known_font(value: str | None) -> str | None:

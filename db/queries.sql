@@ -19,6 +19,7 @@ WITH claimed AS (
       AND NOT ($5 AND v.current_step = 'img_gen' AND v.updated_at = v.created_at
                AND v.created_at > clock_timestamp() - make_interval(secs => $9))
       AND v.job_id = $7
+      AND v.cancelled_at IS NULL  -- cancelled (migration 0010): never claimed again, whatever its state
       AND ($8::text IS NULL OR EXISTS (SELECT 1 FROM jobs j WHERE j.job_id = $7 AND j.tenant_id = $8))
     RETURNING v.job_variants_id, v.job_id, v.run_token, v.retry_count
 ), run AS (
@@ -42,6 +43,7 @@ WITH claimed AS (
       AND ((j.current_step = $3 AND j.status = 'done')
            OR (j.current_step = $2 AND j.status = 'failed' AND j.next_retry_at <= clock_timestamp()))
       AND ($6::text IS NULL OR j.tenant_id = $6)
+      AND j.cancelled_at IS NULL  -- cancelled (migration 0010): never claimed again
       AND ($3 <> 'iou_eval' OR NOT EXISTS (SELECT 1 FROM jobs_variants v WHERE v.job_id = j.job_id
            AND NOT ((v.current_step = 'iou_eval' AND v.status = 'done') OR (v.status = 'failed' AND v.next_retry_at IS NULL))))
     RETURNING j.job_id, j.run_token, j.retry_count, j.tenant_id
@@ -104,7 +106,7 @@ UPDATE stage_runs SET status = $2, error = $3, finished_at = clock_timestamp() W
 -- name: lock_job
 -- NO KEY UPDATE, not UPDATE: stage results reference jobs, so every finishing transaction already holds
 -- a KEY SHARE lock on the job row; FOR UPDATE would conflict with those and deadlock two finishers.
-SELECT current_step, status FROM jobs WHERE job_id = $1 FOR NO KEY UPDATE;
+SELECT current_step, status, cancelled_at FROM jobs WHERE job_id = $1 FOR NO KEY UPDATE;
 
 -- name: variant_tally
 -- Finished means done at the last variant step, or failed with no retry coming.
@@ -199,7 +201,9 @@ WITH v AS (
     UPDATE jobs SET lease_until = clock_timestamp() + make_interval(secs => $2)
     WHERE status = 'running' AND run_token = ANY($1::uuid[]) RETURNING run_token
 )
-SELECT count(*) FROM (SELECT run_token FROM v UNION ALL SELECT run_token FROM j) AS extended;
+-- Returns the tokens extended: a run missing from them no longer holds its row (cancelled, rewound or taken
+-- over), so the runner stops its work at once instead of computing what it could not commit.
+SELECT run_token FROM v UNION ALL SELECT run_token FROM j;
 
 -- name: release_variant
 -- Shutdown: back to the state before the claim, no attempt used: (previous, done), or (step, failed) due
@@ -245,14 +249,27 @@ WHERE ((v.status = 'done' AND v.current_step <> 'iou_eval' AND v.current_step = 
             SELECT 1 FROM txt_ad_copy_generations t WHERE t.job_id = v.job_id
             AND t.generation_stage = 'ad_copy_eng' AND t.status = 'done')))
     OR (v.status = 'failed' AND v.current_step = ANY($3::text[]) AND v.next_retry_at <= clock_timestamp()))
-ORDER BY v.updated_at LIMIT 500;
+  AND v.cancelled_at IS NULL  -- cancelled (migration 0010): an upstream write cannot revive it
+-- Fair order (issue 26): due retries first, then each tenant's n-th row of a step before anyone's (n+1)-th,
+-- urgent jobs first within a tenant; so the LIMIT never leaves one tenant's job behind another's backlog.
+ORDER BY (v.status = 'failed') DESC,
+         row_number() OVER (PARTITION BY j.tenant_id, v.current_step ORDER BY EXISTS (
+             SELECT 1 FROM job_priorities p WHERE p.job_id = v.job_id AND p.priority = 'urgent') DESC, v.updated_at),
+         v.updated_at
+LIMIT 500;
 
 -- name: stalled_jobs
 SELECT job_id, tenant_id, current_step, status FROM jobs
 WHERE ((status = 'done' AND current_step <> 'instagram_feed_gen' AND current_step = ANY($2::text[])
         AND updated_at < clock_timestamp() - make_interval(secs => $1))
     OR (status = 'failed' AND current_step = ANY($3::text[]) AND next_retry_at <= clock_timestamp()))
-ORDER BY updated_at LIMIT 500;
+  AND cancelled_at IS NULL  -- cancelled (migration 0010)
+-- Fair order between tenants, as stalled_variants (issue 26)
+ORDER BY (status = 'failed') DESC,
+         row_number() OVER (PARTITION BY tenant_id, current_step ORDER BY EXISTS (
+             SELECT 1 FROM job_priorities p WHERE p.job_id = jobs.job_id AND p.priority = 'urgent') DESC, updated_at),
+         updated_at
+LIMIT 500;
 
 -- name: unadvanced_jobs
 -- Jobs whose variants have all finished but which were not advanced (e.g. a crash in between).
@@ -260,6 +277,7 @@ ORDER BY updated_at LIMIT 500;
 SELECT j.job_id FROM jobs j
 WHERE (j.current_step IS NULL OR j.current_step NOT IN ('iou_eval', 'ad_copy_gen_kor', 'instagram_feed_gen'))
   AND coalesce(j.current_step, '') <> ALL($1::text[])
+  AND j.cancelled_at IS NULL  -- a cancelled job stays where it was cancelled (migration 0010)
   AND EXISTS (SELECT 1 FROM jobs_variants v WHERE v.job_id = j.job_id AND v.current_step = ANY($2::text[]))
   AND NOT EXISTS (SELECT 1 FROM jobs_variants v WHERE v.job_id = j.job_id
                   AND NOT ((v.current_step = 'iou_eval' AND v.status = 'done')

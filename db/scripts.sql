@@ -174,6 +174,10 @@ SELECT count(*) FROM jobs j WHERE NOT EXISTS (SELECT 1 FROM instagram_feeds f WH
 -- name: chaos_evaluations_missing
 SELECT 4 * count(*) - (SELECT count(*) FROM evaluations) FROM jobs_variants;
 
+-- name: report_statement_timeout
+-- A report on a database in trouble answers within seconds or says why.
+SET statement_timeout = '5s';
+
 -- name: chaos_states
 -- Where every job and variant stands, for the error when a fault found nothing to hit.
 SELECT 'job' AS kind, current_step, status, count(*) FROM jobs GROUP BY 2, 3

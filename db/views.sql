@@ -1,15 +1,16 @@
 -- Named queries of the read models and the HTTP routers: the jobs view (API and dashboard,
--- services/engine/jobs_view.py) and the manual retry (routers/jobs.py). services/engine/queries.py loads them.
+-- services/engine/jobs_view.py) and the manual retry (services/ops/actions.py). services/engine/queries.py loads them.
 
 -- ===== one job (services/engine/jobs_view.py) =====
 
 -- name: view_job
-SELECT job_id, tenant_id, current_step, status, retry_count, last_error, next_retry_at, created_at, updated_at
+SELECT job_id, tenant_id, current_step, status, retry_count, last_error, next_retry_at, created_at, updated_at,
+       cancelled_at, cancel_reason, job_outcome(current_step, status, next_retry_at, cancelled_at) AS outcome
 FROM jobs WHERE job_id = $1;
 
 -- name: view_variants
 SELECT v.job_variants_id, v.creation_order, v.current_step, v.status, v.retry_count, v.last_error, v.next_retry_at,
-       v.selected, v.img_asset_id, src.image_url, v.overlaid_img_asset_id, ov.image_url AS overlaid_image_url,
+       v.selected, v.cancelled_at, v.cancel_reason, v.img_asset_id, src.image_url, v.overlaid_img_asset_id, ov.image_url AS overlaid_image_url,
        o.overlay_id, v.created_at, v.updated_at
 FROM jobs_variants v
 LEFT JOIN image_assets src ON src.image_asset_id = v.img_asset_id
@@ -46,30 +47,32 @@ FROM instagram_feeds f WHERE job_id = $1;
 -- ===== recent jobs (services/engine/jobs_view.py) =====
 
 -- name: view_recent_jobs
--- $1 tenant or NULL, $2 status or NULL, $3 limit
+-- $1 tenant or NULL, $2 status or NULL, $3 limit, $4 finished (true/false) or NULL, $5 outcome or NULL
 WITH recent AS (  -- the LIMIT applies to jobs first, so the aggregate touches only their variants
-    SELECT job_id, tenant_id, current_step, status, created_at, updated_at FROM jobs
+    SELECT job_id, tenant_id, current_step, status, created_at, updated_at,
+           job_outcome(current_step, status, next_retry_at, cancelled_at) AS outcome FROM jobs
     WHERE ($1::text IS NULL OR tenant_id = $1) AND ($2::text IS NULL OR status = $2)
+      AND ($4::bool IS NULL OR (job_outcome(current_step, status, next_retry_at, cancelled_at) IS NOT NULL) = $4)
+      AND ($5::text IS NULL OR job_outcome(current_step, status, next_retry_at, cancelled_at) = $5)
     ORDER BY created_at DESC LIMIT $3)
-SELECT j.job_id, j.tenant_id, j.current_step, j.status, j.created_at, j.updated_at,
+SELECT j.job_id, j.tenant_id, j.current_step, j.status, j.created_at, j.updated_at, j.outcome,
        count(v.*) AS variants,
        count(v.*) FILTER (WHERE v.current_step = 'iou_eval' AND v.status = 'done'
                           OR v.status = 'failed' AND v.next_retry_at IS NULL) AS variants_finished,
        coalesce(json_agg(json_build_array(v.current_step, v.status)) FILTER (WHERE v.job_variants_id IS NOT NULL),
                 '[]') AS states
 FROM recent j LEFT JOIN jobs_variants v USING (job_id)
-GROUP BY j.job_id, j.tenant_id, j.current_step, j.status, j.created_at, j.updated_at
+GROUP BY j.job_id, j.tenant_id, j.current_step, j.status, j.created_at, j.updated_at, j.outcome
 ORDER BY j.created_at DESC;
 
 -- ===== manual retry (routers/jobs.py, POST /api/yh/jobs/{id}/retry) =====
 
--- name: lock_job_for_retry
-SELECT 1 FROM jobs WHERE job_id = $1 FOR NO KEY UPDATE;
-
 -- name: requeue_variants
 -- $2 this service's variant steps: a row that failed upstream (user_img_input, img_gen) is not ours to re-run.
+-- A cancelled row (cancelled_at, migration 0010) is never re-run.
 UPDATE jobs_variants SET next_retry_at = clock_timestamp(), retry_count = 0
-WHERE job_id = $1 AND status = 'failed' AND current_step = ANY($2::text[]) RETURNING job_variants_id;
+WHERE job_id = $1 AND status = 'failed' AND current_step = ANY($2::text[]) AND cancelled_at IS NULL
+RETURNING job_variants_id;
 
 -- name: requeue_job
 -- A job that failed because every variant failed goes back to the variant phase.
@@ -77,6 +80,6 @@ WHERE job_id = $1 AND status = 'failed' AND current_step = ANY($2::text[]) RETUR
 UPDATE jobs SET next_retry_at = clock_timestamp(), retry_count = 0,
     current_step = CASE WHEN current_step = 'iou_eval' THEN 'vlm_analyze' ELSE current_step END,
     status = CASE WHEN current_step = 'iou_eval' THEN 'running' ELSE status END
-WHERE job_id = $1 AND status = 'failed' AND current_step = ANY($2::text[])
+WHERE job_id = $1 AND status = 'failed' AND current_step = ANY($2::text[]) AND cancelled_at IS NULL
   AND (current_step <> 'iou_eval' OR $3)  -- back to the variant phase only if a variant will run again
 RETURNING job_id;

@@ -1,28 +1,27 @@
-"""The dashboard: read-only, server-rendered pages over the jobs read model (no JS, no build step)."""
+"""The dashboard: the jobs list and a review page per job, server-rendered (no JS, no build step, nothing from a CDN)."""
 from datetime import datetime
-from pathlib import Path
+from typing import Annotated
 from uuid import UUID
 
-import jinja2
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import FileResponse
-from fastapi.templating import Jinja2Templates
 
 from models import QueryText
 from routers.deps import PoolDep
+from routers.ui import principal, render
 from services.engine import jobs_view
 from services.engine.pipeline import FINAL_STAGE, STAGES
+from services.engine.queries import Q
+from services.engine.replicas import unserved_stages
 from services.engine.sweeper import waiting_report
 from services.imaging.fonts import default_font_path
 from services.imaging.metric_shape import described
 
 router = APIRouter(prefix="/dashboard", tags=["dashboard"], include_in_schema=False)
 
-_env = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"), autoescape=True)
-templates = Jinja2Templates(env=_env)
-
 VARIANT_STEPS = [s.name for s in STAGES if s.level == "variant"]
 JOB_STEPS = [s.name for s in STAGES if s.level == "job"]
+RERUN_STEPS = VARIANT_STEPS + JOB_STEPS
 EVAL_ORDER = ("llava_judge", "ocr", "readability", "iou")
 EVAL_TITLES = {"llava_judge": "VLM judge", "ocr": "OCR", "readability": "Readability", "iou": "IoU / occlusion"}
 # The numbers that matter most per evaluation, shown first and in bold.
@@ -30,47 +29,13 @@ KEY_METRICS = {"llava_judge": ("overall",), "ocr": ("cer", "similarity"), "reada
                "iou": ("max_ioa", "occ")}
 NOTES = {"llava_judge": ("reason",), "ocr": ("reason", "recognised_text", "expected_text")}
 COMPARATORS = {"higher_is_better": "≥", "lower_is_better": "≤", "higher_abs_is_better": "|x| ≥"}
-
-
-def fmt(value) -> str:
-    """A metric value for humans: yes/no, integers as is, floats to four significant digits."""
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return "—" if value is None else str(value)
-
-
-def duration(ms) -> str:
-    """Milliseconds as '12 ms' or '1.4 s'."""
-    if ms is None:
-        return "—"
-    return f"{ms:.0f} ms" if ms < 1000 else f"{ms / 1000:.1f} s"
-
-
-def timestamp(value) -> str:
-    """A UTC timestamp without microseconds."""
-    return value.strftime("%Y-%m-%d %H:%M:%S") if isinstance(value, datetime) else "—"
-
-
-_env.filters.update(fmt=fmt, duration=duration, ts=timestamp)
-_env.globals.update(comparators=COMPARATORS, eval_titles=EVAL_TITLES)
-
-
-def local_asset(url) -> str | None:
-    """`/assets/...` of this service, or None: any other URL (http://, //host, data:) is shown as text, never fetched."""
-    if isinstance(url, str) and url.startswith("/assets/") and not any(c in url for c in ("\\", "..", "//", "?", "#")) \
-            and url.isprintable():
-        return url
-    return None
-
-
-_env.filters.update(local_asset=local_asset)
+OUTCOMES = ("done", "in_progress", "failed", "cancelled")  # job_outcome() (migration 0010), else in progress
+PAGE_SIZE = 50
 
 
 def is_live(step: str | None, status: str | None) -> bool:
     """True while a job may still change on its own (not finished, not finally failed)."""
-    return not (step == FINAL_STAGE and status == "done") and status != "failed"
+    return not (step == FINAL_STAGE and status == "done") and status != "failed"  # a cancelled row is failed too
 
 
 def steps_table(runs: list[dict], steps: list[str]) -> list[dict]:
@@ -95,18 +60,43 @@ def evaluation(kind: str, metrics: dict) -> dict:
     return {"kind": kind, "passed": metrics.get("passed"), "rows": rows, "notes": notes}
 
 
+def _judge(evals: dict) -> tuple[float | None, str | None]:
+    """The judge's overall score and the first line of its reason."""
+    judge = evals.get("llava_judge") or {}
+    overall = judge.get("overall")
+    score = overall.get("value") if isinstance(overall, dict) else overall
+    reason = judge.get("reason")
+    return score, (reason.strip().splitlines()[0][:200] if isinstance(reason, str) and reason.strip() else None)
+
+
 def variant_view(variant: dict, dead: bool) -> dict:
-    """A variant with its stage table, ordered evaluations and whether it is finished (done or out of retries)."""
+    """A variant with its stage table, ordered evaluations, judge summary and whether it is finished."""
     evals = variant["evaluations"]
     kinds = [k for k in EVAL_ORDER if k in evals] + sorted(k for k in evals if k not in EVAL_ORDER)
+    score, why = _judge(evals)
     return {**variant, "steps": steps_table(variant["timeline"], VARIANT_STEPS),
-            "evals": [evaluation(k, evals[k]) for k in kinds],
+            "evals": [evaluation(k, evals[k]) for k in kinds], "score": score, "why": why,
             "dead": dead, "finished": dead or (variant["current_step"] == VARIANT_STEPS[-1] and variant["status"] == "done")}
 
 
 def _failed_for_good(row: dict) -> bool:
     """Failed with no retry scheduled."""
     return row["status"] == "failed" and row["next_retry_at"] is None
+
+
+def _like_escaped(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _cursor(value: str | None) -> tuple[datetime | None, UUID | None]:
+    """`<created_at ISO>_<job_id>` of the previous page's last row; anything else starts at the newest."""
+    if not value:
+        return None, None
+    try:
+        stamp, job_id = value.rsplit("_", 1)
+        return datetime.fromisoformat(stamp), UUID(job_id)
+    except ValueError:
+        raise HTTPException(status_code=422, detail="malformed page cursor") from None
 
 
 @router.get("/font.otf")
@@ -120,30 +110,48 @@ async def hangul_font():
 
 
 @router.get("")
-async def dashboard(request: Request, pool: PoolDep, tenant_id: QueryText = None,
-                    status: QueryText = None):
-    """Recent jobs with status, progress and variants finished; filter by tenant and status."""
-    jobs = await jobs_view.list_jobs(pool, tenant_id, status, 100)
+async def dashboard(request: Request, pool: PoolDep, tenant_id: QueryText = None, status: QueryText = None,
+                    outcome: QueryText = None, q: QueryText = None, after: QueryText = None,
+                    limit: Annotated[int, Query(ge=1, le=200)] = PAGE_SIZE):
+    """Jobs newest first, a keyset page at a time: store, thumbnail, outcome; search and filters."""
+    who = principal(request)
+    tenant = who.tenant or tenant_id  # a tenant key sees its own tenant whatever the query says
+    search = q.strip() if q and q.strip() else None
+    stamp, last_id = _cursor(after)
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute(Q["dash_custom_plans"])
+        rows = await conn.fetch(Q["dash_jobs_page"], tenant, status, outcome, search,
+                                _like_escaped(search) if search else None, stamp, last_id, limit + 1)
+    jobs = [{**dict(r), "progress": jobs_view.job_progress(r["current_step"], r["status"], r["states"])}
+            for r in rows[:limit]]
+    more = len(rows) > limit
+    next_cursor = f"{jobs[-1]['created_at'].isoformat()}_{jobs[-1]['job_id']}" if more and jobs else None
     live = any(is_live(j["current_step"], j["status"]) for j in jobs)
     async with pool.acquire() as conn:
-        waiting = await waiting_report(conn, request.app.state.settings)
-    return templates.TemplateResponse(request, "dashboard.html", {
-        "jobs": jobs, "tenant_id": tenant_id, "status": status, "live": live, "waiting": waiting,
-        "statuses": ("running", "done", "failed")})
+        waiting = await waiting_report(conn, request.app.state.settings) if who.tenant is None else {}
+        # SERVE_STAGES: stages no live replica serves (operators only, like the waiting counts).
+        unserved = await unserved_stages(conn, request.app.state.settings.lease_seconds) if who.tenant is None else {}
+    return render(request, "dashboard.html", {
+        "jobs": jobs, "tenant_id": tenant, "status": status, "outcome": outcome, "q": search or "", "live": live,
+        "waiting": waiting, "unserved": unserved, "statuses": ("running", "done", "failed"), "outcomes": OUTCOMES,
+        "next_cursor": next_cursor, "paged": bool(after), "limit": limit})
 
 
 @router.get("/jobs/{job_id}")
 async def job_page(request: Request, job_id: UUID, pool: PoolDep):
-    """One job: variants with stage tables, images, evaluations; the copies and the Instagram post."""
-    detail = await jobs_view.job_detail(pool, job_id)
+    """The review page: candidates side by side, the Korean copy, the post as it will appear, actions, downloads."""
+    detail = await jobs_view.job_detail(pool, job_id, request.app.state.settings.lease_seconds)
     if detail is None:
-        return templates.TemplateResponse(request, "not_found.html", {"job_id": job_id}, status_code=404)
-    job_dead = _failed_for_good(detail)
+        return render(request, "not_found.html", {"job_id": job_id}, status_code=404)
+    job_dead = _failed_for_good(detail)  # a cancelled job is failed for good too (its reason in cancel_reason)
     live = not job_dead and not (detail["current_step"] == FINAL_STAGE and detail["status"] == "done")
     variants = [variant_view(v, _failed_for_good(v)) for v in detail["variants"]]
     selected = next((v for v in variants if v["selected"]), None)
     hashtags = ((detail["instagram_feed"] or {}).get("hashtags") or "").split()
-    return templates.TemplateResponse(request, "job.html", {
-        "job": detail, "job_dead": job_dead, "variants": variants, "selected": selected, "live": live, "hashtags": hashtags,
-        "job_steps": steps_table(detail["timeline"], JOB_STEPS),
+    store = await pool.fetchval(Q["job_store_name"], job_id)
+    return render(request, "job.html", {
+        "job": detail, "job_dead": job_dead, "variants": variants, "selected": selected, "live": live,
+        "hashtags": hashtags, "store_name": store, "rerun_steps": RERUN_STEPS, "variant_steps": VARIANT_STEPS,
+        "actions": detail.get("actions", []),
+        "job_steps": steps_table(detail["timeline"], JOB_STEPS), "comparators": COMPARATORS, "eval_titles": EVAL_TITLES,
         "finished_count": sum(v["finished"] for v in variants)})

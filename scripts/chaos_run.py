@@ -1,7 +1,14 @@
-"""Chaos run: 3 app processes on one embedded PostgreSQL; kill listeners, restart the database, SIGKILL a worker."""
+"""Chaos run: 3 app processes on one embedded PostgreSQL; kill listeners, restart the database, SIGKILL a worker.
+
+--timeout bounds the whole run (PostgreSQL's start included): past it the run stops wherever it is, prints
+where every job stands and exits 2, after stopping its app processes and its PostgreSQL (also on SIGTERM).
+"""
 import argparse
 import asyncio
 import json
+import os
+import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -24,16 +31,25 @@ CHECKS = {  # each must count 0 (db/scripts.sql says why)
 }
 
 
+class ChaosTimeout(Exception):
+    """The run passed its --timeout (raised by SIGALRM wherever the run is)."""
+
+
 class Chaos:
     """Owns the database server and the app processes, and injects the faults."""
 
     def __init__(self, workdir: Path, jobs: int):
         self.workdir, self.jobs = workdir, jobs
-        self.server = database.start_embedded(workdir / "pg")
-        self.url = self.server.get_uri()
+        self.server = None
+        self.url = ""
         self.assets = workdir / "assets"
         self.apps: list[AppProcess] = []
         self.events: list[str] = []
+        self.phase = "starting PostgreSQL"
+
+    def start_server(self) -> None:
+        self.server = database.start_embedded(self.workdir / "pg")
+        self.url = self.server.get_uri()
 
     def log(self, message: str) -> None:
         self.events.append(f"{time.strftime('%H:%M:%S')} {message}")
@@ -43,8 +59,8 @@ class Chaos:
         # Default leases (LEASE_SECONDS, renewed by heartbeats): a killed process's stage comes back within seconds.
         app = AppProcess(self.url, free_port(), self.assets, module="main",
                          sweep_interval_seconds=1, sweep_grace_seconds=2, log_level="WARNING")
-        self.apps.append(app.start(wait=180))
-        return app
+        self.apps.append(app)  # before it is up: a run stopped while it starts still stops it
+        return app.start(wait=180)
 
     def finished(self, db) -> int:
         db.rollback()
@@ -91,11 +107,15 @@ class Chaos:
         raise RuntimeError(f"no stage was running to kill in 120 s; {self.finished(db)}/{self.jobs} jobs finished; "
                            f"(kind, step, status, count): {states}")
 
-    def run(self, timeout: float) -> dict:
+    def run(self) -> dict:
+        self.start_server()
+        self.phase = "applying the schema"
         asyncio.run(_apply_schema(self.url))
         db = session_for(self.url)
-        for _ in range(3):
+        for i in range(3):
+            self.phase = f"starting app process {i + 1} of 3"
             self.start_app()
+        self.phase = "seeding"
         self.log(f"3 app processes up; seeding {self.jobs} jobs x 3 variants")
         job_ids = [seedlib.create_job(db, self.assets, tenant_id="chaos")[0] for _ in range(self.jobs)]
         # A third of the jobs waits for the worker kill: on a fast machine the rest can all finish before it,
@@ -108,18 +128,19 @@ class Chaos:
         faults = [(0.2, self.kill_listeners), (0.4, self.restart_postgres)]
         killed = None
         while True:
+            self.phase = "waiting for the jobs to finish"
             done = self.finished(db)
             if faults and done >= faults[0][0] * self.jobs:
+                self.phase = f"injecting {faults[0][1].__name__}"
                 faults.pop(0)[1](db)
                 db = session_for(self.url)
             elif killed is None and done >= 0.5 * self.jobs:
                 for job_id in held:
                     seedlib.simulate_image_part(db, job_id)
+                self.phase = "kill_worker_mid_stage"
                 killed = self.kill_worker_mid_stage(db)
             if done == self.jobs and killed:
                 break
-            if time.monotonic() - started > timeout:
-                raise RuntimeError(f"timed out with {done}/{self.jobs} jobs finished")
             time.sleep(0.2)
         elapsed = time.monotonic() - started
         variant, step, kill_time = killed
@@ -139,10 +160,57 @@ class Chaos:
         db.get_bind().dispose()
         return summary
 
+    def where_every_job_stands(self) -> list | str:
+        """(kind, step, status, count) of every job and variant, or why it cannot be read."""
+        if not self.url:
+            return "no database yet"
+        try:
+            db = session_for(self.url)
+            try:
+                db.execute(text(Q["report_statement_timeout"]))
+                return [list(row) for row in db.execute(text(Q["chaos_states"])).all()]
+            finally:
+                db.close()
+                db.get_bind().dispose()
+        except Exception as exc:  # noqa: BLE001 - the report says why instead of raising
+            return f"unavailable: {exc!r}"[:500]
+
     def stop(self) -> None:
+        """Stop every app process (SIGTERM together, SIGKILL what is left after 20 s) and PostgreSQL."""
         for app in self.apps:
-            app.stop()
-        self.server.stop()
+            if app.proc and app.proc.poll() is None:
+                app.proc.terminate()
+        deadline = time.monotonic() + 20
+        for app in self.apps:
+            if app.proc:
+                try:
+                    app.proc.wait(max(0.1, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    app.kill()
+        if self.server is not None:
+            try:
+                self.server.stop()
+            except Exception as exc:  # noqa: BLE001 - the postmaster is stopped below if it still runs
+                print(f"stopping PostgreSQL: {exc!r}", flush=True)
+        _stop_postmaster(self.workdir / "pg")
+
+
+def _stop_postmaster(pgdata: Path) -> None:
+    """The postmaster of `pgdata`, if it still runs (a run stopped while PostgreSQL started): fast shutdown."""
+    try:
+        pid = int((pgdata / "postmaster.pid").read_text().split()[0])
+    except (FileNotFoundError, IndexError, ValueError):
+        return
+    for sig, wait in ((signal.SIGINT, 15), (signal.SIGKILL, 5)):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            if not Path(f"/proc/{pid}").exists():
+                return
+            time.sleep(0.1)
 
 
 async def _apply_schema(url: str) -> None:
@@ -151,18 +219,46 @@ async def _apply_schema(url: str) -> None:
     await conn.close()
 
 
+def _raise(exc):
+    def handler(signum, frame):
+        raise exc
+    return handler
+
+
 def main() -> int:
-    """Run, print the figures as JSON; exit 0 only when every check holds."""
+    """Run, print the figures as JSON; exit 0 only when every check holds, 2 when past --timeout."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--jobs", type=int, default=100)
-    parser.add_argument("--timeout", type=float, default=1800)
+    parser.add_argument("--timeout", type=float, default=1800, help="seconds for the whole run")
     args = parser.parse_args()
+    # SIGALRM stops the run wherever it is (a blocking wait included); SIGTERM (a caller giving up) too.
+    signal.signal(signal.SIGALRM, _raise(ChaosTimeout()))
+    signal.signal(signal.SIGTERM, _raise(SystemExit(143)))
     with tempfile.TemporaryDirectory(prefix="chaos_", dir="/tmp") as workdir:
+        print(f"chaos workdir: {workdir}", flush=True)
         chaos = Chaos(Path(workdir), args.jobs)
+        signal.setitimer(signal.ITIMER_REAL, args.timeout)
+        report = None
         try:
-            summary = chaos.run(args.timeout)
+            summary = chaos.run()
+        except (Exception, SystemExit) as exc:  # past the limit, a failure or SIGTERM: where every job stands
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            timed_out = isinstance(exc, ChaosTimeout)
+            report = {"timed_out_after_seconds": args.timeout if timed_out else None,
+                      "error": None if timed_out else repr(exc)[:2000], "phase": chaos.phase,
+                      "where_every_job_stands": chaos.where_every_job_stands(), "events": chaos.events}
+            if not timed_out:
+                raise
         finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            for sig in (signal.SIGTERM, signal.SIGALRM):
+                signal.signal(sig, signal.SIG_IGN)  # the cleanup below runs to its end
             chaos.stop()
+            if report is not None:  # printed once the apps are stopped: none of their log lines inside it
+                print(json.dumps(report, indent=2), flush=True)
+    if report is not None:
+        print(f"chaos run: TIMED OUT after {args.timeout:.0f} s while {report['phase']}", flush=True)
+        return 2
     print(json.dumps(summary, indent=2))
     ok = all(summary[name] == 0 for name in CHECKS)
     print("chaos run:", "PASSED" if ok else "FAILED")

@@ -18,6 +18,10 @@ class ClaimLost(Exception):
     """The row was not in the state this stage needs, or its lease was taken away."""
 
 
+class RunRevoked(ClaimLost):
+    """The run no longer holds its row (cancelled, rewound, taken over): its work is stopped, nothing is written."""
+
+
 class NotFound(Exception):
     """The job, variant or another id named in the request does not exist (or not for this tenant)."""
 

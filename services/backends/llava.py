@@ -3,11 +3,12 @@ import ast
 import json
 import math
 import re
-import threading
 from pathlib import Path
 
 import numpy as np
 
+from services.backends.batching import MicroBatcher
+from services.backends.gpu import free_memory_note, gpu_report
 from services.backends.ports import SCORE_BOUNDS, clamp, pixel_box
 from services.backends.vlm import DefaultVlm
 from services.imaging.detect import thumbnail
@@ -73,9 +74,13 @@ def parse_json_reply(text: str, defaults: dict, bounds: dict[str, tuple[float, f
 
 
 class LlavaVlm:
-    """LLaVA from a local directory; measured answers fill whatever the model's reply leaves out."""
+    """LLaVA from a local directory; measured answers fill whatever the model's reply leaves out.
 
-    def __init__(self, model_path: str, quantization: str = "", device: str | None = None):
+    Requests from several threads that arrive within `batch_wait_ms` run as one `generate` of up to
+    `max_batch_size` (left-padded, greedy: each answer is the one the request gets alone)."""
+
+    def __init__(self, model_path: str, quantization: str = "", device: str | None = None,
+                 max_batch_size: int = 1, batch_wait_ms: float = 0.0):
         path = Path(model_path).expanduser()
         if not model_path or not (path / "config.json").is_file():
             raise FileNotFoundError(f"LLaVA model directory not found (no config.json): {model_path!r}")
@@ -101,15 +106,31 @@ class LlavaVlm:
             kwargs["dtype"] = torch.float16 if self.device.startswith("cuda") else torch.float32
         self._torch = torch
         self._processor = AutoProcessor.from_pretrained(str(self.path), local_files_only=True)
-        self._model = LlavaForConditionalGeneration.from_pretrained(str(self.path), **kwargs).eval()
-        if not self.quantization:
-            self._model.to(self.device)
+        tokenizer = self._processor.tokenizer
+        tokenizer.padding_side = "left"  # decoder-only: every prompt must end where generation starts
+        if tokenizer.pad_token is None:
+            tokenizer.pad_token = tokenizer.unk_token or tokenizer.eos_token
+        try:
+            self._model = LlavaForConditionalGeneration.from_pretrained(str(self.path), **kwargs).eval()
+            if not self.quantization:
+                self._model.to(self.device)
+        except Exception as exc:
+            # Say why on the GPU (no CUDA, out of memory, no bitsandbytes) rather than a bare traceback line.
+            hint = "; try LLAVA_QUANTIZATION=4bit" if isinstance(exc, torch.OutOfMemoryError) else ""
+            where = free_memory_note(torch, self.device) if self.device.startswith("cuda") else self.device
+            raise RuntimeError(f"LLaVA could not load on {self.device} ({where}): {type(exc).__name__}: {exc}{hint}") \
+                from exc
         self._image_token = getattr(self._processor, "image_token", "<image>")
-        self._lock = threading.Lock()
         self._measured = DefaultVlm()
+        self._batcher = MicroBatcher(self._generate, max_batch_size, batch_wait_ms,
+                                     is_oom=lambda exc: isinstance(exc, torch.OutOfMemoryError), on_oom=self._free_cache)
+
+    def _free_cache(self) -> None:
+        if self.device.startswith("cuda"):
+            self._torch.cuda.empty_cache()
 
     def _ask(self, rgb: np.ndarray, question: str, max_new_tokens: int) -> str:
-        """One image + question through generate; returns the new text only."""
+        """One image + question through the batcher; returns the new text only."""
         from PIL import Image
 
         question = question.replace(self._image_token, "")  # user text must not add image placeholders
@@ -119,11 +140,21 @@ class LlavaVlm:
         else:  # the llava-1.5 format
             prompt = f"USER: {self._image_token}\n{question} ASSISTANT:"
         image = Image.fromarray(thumbnail(rgb, 672)[0])  # the processor shrinks it anyway; this saves copying
-        inputs = self._processor(images=image, text=prompt, return_tensors="pt").to(self.device)
+        return self._batcher.submit((image, prompt, max_new_tokens))
+
+    def _generate(self, items: list[tuple]) -> list[str]:
+        """One generate for every (image, prompt, max_new_tokens); each reply cut to its own max_new_tokens."""
+        images, prompts, limits = zip(*items)
+        inputs = self._processor(images=list(images), text=list(prompts), return_tensors="pt",
+                                 padding=True).to(self.device)
         inputs["pixel_values"] = inputs["pixel_values"].to(self._model.dtype)
-        with self._lock, self._torch.inference_mode():
-            out = self._model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False)
-        return self._processor.batch_decode(out[:, inputs["input_ids"].shape[1]:], skip_special_tokens=True)[0]
+        with self._torch.inference_mode():
+            out = self._model.generate(**inputs, max_new_tokens=max(limits), do_sample=False,
+                                       pad_token_id=self._processor.tokenizer.pad_token_id)
+        new = out[:, inputs["input_ids"].shape[1]:]
+        # Greedy: the first n tokens of a longer run are the n tokens a run of n makes.
+        return [self._processor.tokenizer.decode(row[:limit], skip_special_tokens=True)
+                for row, limit in zip(new, limits)]
 
     def analyze(self, rgb: np.ndarray, ad_copy: str) -> dict:
         """Suitability and copy fit as LLaVA sees them; measurements are always the measured ones."""
@@ -160,4 +191,14 @@ class LlavaVlm:
     def describe(self) -> dict:
         """What runs here, for status pages and logs."""
         return {"name": self.name, "kind": "llava", "loaded": True, "path": str(self.path), "device": self.device,
-                "quantization": self.quantization or "none", "dtype": str(self._model.dtype)}
+                "quantization": self.quantization or "none", "dtype": str(self._model.dtype),
+                "max_batch_size": self._batcher.max_batch, "batch_wait_ms": self._batcher.max_wait * 1000}
+
+    def close(self) -> None:
+        """Stop the batching thread, so the model can be freed (scripts that load several in turn)."""
+        self._batcher.close()
+
+    def health(self) -> dict:
+        """The GPU as this process sees it (its own tensors included) and the batcher's figures."""
+        gpu = gpu_report(self._torch)
+        return {"gpu": {**gpu, "oom_count": self._batcher.ooms, "device": self.device}, "batching": self._batcher.stats()}

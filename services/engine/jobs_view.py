@@ -3,8 +3,9 @@ from uuid import UUID
 
 import asyncpg
 
-from services.engine.pipeline import JOB_ADVANCED_STEPS, STAGES, stage_progress
+from services.engine.pipeline import BY_NAME, JOB_ADVANCED_STEPS, STAGES, Level, next_stage, stage_progress
 from services.engine.queries import Q
+from services.engine.replicas import unserved_stages
 
 
 def job_progress(job_step: str | None, job_status: str | None, variant_states: list) -> float:
@@ -18,15 +19,16 @@ def job_progress(job_step: str | None, job_status: str | None, variant_states: l
     return 0.9 * sum(stage_progress(step, status) for step, status in variant_states) / len(variant_states)
 
 
-async def list_jobs(pool: asyncpg.Pool, tenant_id: str | None, status: str | None, limit: int) -> list[dict]:
-    """Recent jobs, newest first, optionally for one tenant or status."""
-    rows = await pool.fetch(Q["view_recent_jobs"], tenant_id, status, limit)
-    return [{**{k: r[k] for k in r.keys() if k != "states"},
+async def list_jobs(pool: asyncpg.Pool, tenant_id: str | None, status: str | None, limit: int,
+                    finished: bool | None = None, outcome: str | None = None) -> list[dict]:
+    """Recent jobs, newest first, optionally for one tenant, status, finished flag or outcome."""
+    rows = await pool.fetch(Q["view_recent_jobs"], tenant_id, status, limit, finished, outcome)
+    return [{**{k: r[k] for k in r.keys() if k != "states"}, "finished": r["outcome"] is not None,
              "progress": job_progress(r["current_step"], r["status"], r["states"])} for r in rows]
 
 
-async def job_detail(pool: asyncpg.Pool, job_id: UUID) -> dict | None:
-    """Everything known about one job, or None."""
+async def job_detail(pool: asyncpg.Pool, job_id: UUID, live_seconds: float = 10.0) -> dict | None:
+    """Everything known about one job, or None; `live_seconds`: a replica's heartbeat age that still counts."""
     async with pool.acquire() as conn:
         job = await conn.fetchrow(Q["view_job"], job_id)
         if job is None:
@@ -38,14 +40,19 @@ async def job_detail(pool: asyncpg.Pool, job_id: UUID) -> dict | None:
         runs = [dict(r) for r in await conn.fetch(Q["view_stage_runs"], job_id)]
         texts = {r["generation_stage"]: r for r in await conn.fetch(Q["view_texts"], job_id)}
         feed = await conn.fetchrow(Q["view_feed"], job_id)
+        actions = [dict(r) for r in await conn.fetch(Q["job_actions"], job_id)]
         usage = job_usage(await conn.fetch(Q["view_job_llm_usage"], job_id),
                           await conn.fetchrow(Q["view_job_vlm_usage"], job_id))
+        unserved = await unserved_stages(conn, live_seconds)
     by_overlay: dict = {}
     for e in evals:
         by_overlay.setdefault(e["overlay_id"], {})[e["evaluation_type"]] = e["metrics"]
     ours = {s.name for s in STAGES if s.level == "variant"}
     for v in variants:
         v["waiting_for"] = _waiting_for(v, ours, "ad_copy_eng" in texts)
+        v["waiting_reason"] = _REASONS.get(v["waiting_for"], f"upstream step {v['waiting_for']} has not finished") \
+            if v["waiting_for"] else None
+        _waiting_for_replica(v, "variant", unserved)
         v["evaluations"] = by_overlay.get(v["overlay_id"], {})
         v["formats"] = [{"format": r["format"], "render_id": r["render_id"], "image_url": r["image_url"],
                          "width": r["width"], "height": r["height"]}
@@ -60,8 +67,12 @@ async def job_detail(pool: asyncpg.Pool, job_id: UUID) -> dict | None:
         refined_ad_copy_eng=(texts.get("refined_ad_copy") or {}).get("refined_ad_copy_eng"),
         ad_copy_kor=(texts.get("eng_to_kor") or {}).get("ad_copy_kor"),
         instagram_feed=dict(feed) if feed else None,
+        finished=job["outcome"] is not None,
+        actions=actions,  # operator actions (cancel, rerun, select, retry, replay): who, when, what
         usage=usage,
+        waiting_for=None, waiting_reason=None,
     )
+    _waiting_for_replica(detail, "job", unserved)
     return detail
 
 
@@ -89,3 +100,17 @@ def _waiting_for(variant: dict, ours: set, has_copy: bool) -> str | None:
     if step == "img_gen" and status == "done":
         return None if has_copy else "ad_copy_eng"
     return None if step in ours else (step or "img_gen")
+
+
+_REASONS = {"ad_copy_eng": "the text part has not written the English copy"}
+
+
+def _waiting_for_replica(row: dict, level: Level, unserved: dict[str, str]) -> None:
+    """SERVE_STAGES: a row whose next stage (or due retry) no live replica serves waits for one."""
+    if row.get("waiting_for"):
+        return
+    step, status = row["current_step"], row["status"]
+    stage = next_stage(level, step) if status == "done" else (
+        BY_NAME.get(step or "") if status == "failed" and row["next_retry_at"] is not None else None)
+    if stage is not None and stage.name in unserved:
+        row["waiting_for"], row["waiting_reason"] = stage.name, unserved[stage.name]

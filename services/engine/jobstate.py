@@ -16,8 +16,8 @@ async def advance_job_if_finished(conn: asyncpg.Connection, job_id: UUID) -> str
     # The row lock serialises variants finishing at the same instant: the second one waits here,
     # then its tally (a new statement under READ COMMITTED) sees the first one's commit.
     job = await conn.fetchrow(Q["lock_job"], job_id)
-    if job is None or job["current_step"] in JOB_ADVANCED_STEPS:
-        return None
+    if job is None or job["current_step"] in JOB_ADVANCED_STEPS or job["cancelled_at"] is not None:
+        return None  # a cancelled job stays cancelled (services/ops/actions.py)
     tally = await conn.fetchrow(Q["variant_tally"], job_id)
     if tally["total"] == 0 or tally["done"] + tally["dead"] < tally["total"]:
         return None

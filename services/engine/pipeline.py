@@ -15,7 +15,7 @@ class Stage:
     level: Level
     needs_overlay_id: bool
     timeout_seconds: float  # the stage's own limit (hard in a worker process); the lease is LEASE_SECONDS
-    concurrency: int  # per process; a GPU holds one LLaVA at a time (served VLM: see concurrency())
+    concurrency: int  # per process; the VLM stages' value depends on the backend: see concurrency()
     summary: str
 
 
@@ -56,15 +56,30 @@ VARIANT_STEPS = ("img_gen",) + tuple(s.name for s in STAGES if s.level == "varia
 
 
 # Stages that call the VLM backend: served (VLM_BACKEND=openai) they take VLM_CONCURRENCY requests at a time,
-# which the inference server batches; in-process LLaVA (and the CPU default) keep the table's value.
+# which the inference server batches; in-process LLaVA takes LLAVA_MAX_BATCH_SIZE, which its backend batches
+# (services/backends/batching.py); the CPU default keeps the table's value.
 VLM_STAGES = ("vlm_analyze", "vlm_judge")
 
 
 def concurrency(stage: Stage, settings) -> int:
     """How many runs of `stage` one process allows at once, for the backend `settings` configure."""
-    if stage.name in VLM_STAGES and (settings.vlm_backend or "").strip().lower() == "openai":
+    backend = (settings.vlm_backend or "").strip().lower()
+    if stage.name in VLM_STAGES and backend == "openai":
         return max(1, int(settings.vlm_concurrency))
+    if stage.name in VLM_STAGES and backend == "llava":
+        return max(1, int(settings.llava_max_batch_size))
     return stage.concurrency
+
+
+def parse_stages(value: str) -> frozenset[str]:
+    """SERVE_STAGES: a comma list of stage names, empty (or "all") for every stage; unknown names raise."""
+    names = {n.strip() for n in (value or "").split(",") if n.strip()}
+    if not names or names == {"all"}:
+        return frozenset(BY_NAME)
+    unknown = sorted(names - set(BY_NAME))
+    if unknown:
+        raise ValueError(f"unknown stage(s) {', '.join(unknown)} in SERVE_STAGES; stages: {', '.join(BY_NAME)}")
+    return frozenset(names)
 
 
 def next_stage(level: Level, step: str | None) -> Stage | None:

@@ -11,6 +11,7 @@ from uuid import UUID
 import asyncpg
 
 from config import Settings
+from services.engine.fairqueue import FairSlots
 from services.engine.jobstate import advance_job_if_finished
 from services.engine.pipeline import BY_NAME, FIRST_VARIANT_STAGE, JOB_ADVANCED_STEPS, LAST_VARIANT_STAGE, Stage, concurrency
 from services.engine.queries import Q
@@ -23,8 +24,8 @@ from services.engine.stage_types import (
     StageTimeout,
     clean_error,
 )
-from services.engine.workers import WorkerCrashed, WorkerKilled, WorkerPool, process_group
-from services.errors import ClaimLost, InputError, NotFound, claim_refusal, relative_paths
+from services.engine.workers import WorkerAborted, WorkerCrashed, WorkerKilled, WorkerPool, process_group
+from services.errors import ClaimLost, InputError, NotFound, RunRevoked, claim_refusal, relative_paths
 from services.ops import metrics
 
 log = logging.getLogger(__name__)
@@ -42,9 +43,12 @@ class StageRunner:
         self.on_retry_scheduled = on_retry_scheduled  # callback(ctx, delay): dispatch the retry when due
         self.workers = workers  # handlers with a process_group run there; the others in threads
         self.draining = False
-        self._active: dict[UUID, tuple[StageContext, asyncio.Event]] = {}  # run_token -> (ctx, released)
+        self.served = settings.served_stages  # SERVE_STAGES
+        # run_token -> (ctx, released, revoked): `revoked` stops the work when the row is no longer ours
+        self._active: dict[UUID, tuple[StageContext, asyncio.Event, asyncio.Event]] = {}
         self._heartbeat: asyncio.Task | None = None
-        self._slots = {s.name: asyncio.Semaphore(concurrency(s, settings)) for s in BY_NAME.values()}
+        # Round robin between tenants where sent requests wait for a slot too (issue 26).
+        self._slots = {s.name: FairSlots(concurrency(s, settings)) for s in BY_NAME.values()}
         # Job stages wait on an LLM for minutes at worst: their own threads, so they can never starve the
         # CPU-bound variant stages of the default pool (cores + 4 threads: more only adds GIL contention).
         job_slots = sum(s.concurrency for s in BY_NAME.values() if s.level == "job")
@@ -56,19 +60,22 @@ class StageRunner:
     async def run(self, stage_name: str, request: dict) -> dict:
         """Run `stage_name` for the row named in `request`; raises NotFound or ClaimLost."""
         stage = BY_NAME[stage_name]
+        if stage_name not in self.served:  # SERVE_STAGES: never claim another replica's stage
+            raise ClaimLost(f"{stage_name} is not served by this replica (SERVE_STAGES={self.settings.serve_stages})")
         # Wait for a slot before claiming, so the lease only covers real work.
-        async with self._slots[stage_name]:
+        async with self._slots[stage_name].hold(request.get("tenant_id")):
             if self.draining:
                 raise Draining("shutting down: not claiming new stages")
             ctx = await self._claim(stage, request)
             started = time.perf_counter()
-            released = asyncio.Event()
-            self._active[ctx.run_token] = (ctx, released)
+            released, revoked = asyncio.Event(), asyncio.Event()
+            self._active[ctx.run_token] = (ctx, released, revoked)
             self._start_heartbeat()
             try:
-                result = await self._work(ctx, released)
+                result = await self._work(ctx, released, revoked)
             except (ClaimLost, Released) as exc:
-                metrics.STAGE_RUNS.labels(stage_name, "lost" if isinstance(exc, ClaimLost) else "released").inc()
+                kind = "revoked" if isinstance(exc, RunRevoked) else "lost" if isinstance(exc, ClaimLost) else "released"
+                metrics.STAGE_RUNS.labels(stage_name, kind).inc()
                 raise
             except Exception as exc:  # noqa: BLE001 - every failure is stored, none escapes
                 return await self._fail(ctx, exc)
@@ -125,7 +132,7 @@ class StageRunner:
             raise NotFound(f"overlay {overlay_id} not found for variant {variant_id}")
         raise ClaimLost(f"overlay {overlay_id} is not the variant's latest overlay")
 
-    async def _work(self, ctx: StageContext, released: asyncio.Event) -> dict:
+    async def _work(self, ctx: StageContext, released: asyncio.Event, revoked: asyncio.Event) -> dict:
         handler = self.handlers[ctx.stage.name]
         async with self.pool.acquire() as conn:
             inputs = await handler.load(conn, ctx)
@@ -133,14 +140,21 @@ class StageRunner:
         # process it is a hard limit (the process is killed); a thread can only be abandoned.
         limit = ctx.stage.timeout_seconds * self.settings.stage_timeout_scale
         group = process_group(handler) if self.workers else None
-        if group:
-            work = asyncio.ensure_future(self.workers.call(group, ctx.stage.name, inputs, limit))
+        if group:  # a revoked run (cancelled) kills its worker process: the stage stops at once
+            work = asyncio.ensure_future(self.workers.call(group, ctx.stage.name, inputs, limit, abort=revoked,
+                                                           tenant=ctx.tenant_id))
         else:
             work = asyncio.ensure_future(asyncio.wait_for(asyncio.get_running_loop().run_in_executor(
                 self._pools.get(ctx.stage.name, self._pools[ctx.stage.level]), handler.run, inputs), timeout=limit))
-        release = asyncio.ensure_future(released.wait())
-        await asyncio.wait({work, release}, return_when=asyncio.FIRST_COMPLETED)
+        release, revoke = asyncio.ensure_future(released.wait()), asyncio.ensure_future(revoked.wait())
+        await asyncio.wait({work, release, revoke}, return_when=asyncio.FIRST_COMPLETED)
         release.cancel()
+        revoke.cancel()
+        if revoked.is_set() and not released.is_set() and (
+                not work.done() or isinstance(work.exception(), (WorkerAborted, WorkerCrashed))):
+            # A thread cannot be stopped: its result is dropped (the run token refuses its commit anyway).
+            work.add_done_callback(lambda f: f.cancelled() or f.exception())
+            raise RunRevoked(f"{ctx.stage.name}: the run was cancelled or taken over; stopped, nothing written")
         if not work.done():  # released on shutdown: the row is already back at (previous, done)
             work.add_done_callback(lambda f: f.cancelled() or f.exception())
             raise Released(f"{ctx.stage.name}: released on shutdown; another replica takes it")
@@ -242,9 +256,23 @@ class StageRunner:
             if not tokens:
                 continue
             try:
-                await self.pool.execute(Q["extend_leases"], tokens, self.settings.lease_seconds, timeout=5)
+                rows = await self.pool.fetch(Q["extend_leases"], tokens, self.settings.lease_seconds, timeout=5)
             except Exception as exc:  # noqa: BLE001 - the next beat tries again; the lease has room for it
                 log.warning("heartbeat failed: %r", exc)
+                continue
+            # A run whose row is no longer its own (cancelled by another replica or the CLI): stop it now.
+            self.revoke(set(tokens) - {r["run_token"] for r in rows})
+
+    def revoke(self, tokens) -> int:
+        """Stop the runs of these tokens that this process holds (cancel); returns how many it held."""
+        held = 0
+        for token in tokens:
+            entry = self._active.get(token)
+            if entry is not None:
+                entry[2].set()
+                held += 1
+                log.info("run revoked: stopping its work", extra=self._log_ids(entry[0]))
+        return held
 
     def begin_drain(self) -> None:
         """Shutdown began: claim nothing more; release what is still running before the grace period ends."""
@@ -260,7 +288,7 @@ class StageRunner:
         """Put every run still going back to its previous state (no attempt used) for another replica."""
         self.draining = True
         released = 0
-        for token, (ctx, event) in list(self._active.items()):
+        for token, (ctx, event, _revoked) in list(self._active.items()):
             query = "release_variant" if ctx.stage.level == "variant" else "release_job"
             row_id = ctx.job_variants_id if ctx.stage.level == "variant" else ctx.job_id
             try:

@@ -21,6 +21,8 @@ _TRIGGER = re.compile(r"CREATE\s+(?:OR\s+REPLACE\s+)?(CONSTRAINT\s+)?TRIGGER\s+(
 # The first CREATE INDEX of a name in a file counts: 0006's second one is inside a format() string.
 _INDEX = re.compile(r"CREATE\s+(UNIQUE\s+)?INDEX\s+(?:CONCURRENTLY\s+)?(?:IF\s+NOT\s+EXISTS\s+)?(\w+)\s+ON\s+(\w+)"
                     r"(?:[^;']|'[^']*')*", re.I)
+# A parameter written "name type": to_regprocedure takes the types only (multi-word types start with these).
+_TYPE_FIRST_WORDS = {"double", "timestamp", "time", "character", "bit", "interval"}
 _ON_TABLE = re.compile(r"(\sON\s+)(\w+)", re.I)
 # Forms a migration may leave on purpose: 0006 limits the unique index to newer rows when history has duplicates.
 _ACCEPTED = {"uq_refined_ad_copy_per_job": (re.compile(r" AND \(pk > \d+\)\)$"), ")")}
@@ -52,7 +54,7 @@ def catalogue(files: list[migrations.Migration] | None = None) -> list[Item]:
         for statement in migrations.split_statements(m.sql):
             body = re.sub(r"^(\s*--[^\n]*\n)+", "", statement)
             if match := _FUNCTION.match(body):
-                found[("function", match[1])] = Item("function", match[1], match[2].strip(), body, m.filename)
+                found[("function", match[1])] = Item("function", match[1], _arg_types(match[2]), body, m.filename)
         for match in _TRIGGER.finditer(m.sql):
             found[("trigger", match[2])] = Item("trigger", match[2], match[3], match[0].strip(), m.filename,
                                                 constraint=bool(match[1]))
@@ -62,6 +64,20 @@ def catalogue(files: list[migrations.Migration] | None = None) -> list[Item]:
                 found[("index", match[2])] = Item("index", match[2], match[3], match[0].strip(), m.filename)
     order = {"function": 0, "trigger": 1, "index": 2}
     return sorted(found.values(), key=lambda i: (order[i.kind], i.name))
+
+
+def _arg_types(params: str) -> str:
+    """A function's parameter list as argument types only ("step TEXT, n INT" -> "TEXT, INT")."""
+    types = []
+    for param in filter(None, (p.strip() for p in params.split(","))):
+        words = param.split()
+        if words[0].upper() == "OUT":  # not part of the signature (0013's provider_acquire returns two)
+            continue
+        if words[0].upper() in ("IN", "INOUT", "VARIADIC"):
+            words = words[1:]
+        named = len(words) > 1 and words[0].lower() not in _TYPE_FIRST_WORDS
+        types.append(" ".join(words[1:] if named else words))
+    return ", ".join(types)
 
 
 def _trigger_def(text: str, table: str) -> str:

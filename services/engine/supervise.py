@@ -3,6 +3,7 @@ import asyncio
 import logging
 import signal
 
+from services.engine.pipeline import BY_NAME, VLM_STAGES, concurrency
 from services.engine.workers import WorkerPool, process_group
 
 log = logging.getLogger(__name__)
@@ -10,13 +11,18 @@ log = logging.getLogger(__name__)
 
 async def start_workers(factory, settings, handlers: dict, models_status: dict) -> WorkerPool | None:
     """Start a worker group per process_group the handlers name; warm up the handlers that stay in threads."""
+    served = settings.served_stages  # SERVE_STAGES: a replica loads only the models its stages use
+    handlers = {name: h for name, h in handlers.items() if name in served}
     groups = {process_group(h) for h in handlers.values()} - {None} if settings.worker_processes > 0 else set()
     for handler in handlers.values():
         if (not groups or process_group(handler) is None) and hasattr(handler, "warm_up"):
             models_status.update(await asyncio.to_thread(handler.warm_up) or {})
     if not groups:
         return None
-    workers = WorkerPool(factory, settings, groups, sizes={"cpu": settings.worker_processes})
+    # The vlm process takes every VLM stage's slots at once: its LLaVA batches what arrives together.
+    vlm_slots = sum(concurrency(BY_NAME[name], settings) for name in VLM_STAGES if name in served)
+    workers = WorkerPool(factory, settings, groups, sizes={"cpu": settings.worker_processes},
+                         slots={"vlm": vlm_slots})
     await workers.start()
     log.info("worker processes: %s", workers.status())
     return workers

@@ -1,6 +1,7 @@
 """Periodic recovery: lost notifications, dead workers, due retries, jobs that did not advance."""
 import asyncio
 import logging
+import zlib
 
 import asyncpg
 
@@ -25,7 +26,7 @@ async def sweep_once(pool: asyncpg.Pool, dispatcher: Dispatcher, settings: Setti
     async with pool.acquire() as conn, conn.transaction():
         # Every scan runs under the lock: one replica sweeps a round, the others skip it (the lock ends
         # with the transaction, so a replica that dies mid-sweep holds nothing).
-        if not await conn.fetchval(Q["try_sweep_lock"], _SWEEP_LOCK):
+        if not await conn.fetchval(Q["try_sweep_lock"], _lock_key(settings)):
             return found
         backoff = (settings.max_crashes, settings.retry_base_seconds, settings.retry_max_seconds)
         expired = await conn.fetch(Q["expire_variant_leases"], settings.max_retries, _VARIANT_STAGES, *backoff)
@@ -40,6 +41,7 @@ async def sweep_once(pool: asyncpg.Pool, dispatcher: Dispatcher, settings: Setti
                                     _VARIANT_AFTER, _VARIANT_STAGES)
         jobs = await conn.fetch(Q["stalled_jobs"], settings.sweep_grace_seconds, _JOB_AFTER, _JOB_STAGES)
         await _count_waiting(conn)
+        await count_queues(conn)
         await waiting_report(conn, settings)
     for row in variants:
         stage = BY_NAME[row["current_step"]] if row["status"] == "failed" else next_stage("variant", row["current_step"])
@@ -60,6 +62,14 @@ async def sweep_once(pool: asyncpg.Pool, dispatcher: Dispatcher, settings: Setti
     return found
 
 
+def _lock_key(settings: Settings) -> int:
+    """SERVE_STAGES: replicas of one role share a sweep lock; another role sweeps (and dispatches) its own stages."""
+    served = settings.served_stages
+    if served == frozenset(BY_NAME):
+        return _SWEEP_LOCK
+    return _SWEEP_LOCK + 1 + zlib.crc32(",".join(sorted(served)).encode()) % 1_000_000
+
+
 async def waiting_report(conn, settings: Settings) -> dict:
     """Waiting that does not end by itself (start gate, jobs held upstream); also sets the gauges."""
     row = await conn.fetchrow(Q["waiting_report"], settings.start_gate_warn_seconds, _VARIANT_STAGES)
@@ -74,6 +84,25 @@ async def _count_waiting(conn: asyncpg.Connection) -> None:
     metrics.ROWS_WAITING.clear()
     for row in rows:
         metrics.ROWS_WAITING.labels(row["current_step"], row["status"]).set(row["n"])
+
+
+async def count_queues(conn: asyncpg.Connection) -> dict:
+    """Rows waiting for each stage per tenant, and the oldest one's wait (/metrics; issue 26)."""
+    rows = await conn.fetch(Q["queue_depths"], _VARIANT_AFTER, _VARIANT_STAGES, _JOB_AFTER, _JOB_STAGES)
+    queues: dict[tuple[str, str], list] = {}
+    for row in rows:
+        stage = BY_NAME[row["step"]] if row["status"] == "failed" else next_stage(row["level"], row["step"])
+        if stage is None:
+            continue
+        entry = queues.setdefault((stage.name, row["tenant_id"] or ""), [0, 0.0])
+        entry[0] += row["n"]
+        entry[1] = max(entry[1], float(row["oldest"] or 0.0))
+    metrics.QUEUE_DEPTH.clear()
+    metrics.QUEUE_OLDEST.clear()
+    for (stage_name, tenant), (n, oldest) in queues.items():
+        metrics.QUEUE_DEPTH.labels(stage_name, tenant).set(n)
+        metrics.QUEUE_OLDEST.labels(stage_name, tenant).set(oldest)
+    return queues
 
 
 class Sweeper:

@@ -70,6 +70,11 @@ class VlmBacked:
         self.models.vlm  # noqa: B018 - reading the property loads the model
         return {"vlm": self.models.status["vlm"]}
 
+    def health(self) -> dict:
+        """The loaded backend's GPU and batching report (in-process LLaVA); {} for the others or before loading."""
+        health = getattr(self.models.loaded_vlm, "health", None)
+        return health() if health else {}
+
 
 class VlmAnalyze(VlmBacked, _ImageStage):
     """Does the image suit an ad, does the copy fit; refine the copy when it does not."""

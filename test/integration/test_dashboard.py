@@ -61,7 +61,7 @@ def test_dashboard_in_chromium_shows_a_finished_job(db, db_url, tmp_path):
             page.goto(f"{base}/dashboard/jobs/{job_id}", wait_until="load")
 
             images = page.eval_on_selector_all("img", "els => els.map(e => [e.getAttribute('src'), e.naturalWidth])")
-            assert len(images) == 15, images  # original, overlaid and the 1:1, 4:5, 9:16 formats per variant
+            assert len(images) == 16, images  # original + overlaid + the 1:1, 4:5, 9:16 formats per variant, the post's image
             assert all(width > 0 for _, width in images), images
             assert page.get_by_test_id("img-format").count() == 9
             assert page.get_by_test_id("job-step").inner_text() == detail["current_step"] == "instagram_feed_gen"
@@ -72,6 +72,7 @@ def test_dashboard_in_chromium_shows_a_finished_job(db, db_url, tmp_path):
             assert page.get_by_test_id("selected-badge").count() == 1
 
             assert page.get_by_test_id("variant").count() == 3
+            page.eval_on_selector_all("details", "els => els.forEach(e => { e.open = true; })")  # engineering detail
             for variant in detail["variants"]:
                 card = page.locator(f'[data-variant-id="{variant["job_variants_id"]}"]')
                 assert card.get_by_test_id("variant-step").inner_text() == variant["current_step"]
@@ -107,7 +108,7 @@ def test_dashboard_in_chromium_shows_a_finished_job(db, db_url, tmp_path):
         assert all(url.startswith(base) for url in requests), [u for u in requests if not u.startswith(base)]
 
 
-def test_dashboard_http_is_read_only_filtered_and_escaped(db, db_url, tmp_path, monkeypatch):
+def test_dashboard_http_is_filtered_escaped_and_its_forms_need_a_token(db, db_url, tmp_path, monkeypatch):
     monkeypatch.setenv("TEST_FAIL_STAGE", "planner")  # counting handlers: planner always raises
     settings = app_settings(db_url, tmp_path, max_retries=1)
     with serve(create_app(settings, handlers_factory=counting_handlers), settings.port):
@@ -121,13 +122,13 @@ def test_dashboard_http_is_read_only_filtered_and_escaped(db, db_url, tmp_path, 
         assert "<script>alert(1)</script>" not in everything.text and "&lt;script&gt;" in everything.text
         only_x = httpx.get(f"{base}/dashboard", params={"tenant_id": "x"}).text
         assert job_x in only_x and job_y not in only_x
-        assert "No jobs" in httpx.get(f"{base}/dashboard", params={"tenant_id": "nobody"}).text
+        assert "No jobs" in httpx.get(f"{base}/dashboard", params={"tenant_id": "nobody", "lang": "en"}).text
 
         page = httpx.get(f"{base}/dashboard/jobs/{job_x}")
         assert page.status_code == 200
         assert 'http-equiv="refresh"' in page.text  # not finished: the page refreshes itself
-        for html in (everything.text, page.text):
-            assert "<form" not in html.lower() and "method=" not in html.lower()
+        for html in (everything.text, page.text):  # a form that changes something carries its CSRF token
+            assert 'method="post"' not in html or 'name="csrf_token"' in html
         assert httpx.get(f"{base}/dashboard/jobs/00000000-0000-0000-0000-000000000000").status_code == 404
         assert httpx.get(f"{base}/dashboard/jobs/not-a-uuid").status_code == 422
 
@@ -139,6 +140,7 @@ def test_dashboard_http_is_read_only_filtered_and_escaped(db, db_url, tmp_path, 
         assert 'data-testid="job-variants">2/2<' in failed_page and 'http-equiv="refresh"' not in failed_page
 
         assert httpx.post(f"{base}/dashboard", json={}).status_code == 405
-        assert httpx.post(f"{base}/dashboard/jobs/{job_x}").status_code == 415  # a form post is refused before routing
+        assert httpx.post(f"{base}/dashboard/jobs/{job_x}").status_code == 405  # the review page itself takes no posts
+        assert httpx.post(f"{base}/dashboard/jobs/{job_x}/actions/retry").status_code == 403  # no CSRF token
         assert all(r.methods == {"GET"} for r in dashboard.router.routes)
         assert httpx.get(f"{base}/dashboard/font.otf").headers["content-type"] == "font/otf"  # Hangul, served locally

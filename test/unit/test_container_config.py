@@ -78,7 +78,7 @@ def real_compose(*args, env=None, file=None):
 def test_real_compose_accepts_the_default_and_every_profile():
     profiles = real_compose("config", "--profiles")
     assert profiles.returncode == 0, profiles.stderr
-    assert set(profiles.stdout.split()) == {"local-db", "vllm"}
+    assert set(profiles.stdout.split()) == {"local-db", "vllm", "split"}
     for profile in ["", *profiles.stdout.split()]:
         run = real_compose(*(["--profile", profile] if profile else []), "config", "-q")
         # `config -q` prints nothing when the file is valid; any warning is a finding too.
@@ -168,3 +168,23 @@ def test_build_context_keeps_secrets_weights_and_local_data_out():
     for path in ("main.py", "services/engine/pipeline.py", "assets/samples/coffee.png", "db/migrations/0001_shared_schema.sql",
                  "requirements.txt"):
         assert not dockerignored(path, patterns), path
+
+
+def test_split_profile_puts_the_vlm_stages_on_the_gpu_and_the_rest_on_the_cpu():
+    from config import Settings
+    from services.engine.pipeline import STAGES, VLM_STAGES
+
+    services = compose(ENV)["services"]
+    gpu, cpu = services["gpu"], services["cpu"]
+    assert gpu["profiles"] == cpu["profiles"] == ["split"]  # the default `docker compose up` is unchanged
+    roles = {}
+    for name, service in (("gpu", gpu), ("cpu", cpu)):
+        env = service["environment"]
+        assert env["DATABASE_URL"] == ENV["DATABASE_URL"] and service["command"] == ["python", "main.py"]
+        roles[name] = Settings(_env_file=None, serve_stages=env["SERVE_STAGES"]).served_stages  # valid names
+    assert roles["gpu"] == set(VLM_STAGES) and gpu["environment"]["VLM_BACKEND"] == "llava"
+    assert roles["cpu"] | roles["gpu"] == {s.name for s in STAGES} and not roles["cpu"] & roles["gpu"]
+    assert gpu["deploy"]["resources"]["reservations"]["devices"][0]["capabilities"] == ["gpu"]
+    assert "deploy" not in cpu
+    assert gpu["container_name"] != cpu["container_name"] and gpu["ports"] != cpu["ports"]
+    assert "assets:/data/assets" in gpu["volumes"] and "assets:/data/assets" in cpu["volumes"]  # one ASSETS_DIR

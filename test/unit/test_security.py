@@ -3,7 +3,7 @@ import pytest
 
 from config import Settings
 from main import create_app
-from routers.dashboard import local_asset
+from routers.ui import local_asset
 from routers.web import public_status
 from services.errors import InputError, relative_paths
 from services.imaging.imageio import resolve_asset_path

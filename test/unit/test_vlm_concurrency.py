@@ -1,4 +1,4 @@
-"""The VLM stages' concurrency follows the backend: served = VLM_CONCURRENCY, in-process = the table's 1."""
+"""The VLM stages' concurrency follows the backend: served = VLM_CONCURRENCY, in-process LLaVA = LLAVA_MAX_BATCH_SIZE."""
 import asyncio
 
 from config import Settings
@@ -10,7 +10,8 @@ from services.imaging.imageio import load_rgb
 from test.unit.samples import SAMPLES
 
 SERVED = Settings(_env_file=None, vlm_backend="openai", vlm_base_url="http://127.0.0.1:9/v1", vlm_concurrency=16)
-IN_PROCESS = Settings(_env_file=None, vlm_backend="llava", vlm_concurrency=16)
+IN_PROCESS = Settings(_env_file=None, vlm_backend="llava", vlm_concurrency=16, llava_max_batch_size=4)
+DEFAULT = Settings(_env_file=None, vlm_concurrency=16, llava_max_batch_size=4)
 
 
 class _ServedHandler:
@@ -21,20 +22,21 @@ def test_served_vlm_stages_take_vlm_concurrency_and_nothing_else_changes():
     for stage in STAGES:
         expected = 16 if stage.name in VLM_STAGES else stage.concurrency
         assert concurrency(stage, SERVED) == expected, stage.name
-        assert concurrency(stage, IN_PROCESS) == stage.concurrency, stage.name
-    assert {concurrency(BY_NAME[name], IN_PROCESS) for name in VLM_STAGES} == {1}  # one LLaVA per process
+        assert concurrency(stage, IN_PROCESS) == (4 if stage.name in VLM_STAGES else stage.concurrency), stage.name
+        assert concurrency(stage, DEFAULT) == stage.concurrency, stage.name
+    assert {concurrency(BY_NAME[name], DEFAULT) for name in VLM_STAGES} == {1}  # the measured default: CPU-bound
 
 
 def test_runner_and_dispatcher_size_their_slots_from_the_backend():
     handlers = {"vlm_analyze": _ServedHandler(), "vlm_judge": _ServedHandler(), "ocr_eval": object()}
     runner = StageRunner(None, SERVED, handlers)
-    assert runner._slots["vlm_analyze"]._value == 16 and runner._slots["vlm_judge"]._value == 16
-    assert runner._slots["ocr_eval"]._value == BY_NAME["ocr_eval"].concurrency
+    assert runner._slots["vlm_analyze"].free() == 16 and runner._slots["vlm_judge"].free() == 16
+    assert runner._slots["ocr_eval"].free() == BY_NAME["ocr_eval"].concurrency
     # The served stages wait on HTTP in threads of their own, one per slot; CPU stages keep the shared pool.
     assert runner._pools["vlm_analyze"]._max_workers == 16 and "ocr_eval" not in runner._pools
-    assert StageRunner(None, IN_PROCESS, {})._slots["vlm_analyze"]._value == 1
+    assert StageRunner(None, IN_PROCESS, {})._slots["vlm_analyze"].free() == 4  # LLaVA batches them
     dispatcher = Dispatcher(None, SERVED)
-    assert dispatcher._slots["vlm_judge"].size == 32  # twice the stage's slots in flight, as for every stage
+    assert dispatcher.senders["vlm_judge"] == 32  # twice the stage's slots in flight, as for every stage
     asyncio.run(dispatcher.client.aclose())
 
 
