@@ -840,7 +840,8 @@ CREATE TABLE public.renders (
     overlay_id uuid,
     image_asset_id uuid,
     created_at timestamp with time zone DEFAULT CURRENT_TIMESTAMP,
-    updated_at timestamp with time zone DEFAULT CURRENT_TIMESTAMP
+    updated_at timestamp with time zone DEFAULT CURRENT_TIMESTAMP,
+    format text
 );
 
 --
