@@ -97,6 +97,24 @@ def test_named_commands_exist(doc: Path) -> None:
     assert not missing, f"{doc.name} names commands whose script does not exist: {missing}"
 
 
+def _anchors(doc: Path) -> set[str]:
+    """GitHub's anchors for a document's headings: lower case, punctuation dropped, spaces to dashes."""
+    heads = re.findall(r"^#+ (.+)$", FENCE.sub("", doc.read_text()), re.M)
+    return {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-") for h in heads}
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_linked_sections_exist(doc: Path) -> None:
+    broken = []
+    for target in LINK.findall(doc.read_text()):
+        path, _, anchor = target.partition("#")
+        if anchor and not target.startswith("http") and (not path or path.endswith(".md")):
+            linked = doc if not path else (doc.parent / path)
+            if linked.exists() and anchor not in _anchors(linked):
+                broken.append(target)
+    assert not broken, f"{doc.name} links to sections that do not exist: {broken}"
+
+
 def test_the_checks_can_fail() -> None:
     """The parser finds made-up paths and commands, and skips URLs, placeholders and routes."""
     text = "See `services/nowhere.py` and `services/stages_*.py`, run `python scripts/nope.py --x`,"
