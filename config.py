@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     # Stage roles: the stages this replica claims and dispatches (comma list; empty = all), e.g. the GPU
     # machine "vlm_analyze,vlm_judge" and the CPU machines the rest, on one database (docs/gpu.md).
     serve_stages: str = ""
+    # Fair share (issue 26): every stage's queue is round robin between tenants; a weight gives a tenant
+    # that many runs per round ("chain_a=1,shop_b=2"; unnamed tenants weigh 1).
+    tenant_weights: str = ""
 
     # Model backends: "default" runs anywhere; real backends load from local paths only.
     vlm_backend: str = "default"  # default | llava | openai (a served model: vLLM, SGLang, Ollama)
@@ -123,6 +126,15 @@ class Settings(BaseSettings):
     webhook_max_attempts: int = 12  # then the delivery is given up (`webhook deliveries` lists it)
     webhook_poll_seconds: float = 1.0  # how often an idle deliverer looks for due rows
     webhook_max_age_seconds: float = 7 * 86400.0  # older undelivered rows are not sent (no replay of history)
+    # Rate limits of the model providers, shared by every replica through PostgreSQL (issue 26); 0 = none.
+    # "openai": the text stages' OpenAI-compatible endpoint; "vlm": the served VLM (VLM_BACKEND=openai).
+    openai_rpm: int = 0  # requests per window
+    openai_tpm: int = 0  # tokens per window (estimated before the call, corrected from the reply's usage)
+    vlm_rpm: int = 0
+    vlm_tpm: int = 0
+    rate_limit_window_seconds: float = 60.0  # the window the limits count in (tests use a short one)
+    rate_limit_cooldown_seconds: float = 60.0  # after a 429 the provider's budget is halved this long
+    rate_limit_min_factor: float = 0.125  # repeated 429s halve the budget down to this share
 
     log_level: str = "INFO"
     log_format: str = ""  # plain | json (one JSON object a line, for log shippers); empty: LOG_JSON decides

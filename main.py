@@ -11,7 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 import database
 from config import Settings, get_settings
 from models import HealthOut
-from routers import actions, dashboard, dashboard_actions, dashboard_auth, downloads, jobs, stages, web
+from routers import actions, dashboard, dashboard_actions, dashboard_auth, downloads, jobs, priority, stages, web
 from services.backends.gpu import gpu_report
 from services.engine.dispatch import Dispatcher
 from services.engine.listener import Listener
@@ -21,7 +21,7 @@ from services.engine.replicas import Replicas, unserved_stages
 from services.engine.runner import WORKER, StageRunner
 from services.engine.supervise import drain_on_sigterm, start_workers
 from services.engine.sweeper import Sweeper, waiting_report
-from services.ops import metrics
+from services.ops import metrics, ratelimit
 from services.ops.access import Access
 from services.ops.address import SelfAddress, is_loopback, uvicorn_server
 from services.ops.assets import assets_problem
@@ -108,6 +108,7 @@ def create_app(settings: Settings | None = None, handlers_factory=None) -> FastA
     app.include_router(jobs.router)
     app.include_router(actions.router)
     app.include_router(downloads.router)
+    app.include_router(priority.router)  # issue 26
     app.include_router(dashboard.router)
     app.include_router(dashboard_auth.router)
     app.include_router(dashboard_actions.router)
@@ -130,9 +131,10 @@ def create_app(settings: Settings | None = None, handlers_factory=None) -> FastA
             async with state.pool.acquire(timeout=5) as conn:
                 waiting = await waiting_report(conn, state.settings)
                 unserved = await unserved_stages(conn, state.settings.lease_seconds)
+            limits = await ratelimit.report(state.pool, state.settings)
             db_ok = True
         except Exception:  # noqa: BLE001 - health reports the failure instead of raising it
-            lag, db_ok, waiting, unserved = None, False, {}, {}
+            lag, db_ok, waiting, unserved, limits = None, False, {}, {}, {}
         connected = state.listener.connected if state.listener else None
         draining = state.runner.draining
         problem = await asyncio.to_thread(assets_problem, state.settings.assets_dir)
@@ -153,11 +155,21 @@ def create_app(settings: Settings | None = None, handlers_factory=None) -> FastA
                          workers=state.workers.status() if state.workers else {},
                          instance=address.instance_id, proof=address.proof(challenge),
                          dispatch_target=address.target, dispatch_problem=address.problem,
-                         assets_dir=str(state.settings.assets_dir), assets_problem=problem)
+                         assets_dir=str(state.settings.assets_dir), assets_problem=problem, rate_limits=limits,
+                         queued={stage: {t: n for t, (n, _) in tenants.items()}
+                                 for stage, tenants in state.dispatcher.queue_depths().items()})
 
     @app.get("/metrics", tags=["ops"], include_in_schema=False)
     async def prometheus_metrics(request: Request):
         gpu_health(request.app.state)  # sets the GPU gauges
+        state = request.app.state
+        depths = state.dispatcher.queue_depths()
+        for stage in BY_NAME:  # this process's fair queues (the database-wide depth comes from the sweeper)
+            metrics.DISPATCH_QUEUED.labels(stage).set(sum(n for n, _ in depths.get(stage, {}).values()))
+        try:
+            await ratelimit.report(state.pool, state.settings)
+        except Exception:  # noqa: BLE001 - the gauges keep their last values; /healthz reports the database
+            pass
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return app

@@ -192,6 +192,10 @@ class HealthOut(BaseModel):
     # Per CUDA device: memory allocated/reserved (the model's process), used/total, utilisation; oom_count;
     # without a GPU: available false, reason "no CUDA device".
     gpu: dict[str, Any] = {}
+    # Model providers' shared budgets (issue 26): configured, effective after 429s, used in the window
+    rate_limits: dict[str, Any] = {}
+    # This process's dispatch queues: {stage: {tenant: records queued}} (the fair queue; issue 26)
+    queued: dict[str, dict[str, int]] = {}
 
 
 def _known_font(value: str | None) -> str | None:

@@ -250,7 +250,13 @@ WHERE ((v.status = 'done' AND v.current_step <> 'iou_eval' AND v.current_step = 
             AND t.generation_stage = 'ad_copy_eng' AND t.status = 'done')))
     OR (v.status = 'failed' AND v.current_step = ANY($3::text[]) AND v.next_retry_at <= clock_timestamp()))
   AND v.cancelled_at IS NULL  -- cancelled (migration 0010): an upstream write cannot revive it
-ORDER BY v.updated_at LIMIT 500;
+-- Fair order (issue 26): due retries first, then each tenant's n-th row of a step before anyone's (n+1)-th,
+-- urgent jobs first within a tenant; so the LIMIT never leaves one tenant's job behind another's backlog.
+ORDER BY (v.status = 'failed') DESC,
+         row_number() OVER (PARTITION BY j.tenant_id, v.current_step ORDER BY EXISTS (
+             SELECT 1 FROM job_priorities p WHERE p.job_id = v.job_id AND p.priority = 'urgent') DESC, v.updated_at),
+         v.updated_at
+LIMIT 500;
 
 -- name: stalled_jobs
 SELECT job_id, tenant_id, current_step, status FROM jobs
@@ -258,7 +264,12 @@ WHERE ((status = 'done' AND current_step <> 'instagram_feed_gen' AND current_ste
         AND updated_at < clock_timestamp() - make_interval(secs => $1))
     OR (status = 'failed' AND current_step = ANY($3::text[]) AND next_retry_at <= clock_timestamp()))
   AND cancelled_at IS NULL  -- cancelled (migration 0010)
-ORDER BY updated_at LIMIT 500;
+-- Fair order between tenants, as stalled_variants (issue 26)
+ORDER BY (status = 'failed') DESC,
+         row_number() OVER (PARTITION BY tenant_id, current_step ORDER BY EXISTS (
+             SELECT 1 FROM job_priorities p WHERE p.job_id = jobs.job_id AND p.priority = 'urgent') DESC, updated_at),
+         updated_at
+LIMIT 500;
 
 -- name: unadvanced_jobs
 -- Jobs whose variants have all finished but which were not advanced (e.g. a crash in between).

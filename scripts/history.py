@@ -39,6 +39,7 @@ def sweep_queries(settings: Settings) -> dict[str, tuple[str, tuple]]:
         "stalled_jobs": (Q["stalled_jobs"], (settings.sweep_grace_seconds, _JOB_AFTER, _JOB_STAGES)),
         "waiting_counts": (Q["waiting_counts"], (list(VARIANT_STEPS),)),
         "oldest_pending (/healthz)": (Q["oldest_pending"], ([s for s in BY_NAME] + ["img_gen"],)),
+        "queue_depths": (Q["queue_depths"], (_VARIANT_AFTER, _VARIANT_STAGES, _JOB_AFTER, _JOB_STAGES)),  # issue 26
     }
 
 

@@ -6,8 +6,10 @@ from services.backends.vlm import DefaultVlm
 from services.imaging.detect import UnavailableBackend
 
 
-def build_vlm(backend: str, model_path: str, quantization: str, fallback: bool, settings=None) -> tuple[Vlm, dict]:
-    """The configured VLM and its status; a failed real backend falls back or fails loudly."""
+def build_vlm(backend: str, model_path: str, quantization: str, fallback: bool, settings=None,
+              http_client=None) -> tuple[Vlm, dict]:
+    """The configured VLM and its status; a failed real backend falls back or fails loudly (`http_client`:
+    the served VLM's, rate-limited when VLM_RPM/TPM are set)."""
     requested = (backend or "default").strip().lower()
     if requested == "default":
         return DefaultVlm(), {"backend": requested, "active": DefaultVlm.name, "loaded": True, "error": None}
@@ -15,7 +17,7 @@ def build_vlm(backend: str, model_path: str, quantization: str, fallback: bool, 
         if requested == "openai" and settings is not None:
             from services.backends.served import build_served  # late: only the openai backend needs it
 
-            return build_served(settings)  # a server still loading is reported, not fallen back from
+            return build_served(settings, http_client)  # a server still loading is reported, not fallen back from
         if requested != "llava":
             raise ValueError(f"unknown VLM backend {backend!r} (expected 'default', 'llava' or 'openai')")
         from services.backends.llava import LlavaVlm  # late: transformers and torch load only when asked for

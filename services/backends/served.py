@@ -85,14 +85,15 @@ class ServedVlm:
     io_bound = True  # the work is waiting on the server: run in a thread per slot, not the CPU pool
 
     def __init__(self, base_url: str, model: str, api_key: str = "", timeout: float = 30.0, max_retries: int = 2,
-                 image_side: int = 336, concurrency: int = 8) -> None:
+                 image_side: int = 336, concurrency: int = 8, http_client=None) -> None:
         if not base_url:
             raise ValueError("VLM_BACKEND=openai needs VLM_BASE_URL (e.g. http://vllm:8000/v1)")
         self.base_url, self.model, self.timeout = base_url.rstrip("/"), model, timeout
         self.max_retries, self.image_side, self.concurrency = max_retries, image_side, concurrency
         # The SDK retries 429/5xx/timeouts with exponential backoff and honours Retry-After.
+        # http_client: the rate-limited one when VLM_RPM/TPM are set (services/ops/ratelimit.py).
         self._client = OpenAI(api_key=api_key or "not-needed", base_url=self.base_url, timeout=timeout,
-                              max_retries=max_retries)
+                              max_retries=max_retries, http_client=http_client)
         self._measured = DefaultVlm()  # measurements for the prompt and the trace, and what refine_copy reads
         self.server: dict = {"reachable": None, "model_listed": None, "models": [], "error": None}
 
@@ -194,10 +195,10 @@ class ServedVlm:
                 "concurrency": self.concurrency, "server": self.server}
 
 
-def build_served(settings) -> tuple[ServedVlm, dict]:
+def build_served(settings, http_client=None) -> tuple[ServedVlm, dict]:
     """The served VLM and its status; the server is asked once, briefly (it may still be loading: not fatal)."""
     vlm = ServedVlm(settings.vlm_base_url, settings.vlm_model, settings.vlm_api_key, settings.vlm_timeout_seconds,
-                    settings.vlm_max_retries, settings.vlm_image_side, settings.vlm_concurrency)
+                    settings.vlm_max_retries, settings.vlm_image_side, settings.vlm_concurrency, http_client=http_client)
     server = vlm.check_server(timeout=min(3.0, settings.vlm_timeout_seconds))
     return vlm, {"backend": "openai", "active": vlm.name, "loaded": bool(server["model_listed"]),
                  "error": server["error"], "base_url": vlm.base_url, "model": vlm.model,

@@ -11,6 +11,7 @@ from uuid import UUID
 import asyncpg
 
 from config import Settings
+from services.engine.fairqueue import FairSlots
 from services.engine.jobstate import advance_job_if_finished
 from services.engine.pipeline import BY_NAME, FIRST_VARIANT_STAGE, JOB_ADVANCED_STEPS, LAST_VARIANT_STAGE, Stage, concurrency
 from services.engine.queries import Q
@@ -46,7 +47,8 @@ class StageRunner:
         # run_token -> (ctx, released, revoked): `revoked` stops the work when the row is no longer ours
         self._active: dict[UUID, tuple[StageContext, asyncio.Event, asyncio.Event]] = {}
         self._heartbeat: asyncio.Task | None = None
-        self._slots = {s.name: asyncio.Semaphore(concurrency(s, settings)) for s in BY_NAME.values()}
+        # Round robin between tenants where sent requests wait for a slot too (issue 26).
+        self._slots = {s.name: FairSlots(concurrency(s, settings)) for s in BY_NAME.values()}
         # Job stages wait on an LLM for minutes at worst: their own threads, so they can never starve the
         # CPU-bound variant stages of the default pool (cores + 4 threads: more only adds GIL contention).
         job_slots = sum(s.concurrency for s in BY_NAME.values() if s.level == "job")
@@ -61,7 +63,7 @@ class StageRunner:
         if stage_name not in self.served:  # SERVE_STAGES: never claim another replica's stage
             raise ClaimLost(f"{stage_name} is not served by this replica (SERVE_STAGES={self.settings.serve_stages})")
         # Wait for a slot before claiming, so the lease only covers real work.
-        async with self._slots[stage_name]:
+        async with self._slots[stage_name].hold(request.get("tenant_id")):
             if self.draining:
                 raise Draining("shutting down: not claiming new stages")
             ctx = await self._claim(stage, request)
@@ -139,7 +141,8 @@ class StageRunner:
         limit = ctx.stage.timeout_seconds * self.settings.stage_timeout_scale
         group = process_group(handler) if self.workers else None
         if group:  # a revoked run (cancelled) kills its worker process: the stage stops at once
-            work = asyncio.ensure_future(self.workers.call(group, ctx.stage.name, inputs, limit, abort=revoked))
+            work = asyncio.ensure_future(self.workers.call(group, ctx.stage.name, inputs, limit, abort=revoked,
+                                                           tenant=ctx.tenant_id))
         else:
             work = asyncio.ensure_future(asyncio.wait_for(asyncio.get_running_loop().run_in_executor(
                 self._pools.get(ctx.stage.name, self._pools[ctx.stage.level]), handler.run, inputs), timeout=limit))

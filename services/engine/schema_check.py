@@ -71,6 +71,10 @@ def _arg_types(params: str) -> str:
     types = []
     for param in filter(None, (p.strip() for p in params.split(","))):
         words = param.split()
+        if words[0].upper() == "OUT":  # not part of the signature (0013's provider_acquire returns two)
+            continue
+        if words[0].upper() in ("IN", "INOUT", "VARIADIC"):
+            words = words[1:]
         named = len(words) > 1 and words[0].lower() not in _TYPE_FIRST_WORDS
         types.append(" ".join(words[1:] if named else words))
     return ", ".join(types)

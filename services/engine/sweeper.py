@@ -41,6 +41,7 @@ async def sweep_once(pool: asyncpg.Pool, dispatcher: Dispatcher, settings: Setti
                                     _VARIANT_AFTER, _VARIANT_STAGES)
         jobs = await conn.fetch(Q["stalled_jobs"], settings.sweep_grace_seconds, _JOB_AFTER, _JOB_STAGES)
         await _count_waiting(conn)
+        await count_queues(conn)
         await waiting_report(conn, settings)
     for row in variants:
         stage = BY_NAME[row["current_step"]] if row["status"] == "failed" else next_stage("variant", row["current_step"])
@@ -83,6 +84,25 @@ async def _count_waiting(conn: asyncpg.Connection) -> None:
     metrics.ROWS_WAITING.clear()
     for row in rows:
         metrics.ROWS_WAITING.labels(row["current_step"], row["status"]).set(row["n"])
+
+
+async def count_queues(conn: asyncpg.Connection) -> dict:
+    """Rows waiting for each stage per tenant, and the oldest one's wait (/metrics; issue 26)."""
+    rows = await conn.fetch(Q["queue_depths"], _VARIANT_AFTER, _VARIANT_STAGES, _JOB_AFTER, _JOB_STAGES)
+    queues: dict[tuple[str, str], list] = {}
+    for row in rows:
+        stage = BY_NAME[row["step"]] if row["status"] == "failed" else next_stage(row["level"], row["step"])
+        if stage is None:
+            continue
+        entry = queues.setdefault((stage.name, row["tenant_id"] or ""), [0, 0.0])
+        entry[0] += row["n"]
+        entry[1] = max(entry[1], float(row["oldest"] or 0.0))
+    metrics.QUEUE_DEPTH.clear()
+    metrics.QUEUE_OLDEST.clear()
+    for (stage_name, tenant), (n, oldest) in queues.items():
+        metrics.QUEUE_DEPTH.labels(stage_name, tenant).set(n)
+        metrics.QUEUE_OLDEST.labels(stage_name, tenant).set(oldest)
+    return queues
 
 
 class Sweeper:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 
+from services.engine.fairqueue import FairIdle
 from services.engine.worker_child import _child, process_group  # noqa: F401 - process_group: importers use it here
 
 log = logging.getLogger(__name__)
@@ -67,7 +68,8 @@ class WorkerGroup:
     def __init__(self, name: str, size: int, factory, settings, slots: int = 1):
         self.name, self.size, self.factory, self.settings = name, size, factory, settings
         self.slots = max(1, slots)
-        self._idle: asyncio.Queue[_Worker] = asyncio.Queue()  # one entry per free slot
+        # One entry per free slot; issue 26: runs of all stages wait here, served round robin between tenants.
+        self._idle = FairIdle()
         self._threads = ThreadPoolExecutor(size * self.slots + 1, thread_name_prefix=f"workers-{name}")
         self._all: set = set()
         self._lock = threading.Lock()
@@ -131,12 +133,14 @@ class WorkerGroup:
         for _ in range(self.slots if n is None else n):
             self._idle.put_nowait(worker)
 
-    async def call(self, stage: str, inputs, hard_limit: float, abort: asyncio.Event | None = None):
+    async def call(self, stage: str, inputs, hard_limit: float, abort: asyncio.Event | None = None,
+                   tenant: str | None = None):
         """Run handlers[stage].run(inputs) in a free process; kill it at `hard_limit` seconds or when
-        `abort` is set (the run was cancelled: its work must stop now, not at the hard limit)."""
-        worker = await self._next_worker(stage, abort)  # the hard limit counts from here: waiting is not work
+        `abort` is set (the run was cancelled: its work must stop now, not at the hard limit); `tenant`: its turn
+        for a free process (round robin between tenants, issue 26)."""
+        worker = await self._next_worker(stage, abort, tenant)  # the hard limit counts from here: waiting is not work
         while worker.gone:  # a slot of a process since replaced
-            worker = await self._next_worker(stage, abort)
+            worker = await self._next_worker(stage, abort, tenant)
         future = asyncio.get_running_loop().run_in_executor(self._threads, self._exchange, worker, stage, inputs,
                                                             hard_limit)
         # The worker goes back (or is replaced) when the exchange ends, even if our caller stopped waiting.
@@ -158,11 +162,12 @@ class WorkerGroup:
             raise value
         return value
 
-    async def _next_worker(self, stage: str, abort: asyncio.Event | None) -> _Worker:
-        """A free process; a run revoked while it waits for one gives up without taking (and killing) it."""
+    async def _next_worker(self, stage: str, abort: asyncio.Event | None, tenant: str | None = None) -> _Worker:
+        """A free process (in the tenant's turn); a run revoked while it waits for one gives up without taking
+        (and killing) it."""
         if abort is None:
-            return await self._idle.get()
-        take, stop = asyncio.ensure_future(self._idle.get()), asyncio.ensure_future(abort.wait())
+            return await self._idle.get(tenant)
+        take, stop = asyncio.ensure_future(self._idle.get(tenant)), asyncio.ensure_future(abort.wait())
         await asyncio.wait({take, stop}, return_when=asyncio.FIRST_COMPLETED)
         stop.cancel()
         if not take.done():
@@ -271,9 +276,10 @@ class WorkerPool:
         """Start every group."""
         await asyncio.gather(*(g.start() for g in self.groups.values()))
 
-    async def call(self, group: str, stage: str, inputs, hard_limit: float, abort: asyncio.Event | None = None):
+    async def call(self, group: str, stage: str, inputs, hard_limit: float, abort: asyncio.Event | None = None,
+                   tenant: str | None = None):
         """Run a stage's work in `group` under a hard limit (and stop it when `abort` is set)."""
-        return await self.groups[group].call(stage, inputs, hard_limit, abort)
+        return await self.groups[group].call(stage, inputs, hard_limit, abort, tenant)
 
     def models_status(self) -> dict:
         """What the workers loaded (merged into the models' status on /healthz)."""

@@ -40,3 +40,21 @@ def set_gpu(report: dict) -> None:
                 GPU_MEMORY.labels(index, kind).set(device[f"memory_{kind}_bytes"])
         if device.get("utilization_percent") is not None:
             GPU_UTILIZATION.labels(index).set(device["utilization_percent"])
+
+
+# Fair share and rate limits (issue 26).
+QUEUE_DEPTH = Gauge("pipeline_queue_depth", "Rows waiting for a stage (previous step done, or a retry due)",
+                    ["stage", "tenant"])
+QUEUE_OLDEST = Gauge("pipeline_queue_oldest_wait_seconds", "How long the oldest row waiting for a stage has waited",
+                     ["stage", "tenant"])
+DISPATCH_QUEUED = Gauge("pipeline_dispatch_queued", "Stage requests queued in this process (fair queue)", ["stage"])
+RATE_LIMIT = Gauge("pipeline_rate_limit", "A provider's budget per window: configured and effective (after 429s)",
+                   ["provider", "kind"])
+RATE_LIMIT_USED = Gauge("pipeline_rate_limit_used", "Requests and tokens a provider was sent in the current window",
+                        ["provider", "kind"])
+RATE_LIMIT_WAITS = Counter("pipeline_rate_limit_waits_total", "Calls that waited for the provider's budget",
+                           ["provider"])
+RATE_LIMIT_WAIT_SECONDS = Counter("pipeline_rate_limit_wait_seconds_total", "Seconds calls waited for budget",
+                                  ["provider"])
+PROVIDER_THROTTLED = Counter("pipeline_provider_throttled_total", "429 answers from a provider (budget shrunk)",
+                             ["provider"])

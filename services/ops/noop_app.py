@@ -13,8 +13,15 @@ EXECUTIONS_DDL = Q["create_test_executions"]
 class CountingHandler:
     """Records the execution, optionally sleeps or fails, writes nothing else."""
 
-    def __init__(self, stage: str):
+    def __init__(self, stage: str, settings=None):
         self.stage = stage
+        # TEST_LLM_STAGES: these stages make one real call through the text stages' provider (OPENAI_BASE_URL,
+        # rate limits included), e.g. to a services/ops/fake_provider.py server (issue 26's rate-limit tests).
+        self.llm = None
+        if settings is not None and stage in os.environ.get("TEST_LLM_STAGES", "").split(","):
+            from services.ops.ratelimit import limited_client
+            from services.text.llm import build_llm
+            self.llm = build_llm(settings, limited_client("openai", settings, settings.openai_timeout_seconds, 150))
         self.sleep = float(os.environ.get("TEST_SLOW_SECONDS", "0")) if os.environ.get("TEST_SLOW_STAGE") == stage else 0
         self.fail = os.environ.get("TEST_FAIL_STAGE") == stage
         if stage in os.environ.get("TEST_PROCESS_STAGES", "").split(","):
@@ -32,6 +39,9 @@ class CountingHandler:
             _misbehave(self.misbehave)
         if self.sleep:
             time.sleep(self.sleep)
+        if self.llm is not None:
+            self.llm.complete_json([{"role": "user", "content": f"{self.stage} for {inputs['row']}"}],
+                                   operation=self.stage, temperature=0.0, max_tokens=50)
         if self.fail:
             # TEST_FAIL_TEXT=hostile: an error text PostgreSQL refuses as it is (NUL, lone surrogate, 1 MB)
             extra = "\x00 nul \ud800 surrogate " + "x" * 1_000_000 if os.environ.get("TEST_FAIL_TEXT") == "hostile" else ""
@@ -56,7 +66,7 @@ def counting_handlers(settings):
     """Handlers for every stage, plus the executions table."""
     from services.engine.pipeline import STAGES
 
-    return {s.name: CountingHandler(s.name) for s in STAGES}, {"backend": "test-noop"}
+    return {s.name: CountingHandler(s.name, settings) for s in STAGES}, {"backend": "test-noop"}
 
 
 app = create_app(handlers_factory=counting_handlers)

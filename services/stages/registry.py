@@ -8,6 +8,7 @@ from services.backends.factory import build_vlm
 from services.engine.queries import Q
 from services.imaging.faces import build_detector_with_faces
 from services.imaging.fonts import default_font_path
+from services.ops.ratelimit import limited_client
 from services.stages import catalog
 from services.stages.evaluate import IouEval, OcrEval, ReadabilityEval, VlmJudge
 from services.stages.image import Overlay, Planner, VlmAnalyze, YoloDetect
@@ -24,7 +25,10 @@ class Models:
     def __init__(self, settings: Settings):
         self.settings = settings
         self.font_path = settings.font_path or default_font_path()
-        self.llm = build_llm(settings)
+        # Calls wait for the providers' shared budgets (issue 26) at most half their stages' time limit
+        # (300 s text, 180 s VLM), so a long wait ends in the SDK's error handling, not a killed stage.
+        self.llm = build_llm(settings, limited_client("openai", settings, settings.openai_timeout_seconds,
+                                                      max_wait=150 * settings.stage_timeout_scale))
         # Backends load on first use: in the process that runs their stage (a worker), not in every process.
         self._vlm = self._detector = self._ocr = None
         self._ocr_lock = threading.Lock()
@@ -42,8 +46,9 @@ class Models:
         with self._lock:
             if self._vlm is None:
                 s = self.settings
+                client = limited_client("vlm", s, s.vlm_timeout_seconds, max_wait=90 * s.stage_timeout_scale)
                 self._vlm, self.status["vlm"] = build_vlm(s.vlm_backend, s.llava_model_path, s.llava_quantization,
-                                                          s.fallback_to_default, s)
+                                                          s.fallback_to_default, s, client)
         return self._vlm
 
     @property

@@ -85,7 +85,7 @@ class OpenAIProvider:
     name = "openai"
 
     def __init__(self, api_key: str, base_url: str, model: str, timeout: float, max_retries: int,
-                 *, backoff_base: float = 0.5, backoff_max: float = 8.0) -> None:
+                 *, backoff_base: float = 0.5, backoff_max: float = 8.0, http_client=None) -> None:
         self.model = model
         self.base_url = base_url or "https://api.openai.com/v1"  # recorded in traces: which server answered
         self.max_retries = max(0, int(max_retries))
@@ -93,8 +93,9 @@ class OpenAIProvider:
         self.backoff_max = backoff_max
         # Local servers (vLLM, Ollama) need no key, but the SDK refuses an empty one.
         # max_retries=0: we retry ourselves so attempts and backoff are visible and testable.
+        # http_client: the rate-limited one when OPENAI_RPM/TPM are set (services/ops/ratelimit.py).
         self._client = OpenAI(api_key=api_key or "not-needed", base_url=base_url or None,
-                              timeout=timeout, max_retries=0)
+                              timeout=timeout, max_retries=0, http_client=http_client)
 
     def _delay(self, attempt: int, exc: Exception) -> float:
         """Exponential backoff with full jitter, honouring a short Retry-After."""
@@ -273,10 +274,11 @@ class OfflineWriter:
         return {"instagram_ad_copy": "\n".join(lines), "hashtags": post_rules.normalise_hashtags(words)[:15]}
 
 
-def build_llm(settings: Any) -> LlmProvider:
-    """OpenAI-compatible client when an endpoint or key is configured, else the offline writer."""
+def build_llm(settings: Any, http_client: Any = None) -> LlmProvider:
+    """OpenAI-compatible client when an endpoint or key is configured, else the offline writer;
+    `http_client`: the rate-limited one (services/ops/ratelimit.py) when OPENAI_RPM/TPM are set."""
     if settings.openai_base_url or settings.openai_api_key:
         return OpenAIProvider(settings.openai_api_key, settings.openai_base_url, settings.openai_model,
-                              settings.openai_timeout_seconds, settings.openai_max_retries)
+                              settings.openai_timeout_seconds, settings.openai_max_retries, http_client=http_client)
     return OfflineWriter()
 

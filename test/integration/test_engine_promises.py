@@ -186,7 +186,7 @@ async def test_a_due_retry_is_sent_before_the_rows_queued_for_its_stage(db_url, 
     client = httpx.AsyncClient(transport=httpx.MockTransport(endpoint), base_url="http://engine")
     dispatcher = Dispatcher(None, app_settings(db_url, tmp_path), client=client)
     stage, job = BY_NAME["planner"], uuid.uuid4()
-    size = dispatcher._slots[stage.name].size
+    size = dispatcher.senders[stage.name]  # its senders (issue 26: a fixed number per stage, not slots)
     queued = [uuid.uuid4() for _ in range(size + 3)]
     for variant in queued:
         dispatcher.submit(stage, job, variant, "t")
@@ -198,7 +198,7 @@ async def test_a_due_retry_is_sent_before_the_rows_queued_for_its_stage(db_url, 
     await _until(when(lambda: len(sent) == size), 20, "every dispatch slot taken")
     retry = uuid.uuid4()
     dispatcher.submit_later(0, stage, job, retry, "t")  # what the runner schedules after a failure
-    await _until(when(lambda: dispatcher._slots[stage.name].waiting() == 4), 20, "4 requests queued")
+    await _until(when(lambda: len(dispatcher._queues[stage.name]) == 4), 20, "4 requests queued")
     busy.set()
     await _until(when(lambda: len(sent) == len(queued) + 1), 20, "every request sent")
     assert sent[size] == str(retry), (sent.index(str(retry)), size)  # first of the queued, not the last

@@ -17,6 +17,7 @@ EXPECTED_INDEX = {
     "stalled_jobs": ("idx_jobs_done_unfinished", "idx_jobs_retry_due"),
     "waiting_counts": ("idx_jv_unfinished_step",),
     "oldest_pending (/healthz)": _RUNNING_V + _UNFINISHED_V,
+    "queue_depths": _UNFINISHED_V,  # /metrics queue depth per stage and tenant (issue 26)
 }
 
 

@@ -30,13 +30,13 @@ def test_served_vlm_stages_take_vlm_concurrency_and_nothing_else_changes():
 def test_runner_and_dispatcher_size_their_slots_from_the_backend():
     handlers = {"vlm_analyze": _ServedHandler(), "vlm_judge": _ServedHandler(), "ocr_eval": object()}
     runner = StageRunner(None, SERVED, handlers)
-    assert runner._slots["vlm_analyze"]._value == 16 and runner._slots["vlm_judge"]._value == 16
-    assert runner._slots["ocr_eval"]._value == BY_NAME["ocr_eval"].concurrency
+    assert runner._slots["vlm_analyze"].free() == 16 and runner._slots["vlm_judge"].free() == 16
+    assert runner._slots["ocr_eval"].free() == BY_NAME["ocr_eval"].concurrency
     # The served stages wait on HTTP in threads of their own, one per slot; CPU stages keep the shared pool.
     assert runner._pools["vlm_analyze"]._max_workers == 16 and "ocr_eval" not in runner._pools
-    assert StageRunner(None, IN_PROCESS, {})._slots["vlm_analyze"]._value == 4  # LLaVA batches them
+    assert StageRunner(None, IN_PROCESS, {})._slots["vlm_analyze"].free() == 4  # LLaVA batches them
     dispatcher = Dispatcher(None, SERVED)
-    assert dispatcher._slots["vlm_judge"].size == 32  # twice the stage's slots in flight, as for every stage
+    assert dispatcher.senders["vlm_judge"] == 32  # twice the stage's slots in flight, as for every stage
     asyncio.run(dispatcher.client.aclose())
 
 

@@ -1,0 +1,160 @@
+"""One stage's dispatch queue: retries first, then tenants in weighted round robin, urgent jobs first per tenant."""
+import asyncio
+import contextlib
+import time
+from collections import deque
+from typing import Any
+
+
+def parse_weights(text: str) -> dict[str, float]:
+    """TENANT_WEIGHTS "chain_a=1,shop_b=2" -> {tenant: weight}; a tenant not named weighs 1."""
+    weights: dict[str, float] = {}
+    for part in filter(None, (p.strip() for p in (text or "").split(","))):
+        tenant, _, value = part.rpartition("=")
+        if not tenant or float(value) <= 0:
+            raise ValueError(f"TENANT_WEIGHTS: {part!r} is not tenant=positive number")
+        weights[tenant.strip()] = float(value)
+    return weights
+
+
+class FairQueue:
+    """Records waiting for one stage: nothing per record but the record (a tuple) and its time of arrival.
+
+    Order of `pop`: retries (`first`) in arrival order, as before: their job is older and a worker crash
+    should be recovered in lease + backoff, not lease + the queue. Then the tenant whose virtual time
+    (runs served / weight, stride scheduling) is lowest, ties to the one served least recently: with
+    equal weights that is plain round robin, so one tenant's backlog of thousands holds another tenant's
+    job for at most one run per other waiting tenant. A tenant that was idle re-enters at the current
+    virtual time (no credit banked while away), and a tenant alone gets every run. Within a tenant,
+    urgent records go before normal ones; urgency never changes the order between tenants, so an urgent
+    backlog cannot starve anyone else.
+    """
+
+    def __init__(self, weights: dict[str, float] | None = None):
+        self.weights = weights or {}
+        self._retries: deque = deque()
+        self._tenants: dict[str, tuple[deque, deque]] = {}  # tenant -> (urgent, normal), only while non-empty
+        self._pass: dict[str, float] = {}  # tenant -> virtual time; dropped with the tenant when it empties
+        self._served: dict[str, int] = {}  # tenant -> sequence number of its last run (ties: least recent first)
+        self._vtime = 0.0
+        self._seq = 0
+        self._len = 0
+
+    def __len__(self) -> int:
+        return self._len
+
+    def push(self, record: Any, tenant: str | None, urgent: bool = False, first: bool = False) -> None:
+        """Queue `record` (kept as is) for `tenant`."""
+        entry = (time.monotonic(), record)
+        self._len += 1
+        if first:
+            self._retries.append((tenant or "", entry))
+            return
+        key = tenant or ""
+        queues = self._tenants.get(key)
+        if queues is None:
+            queues = self._tenants[key] = (deque(), deque())
+            self._pass[key] = max(self._pass.get(key, 0.0), self._vtime)
+        queues[0 if urgent else 1].append(entry)
+
+    def pop(self) -> Any:
+        """The next record to send; IndexError when empty."""
+        if self._retries:
+            self._len -= 1
+            tenant, (_, record) = self._retries.popleft()
+            self._served[tenant] = self._seq = self._seq + 1
+            return record
+        if not self._tenants:
+            raise IndexError("pop from an empty FairQueue")
+        tenant = min(self._tenants, key=lambda t: (self._pass[t], self._served.get(t, 0)))
+        urgent, normal = self._tenants[tenant]
+        _, record = (urgent or normal).popleft()
+        self._len -= 1
+        self._vtime = self._pass[tenant]
+        self._pass[tenant] += 1.0 / self.weights.get(tenant, 1.0)
+        self._served[tenant] = self._seq = self._seq + 1
+        if not urgent and not normal:
+            del self._tenants[tenant]  # idle tenants cost nothing; its pass stays so it cannot jump the queue
+            if len(self._pass) > 4 * len(self._tenants) + 1024:
+                self._forget_idle()
+        return record
+
+    def _forget_idle(self) -> None:
+        """Bound the bookkeeping to the active tenants: an idle tenant re-enters at the virtual time, so
+        forgetting it gives away at most the turns it was ahead by (one, for a tenant that came and went)."""
+        for tenant in [t for t in self._pass if t not in self._tenants]:
+            del self._pass[tenant]
+            self._served.pop(tenant, None)
+
+    def depth(self) -> dict[str, tuple[int, float]]:
+        """{tenant: (records waiting, seconds the oldest has waited)}, retries included."""
+        now, out = time.monotonic(), {}
+        for tenant, queues in self._tenants.items():
+            oldest = min(q[0][0] for q in queues if q)
+            out[tenant] = (len(queues[0]) + len(queues[1]), now - oldest)
+        for tenant, (at, _) in self._retries:
+            n, wait = out.get(tenant, (0, 0.0))
+            out[tenant] = (n + 1, max(wait, now - at))
+        return out
+
+
+class FairIdle:
+    """Idle worker processes, handed to the runs waiting for one in fair order (tenants round robin).
+
+    The worker group's processes are shared by every stage, so claimed runs of all stages wait here; first
+    come first served would put one tenant's run behind every run of another tenant's backlog once more.
+    """
+
+    def __init__(self) -> None:
+        self._free: deque = deque()
+        self._waiters = FairQueue()
+
+    def put_nowait(self, item: Any) -> None:
+        """A process is free: to the next waiter in fair order, or onto the free list."""
+        while len(self._waiters):
+            waiter = self._waiters.pop()
+            if not waiter.done():  # a waiter that gave up (cancelled) is skipped
+                waiter.set_result(item)
+                return
+        self._free.append(item)
+
+    async def get(self, tenant: str | None = None) -> Any:
+        """Wait for a free process; the tenant decides the turn."""
+        if self._free:
+            return self._free.popleft()
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.push(waiter, tenant)
+        try:
+            return await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self.put_nowait(waiter.result())  # handed a process in the same tick we were cancelled
+            raise
+
+    def qsize(self) -> int:
+        """Processes free right now."""
+        return len(self._free)
+
+
+class FairSlots:
+    """At most `size` holders at once; waiters are let in round robin between tenants (the runner's per-stage
+    limit, where requests already sent wait: a direct caller's or another tenant's do not queue behind a backlog)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._tokens = FairIdle()
+        for _ in range(size):
+            self._tokens.put_nowait(object())
+
+    @contextlib.asynccontextmanager
+    async def hold(self, tenant: str | None):
+        """Hold one slot for the block."""
+        token = await self._tokens.get(tenant)
+        try:
+            yield
+        finally:
+            self._tokens.put_nowait(token)
+
+    def free(self) -> int:
+        """Slots nobody holds."""
+        return self._tokens.qsize()

@@ -1,0 +1,127 @@
+"""The per-stage fair queue: retries first, round robin (weighted) between tenants, urgent first per tenant."""
+import pytest
+
+from services.engine.fairqueue import FairQueue, parse_weights
+
+
+def _drain(queue: FairQueue) -> list:
+    out = []
+    while len(queue):
+        out.append(queue.pop())
+    return out
+
+
+def test_a_tenant_alone_gets_every_run_in_arrival_order():
+    queue = FairQueue()
+    for i in range(5):
+        queue.push(f"a{i}", "a")
+    assert _drain(queue) == ["a0", "a1", "a2", "a3", "a4"]
+
+
+def test_a_late_tenant_is_served_next_not_after_the_backlog():
+    queue = FairQueue()
+    for i in range(60):
+        queue.push(f"a{i}", "a")
+    queue.pop()
+    queue.push("b0", "b")
+    assert queue.pop() == "b0"
+    queue.push("b1", "b")
+    queue.push("b2", "b")
+    assert _drain(queue)[:4] == ["a1", "b1", "a2", "b2"]  # two tenants share it, turn by turn
+
+
+def test_retries_first_then_round_robin():
+    queue = FairQueue()
+    for i in range(3):
+        queue.push(f"a{i}", "a")
+        queue.push(f"b{i}", "b")
+    queue.push("retry", "a", first=True)
+    order = _drain(queue)
+    assert order[0] == "retry"
+    assert order[1:] == ["b0", "a0", "b1", "a1", "b2", "a2"]  # a's retry counted as a's turn
+
+
+def test_urgent_goes_ahead_within_its_tenant_only():
+    queue = FairQueue()
+    for i in range(4):
+        queue.push(f"a{i}", "a")
+        queue.push(f"b{i}", "b")
+    queue.push("a-urgent", "a", urgent=True)
+    order = _drain(queue)
+    assert order.index("a-urgent") == 0
+    assert order[1] == "b0"  # urgency does not buy tenant a a second turn
+    assert [r for r in order if r.startswith("b")] == ["b0", "b1", "b2", "b3"]
+
+
+def test_weights_give_runs_in_proportion():
+    queue = FairQueue({"big": 3.0})
+    for i in range(30):
+        queue.push(("big", i), "big")
+        queue.push(("small", i), "small")
+    first = [tenant for tenant, _ in (queue.pop() for _ in range(20))]
+    assert first.count("big") == 15 and first.count("small") == 5
+
+
+def test_an_idle_tenant_banks_no_credit():
+    queue = FairQueue()
+    queue.push("b0", "b")
+    assert queue.pop() == "b0"
+    for i in range(10):
+        queue.push(f"a{i}", "a")
+    for _ in range(5):
+        queue.pop()  # a alone: five runs while b was away
+    queue.push("b1", "b")
+    queue.push("b2", "b")
+    assert [queue.pop() for _ in range(4)] == ["b1", "a5", "b2", "a6"]  # b does not get five in a row
+
+
+def test_depth_and_bounded_bookkeeping():
+    queue = FairQueue()
+    for i in range(3):
+        queue.push(i, "a")
+    queue.push("x", "b", first=True)
+    depth = queue.depth()
+    assert depth["a"][0] == 3 and depth["b"][0] == 1 and depth["a"][1] >= 0
+    for i in range(5000):  # many tenants passing through leave no bookkeeping behind
+        queue.push(i, f"t{i}")
+        queue.pop()
+    assert len(queue._pass) < 1100 and len(queue._served) < 1100
+
+
+def test_parse_weights():
+    assert parse_weights("a=1, b=2.5") == {"a": 1.0, "b": 2.5}
+    assert parse_weights("") == {}
+    with pytest.raises(ValueError):
+        parse_weights("a=0")
+    with pytest.raises(ValueError):
+        parse_weights("nonsense")
+
+
+def test_free_worker_processes_go_to_waiting_tenants_in_turn():
+    import asyncio
+
+    from services.engine.fairqueue import FairIdle
+
+    async def main():
+        idle, order = FairIdle(), []
+
+        async def run(name: str, tenant: str):
+            worker = await idle.get(tenant)
+            order.append(name)
+            idle.put_nowait(worker)
+
+        idle.put_nowait("w1")
+        first = await idle.get("a")  # the one process is busy
+        tasks = [asyncio.create_task(run(f"a{i}", "a")) for i in range(4)]
+        await asyncio.sleep(0)
+        doomed = asyncio.create_task(run("gone", "c"))
+        await asyncio.sleep(0)
+        doomed.cancel()  # a waiter that gave up is skipped, and loses nothing
+        tasks.append(asyncio.create_task(run("b0", "b")))
+        await asyncio.sleep(0)
+        idle.put_nowait(first)
+        await asyncio.wait_for(asyncio.gather(*tasks), timeout=5)
+        assert idle.qsize() == 1
+        return order
+
+    assert asyncio.run(main()) == ["a0", "b0", "a1", "a2", "a3"]
