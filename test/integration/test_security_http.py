@@ -133,8 +133,8 @@ def test_forged_notify_payload_logs_one_escaped_line(db_url, tmp_path, db, capfd
             # Sent again on every poll: a NOTIFY that races the listener's start is not the point here.
             db.execute(text("SELECT pg_notify('job_variant_state_changed', :p)"), {"p": forged})
             db.commit()
-            # The app logs to stderr through its own handler (setup_logging): read what reached the terminal.
-            err.append(capfd.readouterr().err)
+            # The app logs to stdout through its own handler (setup_logging): read what reached the terminal.
+            err.append(capfd.readouterr().out)
             return "malformed NOTIFY" in "".join(err)
         wait_for(forged_logged, 30, what="the malformed NOTIFY logged")
     lines = [line for line in "".join(err).splitlines() if "admin password reset" in line]
