@@ -104,6 +104,7 @@ class Settings(BaseSettings):
     vlm_image_side: int = 336
 
     font_path: str = ""  # empty: Noto Sans KR shipped by pylopdf-fonts-ko
+    render_formats: bool = True  # overlay also renders 1:1, 4:5 and 9:16 frames (services/imaging/formats.py)
 
     openai_api_key: str = ""
     openai_base_url: str = ""

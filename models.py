@@ -75,6 +75,16 @@ class StageRunOut(BaseModel):
     duration_ms: float | None
 
 
+class FormatOut(BaseModel):
+    """One Instagram format of the variant's overlay, planned and rendered for its own frame (renders.format)."""
+
+    format: str  # "1:1", "4:5", "9:16"
+    render_id: UUID
+    image_url: str | None
+    width: int | None
+    height: int | None
+
+
 class ActionOut(BaseModel):
     """One operator action on the job (cancel, rerun, select, retry, replay): who, when, what it changed."""
 
@@ -109,6 +119,7 @@ class VariantOut(BaseModel):
     waiting_for: str | None = None  # "ad_copy_eng" (start gate), the upstream step, or a stage no replica serves
     waiting_reason: str | None = None  # why, in words (e.g. "no live replica serves vlm_judge (SERVE_STAGES)")
     evaluations: dict[str, Any]
+    formats: list[FormatOut] = []  # the 1:1, 4:5 and 9:16 renders (the evaluations read the original)
     timeline: list[StageRunOut]
     created_at: datetime | None
     updated_at: datetime | None

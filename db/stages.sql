@@ -36,6 +36,7 @@ ORDER BY p.created_at DESC, p.pk DESC LIMIT 1;
 SELECT o.overlay_id, o.layout, a.image_url FROM overlay_layouts o
 JOIN renders r ON r.overlay_id = o.overlay_id JOIN image_assets a ON a.image_asset_id = r.image_asset_id
 WHERE o.job_variants_id = $1 AND ($2::uuid IS NULL OR o.overlay_id = $2)
+  AND COALESCE(r.format, 'original') = 'original' -- the other formats' renders are checked in the overlay stage
 ORDER BY o.created_at DESC, o.pk DESC LIMIT 1;
 
 -- name: upsert_evaluation
@@ -96,7 +97,14 @@ INSERT INTO overlay_layouts (proposal_id, job_variants_id, layout, x_ratio, y_ra
     height_ratio, text_margin, latency_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING overlay_id;
 
 -- name: insert_render
-INSERT INTO renders (overlay_id, image_asset_id) VALUES ($1, $2) RETURNING render_id;
+INSERT INTO renders (overlay_id, image_asset_id, format) VALUES ($1, $2, 'original') RETURNING render_id;
+
+-- name: insert_format_render
+-- One Instagram format of an overlay (migration 0015): planned and rendered for its own frame.
+INSERT INTO renders (overlay_id, image_asset_id, format) VALUES ($1, $2, $3) RETURNING render_id;
+
+-- name: set_overlay_formats
+UPDATE overlay_layouts SET layout = jsonb_set(layout, '{formats}', $2::jsonb) WHERE overlay_id = $1;
 
 -- name: set_overlaid_asset
 UPDATE jobs_variants SET overlaid_img_asset_id = $2 WHERE job_variants_id = $1;

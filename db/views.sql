@@ -19,6 +19,12 @@ LEFT JOIN LATERAL (SELECT overlay_id FROM overlay_layouts WHERE job_variants_id 
                    ORDER BY created_at DESC, pk DESC LIMIT 1) o ON TRUE
 WHERE v.job_id = $1 ORDER BY v.creation_order, v.created_at;
 
+-- name: view_renders
+-- Every render of the variants' latest overlays with its format (migration 0015; NULL = the original).
+SELECT r.overlay_id, r.render_id, COALESCE(r.format, 'original') AS format, a.image_url, a.width, a.height
+FROM renders r JOIN image_assets a ON a.image_asset_id = r.image_asset_id
+WHERE r.overlay_id = ANY($1::uuid[]) ORDER BY r.overlay_id, a.width * 1.0 / NULLIF(a.height, 0) DESC, r.pk;
+
 -- name: view_evaluations
 SELECT overlay_id, evaluation_type, metrics FROM evaluations WHERE overlay_id = ANY($1::uuid[]);
 

@@ -11,12 +11,11 @@ from PIL import Image, ImageDraw
 
 from config import get_settings
 from scripts.bench_quality import COPIES
-from services.backends.vlm import DefaultVlm
 from services.engine.selection import rank_key
 from services.imaging import iou as iou_eval
 from services.imaging import readability
-from services.imaging.faces import build_detector_with_faces
-from services.imaging.fonts import default_font_path, load_font
+from services.imaging.fonts import load_font
+from services.imaging.formats import FORMATS, render_format
 from services.imaging.imageio import load_rgb
 from services.imaging.overlay import render
 from services.imaging.saliency import saliency_map
@@ -24,7 +23,6 @@ from services.imaging.typescale import cap_share
 from services.stages.evaluate import JUDGE_PASS
 from services.stages.image import ImageInputs, Planner, VlmAnalyze
 from services.stages.registry import Models
-from services.text.llm import OfflineWriter
 
 CELL = 300  # px width of one creative on the sheet
 CAPTION = 74
@@ -78,17 +76,53 @@ def _cell(v: dict, selected: bool) -> Image.Image:
     return cell
 
 
+def formats_sheet(models: Models, paths: list[Path], copies: list[str]) -> Image.Image:
+    """One row per photo and copy: the render at the generated size, then 1:1, 4:5 and 9:16, each its own plan."""
+    height = 360  # every cell this tall, so the shapes compare at a glance
+    rows = []
+    for path in paths:
+        rgb = load_rgb(path)
+        sal = saliency_map(rgb)
+        dets = [d.to_json() for d in models.detector.detect(rgb, sal)]
+        for copy in copies:
+            best = Planner(models).run(ImageInputs(None, path, text=copy, detections=dets))["candidates"][0]
+            cells = [("original", render(rgb, copy, best, models.font_path)[0])]
+            cells += [(name, render_format(rgb, dets, copy, name, models.font_path, sal)["image"]) for name in FORMATS]
+            imgs = [Image.fromarray(img).resize((round(img.shape[1] * height / img.shape[0]), height), Image.LANCZOS)
+                    for _, img in cells]
+            row = Image.new("RGB", (sum(i.width for i in imgs) + 8 * len(imgs), height + 20), "white")
+            x = 0
+            for (name, _), img in zip(cells, imgs):
+                row.paste(img, (x, 20))
+                ImageDraw.Draw(row).text((x + 2, 3), f"{path.stem} {name}", fill="black", font=load_font(None, 13))
+                x += img.width + 8
+            rows.append(row)
+    sheet = Image.new("RGB", (max(r.width for r in rows), sum(r.height + 10 for r in rows)), "white")
+    y = 0
+    for r in rows:
+        sheet.paste(r, (0, y))
+        y += r.height + 10
+    return sheet
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("photos", nargs="*", help="image files (default: assets/samples/*.png)")
     parser.add_argument("--out", default="docs/contact_sheet.png")
+    parser.add_argument("--formats", action="store_true",
+                        help="each photo with the long copy in every format side by side (docs/contact_sheet_formats.png)")
     args = parser.parse_args()
     settings = get_settings()
     paths = [Path(p) for p in args.photos] or sorted((Path(__file__).resolve().parents[1] / "assets/samples").glob("*.png"))
-    models = Models.__new__(Models)  # the real stage code, without OCR or served backends
-    models.settings, models.llm, models.vlm = settings, OfflineWriter(), DefaultVlm()
-    models.font_path = settings.font_path or default_font_path()
-    models.detector = build_detector_with_faces("default", "", "", True)[0]
+    # The real stage code with the default backends and the offline writer (OCR is not loaded: not read here).
+    models = Models(settings.model_copy(update={"openai_base_url": "", "openai_api_key": "", "vlm_backend": "default",
+                                                "detector_backend": "default"}))
+    if args.formats:
+        sheet = formats_sheet(models, paths, [COPIES["short"], COPIES["long"]])
+        out = Path(args.out)
+        sheet.quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(out, optimize=True)
+        print(f"{out}: {sheet.width}x{sheet.height}, {out.stat().st_size // 1024} KiB")
+        return
     rgbs = {p: load_rgb(p) for p in paths}
     rows = []
     for copy in COPIES.values():

@@ -36,6 +36,7 @@ async def job_detail(pool: asyncpg.Pool, job_id: UUID, live_seconds: float = 10.
         variants = [dict(r) for r in await conn.fetch(Q["view_variants"], job_id)]
         overlay_ids = [v["overlay_id"] for v in variants if v["overlay_id"]]
         evals = await conn.fetch(Q["view_evaluations"], overlay_ids)
+        renders = await conn.fetch(Q["view_renders"], overlay_ids)
         runs = [dict(r) for r in await conn.fetch(Q["view_stage_runs"], job_id)]
         texts = {r["generation_stage"]: r for r in await conn.fetch(Q["view_texts"], job_id)}
         feed = await conn.fetchrow(Q["view_feed"], job_id)
@@ -53,6 +54,9 @@ async def job_detail(pool: asyncpg.Pool, job_id: UUID, live_seconds: float = 10.
             if v["waiting_for"] else None
         _waiting_for_replica(v, "variant", unserved)
         v["evaluations"] = by_overlay.get(v["overlay_id"], {})
+        v["formats"] = [{"format": r["format"], "render_id": r["render_id"], "image_url": r["image_url"],
+                         "width": r["width"], "height": r["height"]}
+                        for r in renders if r["overlay_id"] == v["overlay_id"] and r["format"] != "original"]
         v["timeline"] = [r for r in runs if r["job_variants_id"] == v["job_variants_id"]]
     detail = dict(job)
     detail.update(

@@ -24,6 +24,13 @@ def default_font_path() -> str:
     return str(pylopdf_fonts_ko.sans_path())
 
 
+def display_font_path() -> str:
+    """Poppins Bold (OFL, the fontpkg-poppins package): the heavy Latin display face of hero lines."""
+    import fontpkg_poppins
+
+    return str(fontpkg_poppins.ROOT / "files" / "Poppins-Bold.ttf")
+
+
 @lru_cache(maxsize=256)
 def _truetype(path: str, size: int) -> ImageFont.FreeTypeFont:
     """Open one font face at one pixel size (cached: parsing an OTF costs milliseconds)."""
@@ -113,11 +120,12 @@ def _font_key(name: str) -> str:
 
 
 def shipped_fonts() -> dict[str, str]:
-    """Fonts a caller may name (font_name): Noto Sans KR and Noto Serif KR, both with Hangul and Latin."""
+    """Fonts a caller may name (font_name): Noto Sans KR and Noto Serif KR (Hangul and Latin), the display face."""
     import pylopdf_fonts_ko
 
     return {"NotoSansKR-Regular": str(pylopdf_fonts_ko.sans_path()),
-            "NotoSerifKR-Regular": str(pylopdf_fonts_ko.serif_path())}
+            "NotoSerifKR-Regular": str(pylopdf_fonts_ko.serif_path()),
+            "Poppins-Bold": display_font_path()}
 
 
 def font_by_name(name: str, configured: str | None = None) -> str | None:

@@ -11,6 +11,7 @@ from services.imaging.contrast import best_text_colour, hex_colour, opposite_col
 from services.imaging.fonts import (
     block_height_px,
     first_baseline_px,
+    font_by_name,
     font_file_name,
     ink_extents,
     line_height_px,
@@ -18,12 +19,16 @@ from services.imaging.fonts import (
     min_font_px,
     wrap_text,
 )
-from services.imaging.typescale import balanced_wrap, size_range
+from services.imaging.hierarchy import baselines, scale_of, shape_of
+from services.imaging.typescale import WIDTH_SLACK, balanced_wrap, size_range
 from services.text.hangul import has_hangul
 
 WCAG_TARGET = 4.5
 SCRIM_ALPHAS = (0.45, 0.6, 0.75, 0.9)  # tried in order: the lightest scrim that is enough wins
 EFFECT_ORDER = ("stroke", "shadow", "scrim")  # cheapest (least of the photo hidden) first
+# A block with a display line gets no outline: the dark contour around a heavy light glyph reads as a letter of its
+# own (measured on the bench: outlined "off" read "@ff", "30%" read "309"); a soft shadow or a plate keeps its shape.
+DISPLAY_EFFECTS = ("shadow", "scrim")
 
 
 def ring_radius(font_size: int) -> int:
@@ -78,17 +83,41 @@ def fit_text(text: str, w: int, h: int, font_path: str | None, floor: int, hi: i
     return free  # when nothing fits, the floor wins over the box: legibility first, fits=False
 
 
-def _line_starts(layout: dict, lines: list[str], font, font_path: str | None) -> list[tuple[str, float, int]]:
-    """(line, left x before rounding, baseline y) of each line of a layout, in image pixels: the one placement."""
+def _style_font(style: dict, font_path: str | None) -> str | None:
+    """Path of a line style's font (a shipped face by its file name), else the layout's font."""
+    name = style.get("font")
+    if not name or name == font_file_name(font_path):
+        return font_path
+    return font_by_name(name, font_path) or font_path
+
+
+def _line_starts(layout: dict, lines: list[str], font, font_path: str | None) -> list[tuple]:
+    """(line, left x before rounding, baseline y, font, tracking px, extra word space px) of each line, in image
+    pixels: the one placement."""
     size = int(layout["font_size"])
     bx, by, bw, _ = layout["box"]
-    first = by + first_baseline_px(size, font_path)
+    styles = layout.get("styles")
+    if styles and len(styles) == len(lines):
+        paths = [_style_font(st, font_path) for st in styles]
+        fonts = [load_font(p, int(st["size"])) for p, st in zip(paths, styles)]
+        tracks = [float(st.get("tracking_px") or 0.0) for st in styles]
+        spaces = [float(st.get("word_space_px") or 0.0) for st in styles]
+        bases = baselines([int(st["size"]) for st in styles], [st.get("role", "support") for st in styles], paths)
+    else:
+        first = first_baseline_px(size, font_path)
+        fonts, tracks, spaces = [font] * len(lines), [0.0] * len(lines), [0.0] * len(lines)
+        bases = [first + i * line_height_px(size) for i in range(len(lines))]
     out = []
-    for i, line in enumerate(lines):
-        lw = font.getlength(line)
+    for line, f, t, ws, base in zip(lines, fonts, tracks, spaces, bases):
+        lw = f.getlength(line) + _spacing(line, len(line), t, ws)
         shift = {"left": 0.0, "center": (bw - lw) / 2, "right": bw - lw}[layout.get("align", "left")]
-        out.append((line, bx + shift, first + i * line_height_px(size)))
+        out.append((line, bx + shift, by + base, f, t, ws))
     return out
+
+
+def _spacing(line: str, i: int, track: float, word_space: float) -> float:
+    """Letter- and word-spacing added before the i-th character of a line (px)."""
+    return i * track + line[:i].count(" ") * word_space
 
 
 def _draw_mask(size_wh: tuple[int, int], layout: dict, origin: tuple[int, int], font_path: str | None,
@@ -97,9 +126,16 @@ def _draw_mask(size_wh: tuple[int, int], layout: dict, origin: tuple[int, int], 
     font = load_font(font_path, int(layout["font_size"]))
     img = Image.new("L", size_wh, 0)
     draw = ImageDraw.Draw(img)
-    for line, x, base in _line_starts(layout, layout["lines"], font, font_path):
-        draw.text((round(x - origin[0]), base - origin[1]), line, font=font, fill=255, anchor="ls",
-                  stroke_width=stroke, stroke_fill=255)
+    for line, x, base, f, track, ws in _line_starts(layout, layout["lines"], font, font_path):
+        if not track and not ws:
+            draw.text((round(x - origin[0]), base - origin[1]), line, font=f, fill=255, anchor="ls",
+                      stroke_width=stroke, stroke_fill=255)
+            continue
+        for i, ch in enumerate(line):  # letter-spacing: each glyph at its kerned advance plus the spacing
+            if not ch.isspace():
+                draw.text((round(x + f.getlength(line[:i]) + _spacing(line, i, track, ws) - origin[0]),
+                           base - origin[1]), ch, font=f,
+                          fill=255, anchor="ls", stroke_width=stroke, stroke_fill=255)
     return np.asarray(img)
 
 
@@ -107,16 +143,17 @@ def word_boxes(layout: dict, font_path: str | None) -> list[list[tuple[float, fl
     """Each line's word boxes (x0, y0, x1, y1: advance width by ascent..descent), where _draw_mask draws them."""
     size = int(layout["font_size"])
     font = load_font(font_path, size)
-    ascent, descent = ink_extents(font_path)
     lines = layout.get("lines") or wrap_text(layout["text"], font.getlength, layout["box"][2], has_hangul(layout["text"]))
     out = []
-    for line, x, base in _line_starts(layout, lines, font, font_path):
+    for line, x, base, f, track, ws in _line_starts(layout, lines, font, font_path):
+        ascent, descent = ink_extents(f.path)
         boxes, pos = [], 0
         for word in line.split():
             start = line.index(word, pos)
             pos = start + len(word)
-            x0 = round(x) + font.getlength(line[:start])
-            boxes.append((x0, base - ascent * size, x0 + font.getlength(word), base + descent * size))
+            x0 = round(x) + f.getlength(line[:start]) + _spacing(line, start, track, ws)
+            boxes.append((x0, base - ascent * f.size, x0 + f.getlength(word) + len(word) * track,
+                          base + descent * f.size))
         out.append(boxes)
     return out
 
@@ -155,8 +192,8 @@ def _blend(base: np.ndarray, colour: tuple[int, int, int], alpha: np.ndarray) ->
 
 
 def render(rgb: np.ndarray, text: str, proposal: dict, font_path: str | None = None,
-           effects: tuple[str, ...] = EFFECT_ORDER) -> tuple[np.ndarray, dict]:
-    """Draw the copy into proposal["box"]; return the new image and the layout record."""
+           effects: tuple[str, ...] = EFFECT_ORDER, display: bool = True) -> tuple[np.ndarray, dict]:
+    """Draw the copy into proposal["box"] (with the planned hierarchy unless display=False): image, layout record."""
     if not text or not text.strip():
         raise InputError("ad copy is empty")
     H, W = rgb.shape[:2]
@@ -167,19 +204,38 @@ def render(rgb: np.ndarray, text: str, proposal: dict, font_path: str | None = N
     if proposal.get("fits") is False and proposal.get("font_size"):
         floor = max(1, min(floor, int(proposal["font_size"])))  # the planner shrank it to keep every word
     hint = proposal.get("lines") if proposal.get("lines") and _same_words(proposal["lines"], text) else None
-    # Never above the type scale's step for this copy (nor the planned size): the scale, not the box, sets it.
-    scale_floor, _, _, scale_hi = size_range(text, W, H, font_path)
-    start = min(int(proposal.get("font_size") or h), scale_hi)
-    size, lines, fits = fit_text(text, w, h, font_path, floor, max(floor, min(h, start)), hint)
-    font = load_font(font_path, size)
-    bw = math.ceil(max(font.getlength(line) for line in lines))
-    bh = block_height_px(len(lines), size, font_path)
+    roles = proposal.get("roles")
+    styles = None
+    if display and hint and roles and len(roles) == len(hint):
+        # The planner's hierarchy (hero + support lines, display face): kept, at the largest size that fits.
+        shape = shape_of(hint, roles, font_path, W, H)
+        _, scale_floor, _, scale_hi = scale_of(text, W, H, font_path)
+        start = max(1, min(int(proposal.get("font_size") or scale_hi), scale_hi))
+        size = shape.fit(w, h, start)
+        fits = size >= floor
+        size = max(size, min(floor, start))
+        lines, styles = list(hint), shape.styles(size)
+        font = load_font(font_path, size)
+        bw = math.ceil(max(shape.line_widths(size)) / WIDTH_SLACK)
+        bh = shape.height(size)
+    else:
+        # Never above the type scale's step for this copy (nor the planned size): the scale, not the box, sets it.
+        scale_floor, _, _, scale_hi = size_range(text, W, H, font_path)
+        start = min(int(proposal.get("font_size") or h), scale_hi)
+        size, lines, fits = fit_text(text, w, h, font_path, floor, max(floor, min(h, start)), hint)
+        font = load_font(font_path, size)
+        bw = math.ceil(max(font.getlength(line) for line in lines))
+        bh = block_height_px(len(lines), size, font_path)
     align = proposal.get("align", "left")
     bx = x + {"left": 0, "center": (w - bw) // 2, "right": w - bw}.get(align, 0)
     by = y + {"top": 0, "bottom": h - bh}.get(proposal.get("y_align"), (h - bh) // 2)  # default: middle
     bx, by = min(max(0, bx), max(0, W - bw)), min(max(0, by), max(0, H - bh))  # overflow stays on canvas
     layout = {"box": [int(bx), int(by), int(bw), int(bh)], "lines": lines, "font_size": size, "align": align}
+    if styles:
+        layout["styles"] = styles
 
+    if styles and any(st["role"] == "hero" for st in styles):
+        effects = tuple(e for e in effects if e in DISPLAY_EFFECTS)
     r = ring_radius(size)
     stroke = r + 1  # the measuring ring lies inside the outline, so the outline is what gets measured
     scrim_pad = max(4, round(0.3 * size))

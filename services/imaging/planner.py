@@ -1,5 +1,4 @@
 """Candidate text boxes for ad copy: positions, sizes and line breaks scored on saliency, objects and contrast."""
-import math
 from dataclasses import dataclass
 
 import cv2
@@ -8,17 +7,9 @@ import numpy as np
 from services.errors import InputError
 from services.imaging.contrast import luminance, worst_case_from_range
 from services.imaging.faces import FACE_LABELS
-from services.imaging.fonts import REF_SIZE, block_height_px
+from services.imaging.hierarchy import Shape, shapes
 from services.imaging.iou import box_iou
-from services.imaging.typescale import (
-    MAX_BLOCK_HEIGHT,
-    MAX_BLOCK_SHARE,
-    WIDTH_SLACK,
-    fit_size,
-    line_variants,
-    lines_ok,
-    size_range,
-)
+from services.imaging.typescale import MAX_BLOCK_HEIGHT, MAX_BLOCK_SHARE
 
 WORK_SIDE = 256  # every map is scored on a thumbnail: text boxes are large, so detail is not needed
 MARGIN_FRACTION = 0.05  # safe area kept free at the image edges (Instagram crops and UI overlays)
@@ -32,6 +23,7 @@ LINE_PENALTY = 0.15  # per line beyond 3: a narrow column of one-word lines read
 OVERLAP_PENALTY = 10.0  # larger than any free score range, so covering an object always loses
 NOFIT_PENALTY = 5.0  # text that does not fit at the legibility floor ranks after every fitting box
 W_STEP = 1.5  # set below the copy's own step (a display line at body size): a calm spot must earn it
+W_DISPLAY = 0.3  # a display block (heavy face) over the same copy in the regular face, where both fit calmly
 OFFSCALE_PENALTY = 1.0  # under the type scale's lowest step (but legible): only when the scale fits nowhere
 
 
@@ -167,69 +159,67 @@ def plan(rgb: np.ndarray, saliency: np.ndarray, detections: list[dict], text: st
     W, H = m.W, m.H
     # Sizes come from the type scale: at most the copy's step, at least its lowest step (band_lo);
     # down to the legibility floor only where the scale fits nowhere.
-    floor, band_lo, step_lo, s_max = size_range(text, W, H, font_path)
-    every = line_variants(text, font_path)
-    # The type scale's line rules (no one-word line, no overlong line) unless no wrapping can meet them.
-    variants = [v for v in every if lines_ok(v[0], text)] or every
-    placements: list[tuple[str, list[str], int, int, int, int, int, bool]] = []
+    # The shapes keep the line rules (no one-word line, no overlong line) unless no wrapping can meet them;
+    # copy with an offer gets it as a hero line, short copy one display block (services/imaging/hierarchy.py).
+    every, (floor, band_lo, step_lo, s_max) = shapes(text, W, H, font_path)
+    variants = [v for v in every if v.ok] or every
+    placements: list[tuple[str, Shape, int, int, int, int, int, bool]] = []
 
-    def add(name: str, region: tuple[float, ...], lines: list[str], width_ref: float, size: int, keep: int,
-            fits: bool = True) -> None:
+    def add(name: str, region: tuple[float, ...], shape: Shape, size: int, keep: int, fits: bool = True) -> None:
         def block(sz: int) -> tuple[int, int]:
-            return math.ceil(width_ref * sz / REF_SIZE * WIDTH_SLACK) + 1, block_height_px(len(lines), sz, font_path)
+            return shape.width(sz), shape.height(sz)
 
         bw, bh = block(size)
         while size > floor and (bw * bh > MAX_BLOCK_SHARE * W * H or bh > MAX_BLOCK_HEIGHT * H):
             size -= 1  # the block's share of the photo is capped: the photo sells the product
             bw, bh = block(size)
         for x, y in _slide(m, region, bw, bh, keep):
-            placements.append((name, lines, size, x, y, bw, bh, fits))
+            placements.append((name, shape, size, x, y, bw, bh, fits))
 
     mpx = round(MARGIN_FRACTION * min(W, H))
     inner = (mpx, mpx, W - mpx, H - mpx)
     iw, ih = inner[2] - inner[0], inner[3] - inner[1]
 
-    def wrap_at(width: float, size: int) -> tuple[list[str], float] | None:
+    def wrap_at(width: float, size: int) -> Shape | None:
         """Fewest balanced lines at `size` not wider than `width`, or None if that leaves the safe area."""
-        scale = size / REF_SIZE * WIDTH_SLACK
         for pool in (variants, every):  # the line rules first, any balanced wrapping if they cannot fit
-            fitting = [v for v in pool if v[1] * scale <= width]
+            fitting = [v for v in pool if max(v.line_widths(size)) <= width]
             if fitting:
-                lines, width_ref = min(fitting, key=lambda v: (len(v[0]), v[1]))
-                if block_height_px(len(lines), size, font_path) <= ih and width_ref * scale < iw:
-                    return lines, width_ref
+                shape = min(fitting, key=lambda v: (len(v.lines), max(v.line_widths(size))))
+                if shape.height(size) <= ih and max(shape.line_widths(size)) < iw:
+                    return shape
         return None
 
     for name, region in _regions(W, H):
         rw, rh = region[2] - region[0], region[3] - region[1]
         fitted = 0
-        for lines, width_ref in variants:
-            size = fit_size(width_ref, len(lines), rw, rh, s_max, font_path)
+        for shape in variants:
+            size = shape.fit(rw, rh, s_max)
             if size >= floor:
-                add(name, region, lines, width_ref, size, 1)
+                add(name, region, shape, size, 1)
                 fitted += 1
         wrapped = None if fitted else wrap_at(rw, floor) or wrap_at(iw, floor)
         if wrapped:
             # Nothing fits this region at the floor: keep the floor size, wrapped to the region (or safe
             # area) width, anywhere in the safe area, but penalised; dropped if not even that fits.
-            add(name, inner, *wrapped, floor, 1, fits=False)
+            add(name, inner, wrapped, floor, 1, fits=False)
     # Free regions: slide each line variant over the whole safe area and keep the calmest spots.
-    for lines, width_ref in variants:
-        size = fit_size(width_ref, len(lines), 0.8 * iw, 0.3 * ih, s_max, font_path)
+    for shape in variants:
+        size = shape.fit(0.8 * iw, 0.3 * ih, s_max)
         if size < band_lo:  # long copy: let the block use the whole safe area instead
-            size = fit_size(width_ref, len(lines), iw, ih, s_max, font_path)
+            size = shape.fit(iw, ih, s_max)
         # Smaller steps too (down to the floor, penalised below the scale): a narrow calm strip beside a
         # subject may hold the copy only there, and covering the subject is worse than a smaller size.
         for scaled in {size, max(band_lo, int(size * 0.8)), band_lo, floor}:
             if floor <= scaled <= size:
-                add("free", inner, lines, width_ref, scaled, 2)
+                add("free", inner, shape, scaled, 2)
     if not placements:
         # Not even the whole safe area holds the copy at the legibility floor: keep every word anyway,
         # smaller (copy_fits: false), rather than cut the advertiser's message.
         for size in range(floor - 1, MIN_ABS_FONT_PX - 1, -1):
             wrapped = wrap_at(iw, size)
             if wrapped:
-                add("free", inner, *wrapped, size, 3, fits=False)
+                add("free", inner, wrapped, size, 3, fits=False)
                 break
     if not placements:
         raise InputError(f"ad copy of {len(text)} characters does not fit a {W}x{H} image "
@@ -240,7 +230,7 @@ def plan(rgb: np.ndarray, saliency: np.ndarray, detections: list[dict], text: st
         for frac in (1.0, 0.85, 0.7, 0.55, 0.4):
             wrapped = wrap_at(frac * iw, max(floor, min(band_lo, s_max)))
             if wrapped:
-                add("free", inner, *wrapped, max(floor, min(band_lo, s_max)), 3)
+                add("free", inner, wrapped, max(floor, min(band_lo, s_max)), 3)
         kept, spare = _rank([_candidate(m, p, s_max, band_lo, step_lo) for p in placements])
     if len(kept) < MIN_CANDIDATES:  # last resort: near-duplicates rather than fewer than promised
         kept = sorted(kept + spare[:MIN_CANDIDATES - len(kept)], key=lambda c: -c["score"])
@@ -275,7 +265,8 @@ def _rank(candidates: list[dict]) -> tuple[list[dict], list[dict]]:
 
 def _candidate(m: _Maps, p: tuple, s_max: int, band_lo: int, step_lo: int) -> dict:
     """Full scores (including contrast of the thumbnail pixels under the box) for one placement."""
-    name, lines, size, x, y, bw, bh, fits = p
+    name, shape, size, x, y, bw, bh, fits = p
+    lines = shape.lines
     one = np.array([float(x)]), np.array([float(y)])
     t = {k: float(v[0]) for k, v in _box_terms(m, *one, bw, bh).items()}
     x0, y0, x1, y1 = (int(v[0]) for v in _small_rect(m, *one, bw, bh))
@@ -290,11 +281,12 @@ def _candidate(m: _Maps, p: tuple, s_max: int, band_lo: int, step_lo: int) -> di
     score = (float(_partial_score({k: np.array(v) for k, v in t.items()})) + W_CONTRAST * min(contrast, 7.0) / 7.0
              + W_SIZE * size_term - (0.0 if fits else NOFIT_PENALTY) - LINE_PENALTY * max(0, len(lines) - 3)
              - (OFFSCALE_PENALTY if size < band_lo else 0.0) - W_STEP * max(0.0, (step_lo - size) / step_lo)
-             - OVERLAP_PENALTY * face)
+             - OVERLAP_PENALTY * face + (W_DISPLAY if "hero" in shape.roles else 0.0))
     align = ("left", "center", "right")[int(t["align_idx"])]
     scores = {k: round(t[k], 4) for k in ("saliency", "object_overlap", "busyness", "margin", "alignment")}
     scores.update(contrast=round(contrast, 3), size=round(size_term, 4), lines=len(lines),
                   face_overlap=round(face, 4))
     return {"box": [x, y, bw, bh], "lines": list(lines), "font_size": size, "align": align, "region": name,
-            "fits": fits, "scores": scores, "score": round(score, 4), "color": "#FFFFFF" if white >= black else "#000000"}
+            "fits": fits, "scores": scores, "score": round(score, 4), "color": "#FFFFFF" if white >= black else "#000000",
+            "roles": list(shape.roles), "styles": shape.styles(size)}
 

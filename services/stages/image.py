@@ -9,6 +9,7 @@ from services.errors import InputError, NotFound
 from services.imaging import planner
 from services.imaging.detect import forbidden_mask
 from services.imaging.fonts import covers_hangul, default_font_path, font_by_name
+from services.imaging.formats import FORMATS, render_format
 from services.imaging.imageio import load_rgb, save_png
 from services.imaging.overlay import render
 from services.imaging.saliency import saliency_map
@@ -226,7 +227,9 @@ class Overlay(_ImageStage):
         choice = {"row_id": proposal["proposal_id"], "candidate": candidate, "font_path": font,
                   "proposal_id": candidate.get("proposal_id") or str(proposal["proposal_id"]),
                   "x_align": req.get("x_align"), "y_align": req.get("y_align")}
-        return ImageInputs(asset_id, path, text=text, proposal=choice)
+        choice["font_named"] = bool(req.get("font_name"))
+        return ImageInputs(asset_id, path, text=text, proposal=choice,
+                           detections=await variant_detections(conn, ctx.job_variants_id))
 
     def run(self, inputs: ImageInputs):
         rgb = self.image(inputs)
@@ -236,11 +239,27 @@ class Overlay(_ImageStage):
         if choice["x_align"]:
             box["align"] = choice["x_align"]
         box["y_align"] = choice["y_align"] or "middle"
-        image, layout = render(rgb, inputs.text, box, choice["font_path"])
+        display = not choice.get("font_named")  # a caller's font_name sets every line (no display face)
+        image, layout = render(rgb, inputs.text, box, choice["font_path"], display=display)
         latency = (time.perf_counter() - started) * 1000
         layout.update(text=inputs.text, proposal_id=choice["proposal_id"], y_align=box["y_align"])
         url, w, h = save_png(image, self.settings.assets_dir, "overlaid")
-        return {"proposal_id": choice["row_id"], "layout": layout, "url": url, "size": (w, h), "latency_ms": latency}
+        formats = []
+        if self.settings.render_formats:
+            saliency = saliency_map(rgb)
+            for name in FORMATS:
+                # Each format is planned for its own frame (not a resize of this render); checked for contrast
+                # (the renderer's measured worst case) and faces here, the evaluations read the original.
+                got = render_format(rgb, inputs.detections or [], inputs.text, name, choice["font_path"], saliency)
+                f_url, fw, fh = save_png(got["image"], self.settings.assets_dir, "overlaid")
+                lay = got["layout"]
+                formats.append({"format": name, "url": f_url, "size": (fw, fh), "box": lay["box"],
+                                "lines": lay["lines"], "font_size": lay["font_size"], "styles": lay.get("styles"),
+                                "frame": lay["frame"], "contrast_after": lay["contrast_after"],
+                                "copy_fits": lay["copy_fits"], "whole": lay["lines"] and
+                                " ".join(lay["lines"]).split() == inputs.text.split()})
+        return {"proposal_id": choice["row_id"], "layout": layout, "url": url, "size": (w, h), "latency_ms": latency,
+                "formats": formats}
 
     async def save(self, conn, ctx, out):
         (w, h), layout = out["size"], out["layout"]
@@ -252,9 +271,19 @@ class Overlay(_ImageStage):
             round(y / h, 4), round(bw / w, 4), round(bh / h, 4), f"{min(x, y, w - x - bw, h - y - bh)}px",
             out["latency_ms"])
         render_id = await conn.fetchval(Q["insert_render"], overlay_id, asset_id)
+        formats = []
+        for f in out.get("formats", []):
+            f_asset = await conn.fetchval(Q["insert_overlaid_asset"], f["url"], *f["size"], ctx.tenant_id, ctx.job_id)
+            f_render = await conn.fetchval(Q["insert_format_render"], overlay_id, f_asset, f["format"])
+            formats.append({**{k: v for k, v in f.items() if k != "size"}, "width": f["size"][0],
+                            "height": f["size"][1], "image_asset_id": str(f_asset), "render_id": str(f_render)})
+        if formats:
+            await conn.execute(Q["set_overlay_formats"], overlay_id, formats)
         await conn.execute(Q["set_overlaid_asset"], ctx.job_variants_id, asset_id)
         return {"overlay_id": str(overlay_id), "proposal_id": layout["proposal_id"], "text": layout["text"],
                 "render": {**layout["render"], "render_id": str(render_id)}, "box": layout["box"],
                 "font": layout.get("font"), "x_align": layout.get("align"), "y_align": layout["y_align"],
                 "image_url": out["url"], "colour": layout.get("colour"), "effects": layout.get("effects"),
-                "contrast_after": layout.get("contrast_after")}
+                "contrast_after": layout.get("contrast_after"),
+                "formats": [{k: f[k] for k in ("format", "url", "width", "height", "render_id", "image_asset_id")}
+                            for f in formats]}

@@ -61,8 +61,9 @@ def test_dashboard_in_chromium_shows_a_finished_job(db, db_url, tmp_path):
             page.goto(f"{base}/dashboard/jobs/{job_id}", wait_until="load")
 
             images = page.eval_on_selector_all("img", "els => els.map(e => [e.getAttribute('src'), e.naturalWidth])")
-            assert len(images) == 7, images  # original + overlaid per variant, and the post's image
+            assert len(images) == 16, images  # original + overlaid + the 1:1, 4:5, 9:16 formats per variant, the post's image
             assert all(width > 0 for _, width in images), images
+            assert page.get_by_test_id("img-format").count() == 9
             assert page.get_by_test_id("job-step").inner_text() == detail["current_step"] == "instagram_feed_gen"
             assert page.get_by_test_id("job-status").inner_text() == "done"
             assert page.get_by_test_id("job-progress").inner_text() == "100%"

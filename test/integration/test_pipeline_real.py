@@ -31,6 +31,17 @@ def test_three_variant_job_reaches_the_feed(db, db_url, tmp_path):
             with Image.open(path) as img:
                 assert img.size[0] > 100
             assert httpx.get(base + variant["overlaid_image_url"]).status_code == 200
+            # Every Instagram format rendered, stored as a render of its own with its format named (issue 28).
+            sizes = {f["format"]: (f["width"], f["height"]) for f in variant["formats"]}
+            assert sizes == {"1:1": (1080, 1080), "4:5": (1080, 1350), "9:16": (1080, 1920)}, variant["formats"]
+            for f in variant["formats"]:
+                with Image.open(settings.assets_dir / f["image_url"].removeprefix("/assets/")) as img:
+                    assert img.size == sizes[f["format"]]
+                assert httpx.get(base + f["image_url"]).status_code == 200
+            assert _count(db, "SELECT count(*) FROM renders WHERE overlay_id = :o AND format = 'original'",
+                          o=variant["overlay_id"]) == 1
+        page = httpx.get(f"{base}/dashboard/jobs/{job_id}").text
+        assert page.count('data-testid="img-format"') == 3 * len(detail["variants"])
         assert sum(v["selected"] for v in detail["variants"]) == 1
         assert _count(db, "SELECT count(*) FROM instagram_feeds WHERE job_id = :j", j=job_id) == 1
         assert _count(db, "SELECT count(*) FROM txt_ad_copy_generations WHERE job_id = :j AND "

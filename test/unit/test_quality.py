@@ -8,11 +8,11 @@ from skimage import data
 from config import Settings
 from services.backends.vlm import DefaultVlm
 from services.imaging.faces import FaceDetector, build_detector_with_faces
-from services.imaging.fonts import default_font_path
+from services.imaging.fonts import default_font_path, font_by_name
 from services.imaging.overlay import render
 from services.imaging.planner import plan
 from services.imaging.saliency import saliency_map
-from services.imaging.typescale import BAND, MAX_BLOCK_SHARE, cap_share, lines_ok, step_for
+from services.imaging.typescale import BAND, MAX_BLOCK_SHARE, SCALE, cap_share, lines_ok, step_for
 from services.stages.image import ImageInputs, Planner, VlmAnalyze
 from services.stages.registry import Models
 from services.text.integrity import key_tokens, missing_facts
@@ -173,10 +173,17 @@ def test_type_scale_band_holds_on_every_shape(shape):
                  SALE + ". Bring a friend: the second cup is on us, all weekend at Blue Bottle Yeonnam."):
         best = plan(rgb, sal, [], text)[0]
         _, layout = render(rgb, text, best)
-        share = cap_share(layout["font_size"], w, h, font)
-        assert BAND[0] <= share <= step_for(text).cap_hi + 1e-3, (text, share)
-        assert lines_ok(layout["lines"], text), layout["lines"]  # no one-word line, none overlong
+        # Each line's cap height in its own face: a hero line up to the display step's top, the rest their step.
+        styles = layout.get("styles") or [{"role": "support", "size": layout["font_size"], "font": None}]
+        mixed = {st["role"] for st in styles} == {"hero", "support"}
+        for st in styles:
+            share = cap_share(st["size"], w, h, font_by_name(st["font"], font) if st["font"] else font)
+            top = SCALE[0].cap_hi if mixed and st["role"] == "hero" else step_for(text).cap_hi
+            assert BAND[0] <= share <= top + 1e-3, (text, st, share)
         x, y, bw, bh = layout["box"]
         assert bw * bh <= MAX_BLOCK_SHARE * w * h
+        if mixed:
+            continue  # the offer is its own line, whatever its length
+        assert lines_ok(layout["lines"], text), layout["lines"]  # no one-word line, none overlong
         widths = [len(line) for line in layout["lines"]]
         assert max(widths) - min(widths) <= max(12, 0.5 * max(widths)), layout["lines"]  # balanced breaks
