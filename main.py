@@ -14,6 +14,7 @@ from models import HealthOut
 from routers import actions, dashboard, dashboard_actions, dashboard_auth, downloads, jobs, priority, stages, web
 from services.backends.gpu import gpu_report
 from services.engine.dispatch import Dispatcher
+from services.engine.handler_check import HandlerMismatch, check_handlers
 from services.engine.listener import Listener
 from services.engine.pipeline import BY_NAME
 from services.engine.queries import Q
@@ -52,6 +53,12 @@ def create_app(settings: Settings | None = None, handlers_factory=None) -> FastA
         if factory is None:
             from services.stages.registry import build_handlers as factory
         handlers, models_status = await asyncio.to_thread(factory, settings)
+        try:
+            check_handlers(handlers)  # a stage without a handler would otherwise fail only at its first request
+        except HandlerMismatch as exc:
+            log.critical("%s", exc)
+            await pool.close()
+            raise
         workers = await start_workers(factory, settings, handlers, models_status)
         dispatcher = Dispatcher(pool, settings, address=address)
         runner = StageRunner(pool, settings, handlers, on_retry_scheduled=lambda ctx, delay: dispatcher.submit_later(

@@ -1,4 +1,6 @@
 """Per-stage response models: the fields callers chain on, documented with examples in the OpenAPI schema."""
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from models import OverlayIn, StageOut
@@ -155,4 +157,5 @@ def stage_out_model(stage: str) -> type[StageOut]:
     title = "".join(part.title() for part in stage.split("_"))
     top = {name: (field.annotation | None, Field(None, description=f"= result.{name} (for the earlier callers)"))
            for name, field in STAGE_RESULTS[stage].model_fields.items() if name not in StageOut.model_fields}
-    return create_model(f"{title}Out", __base__=StageOut, result=(STAGE_RESULTS[stage] | None, None), **top)
+    fields: dict[str, Any] = {"result": (STAGE_RESULTS[stage] | None, None), **top}
+    return create_model(f"{title}Out", __base__=StageOut, **fields)

@@ -1,5 +1,8 @@
 """Stage endpoints, one per row of the stage table: validate, claim, run, finish."""
+from typing import Any
+
 from fastapi import APIRouter, Depends, HTTPException
+from pydantic import BaseModel
 
 from models import JobStageIn, StageOut, VariantStageIn
 from routers.deps import RunnerDep, require_api_key
@@ -9,8 +12,9 @@ from services.engine.stage_types import CONNECTION_ERRORS, Draining, Released
 from services.errors import ClaimLost, NotFound
 
 router = APIRouter(tags=["stages"], dependencies=[Depends(require_api_key)])
-_ERRORS = {404: {"description": "Unknown job or variant"}, 409: {"description": "Row not in the state this stage needs"},
-           503: {"description": "Database unavailable, or the process is shutting down (Retry-After)"}}
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"description": "Unknown job or variant"}, 409: {"description": "Row not in the state this stage needs"},
+    503: {"description": "Database unavailable, or the process is shutting down (Retry-After)"}}
 
 
 async def _run(runner: RunnerDep, stage: Stage, body: dict) -> StageOut:
@@ -33,8 +37,9 @@ async def _run(runner: RunnerDep, stage: Stage, body: dict) -> StageOut:
 def _endpoint(stage: Stage):
     body_model = STAGE_BODIES.get(stage.name) or (VariantStageIn if stage.level == "variant" else JobStageIn)
 
-    async def endpoint(body: body_model, runner: RunnerDep) -> StageOut:
+    async def endpoint(body: BaseModel, runner: RunnerDep) -> StageOut:
         return await _run(runner, stage, body.model_dump())
+    endpoint.__annotations__["body"] = body_model  # FastAPI reads the stage's own body model from here
     return endpoint
 
 

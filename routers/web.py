@@ -80,7 +80,8 @@ def install(app: FastAPI, assets_dir: Path) -> None:
     import swagger_ui  # swagger-ui-py ships the Swagger UI 5 dist (OpenAPI 3.1): no CDN, so nothing to pin with SRI
 
     app.include_router(assets_router(assets_dir))
-    app.add_exception_handler(RequestValidationError, _validation_error)
+    # Starlette types a handler as taking any Exception; it calls this one for RequestValidationError only.
+    app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.mount("/docs/static", StaticFiles(directory=Path(swagger_ui.__file__).parent / "static"), name="swagger")
     app.add_api_route("/docs", lambda: HTMLResponse(_DOCS), include_in_schema=False)
     app.add_api_route("/docs/init.js", lambda: Response(_INIT, media_type="text/javascript"), include_in_schema=False)

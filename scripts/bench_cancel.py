@@ -17,7 +17,7 @@ import database
 from scripts import seedlib
 from services.engine.queries import Q
 from services.ops import actions
-from services.ops.testing import AppProcess, free_port, fresh_database, session_for
+from services.ops.testing import AppProcess, close_session, free_port, fresh_database, session_for
 
 
 def _cpu(app: AppProcess) -> dict:
@@ -73,8 +73,7 @@ def main(args) -> None:
                   f"max {max(values):.2f} s of {len(values)} (HEARTBEAT_SECONDS 3, stage 60 s)")
     finally:
         app.stop()
-        db.close()
-        db.get_bind().dispose()
+        close_session(db)
 
         async def drop():
             admin = await asyncpg.connect(args.server)

@@ -12,7 +12,7 @@ from sqlalchemy import text
 from scripts import seedlib
 from services.engine.queries import Q
 from services.ops.noop_app import EXECUTIONS_DDL
-from services.ops.testing import AppProcess, free_port, fresh_database, session_for
+from services.ops.testing import AppProcess, close_session, free_port, fresh_database, session_for
 
 
 def _rss(pids: list[int]) -> dict[int, float]:
@@ -82,8 +82,7 @@ def main() -> None:
               + (f"{(first - b_start).total_seconds():.2f} s" if first else f"not within {args.seconds:.0f} s"))
     finally:
         app.stop()
-        db.close()
-        db.get_bind().dispose()
+        close_session(db)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ import asyncpg
 from scripts import seedlib
 from services.engine.queries import Q
 from services.ops.noop_app import EXECUTIONS_DDL
-from services.ops.testing import AppProcess, free_port, fresh_database, session_for
+from services.ops.testing import AppProcess, close_session, free_port, fresh_database, session_for
 
 
 def _wait_finished(db, n: int, poll: float) -> None:
@@ -44,8 +44,7 @@ def run_engine(url: str, jobs: int, variants: int, latency_jobs: int, assets: Pa
             app.stop()
     runs = db.execute(seedlib.text(Q["count_done_runs"])).scalar()
     loaded = sorted(float(r[0]) for r in db.execute(seedlib.text(Q["transition_latencies"])))
-    db.close()
-    db.get_bind().dispose()
+    close_session(db)
     return {"wall_s": float(wall), "runs": runs, "latencies": latencies, "loaded": loaded}
 
 

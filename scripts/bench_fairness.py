@@ -9,7 +9,7 @@ from sqlalchemy import text
 
 from scripts import seedlib
 from services.engine.queries import Q
-from services.ops.testing import AppProcess, free_port, fresh_database, session_for
+from services.ops.testing import AppProcess, close_session, free_port, fresh_database, session_for
 
 
 def _q(name: str):
@@ -76,8 +76,7 @@ def main() -> None:
         print(f"A's backlog: {args.a_jobs} jobs in {wall:.1f} s = {args.a_jobs / wall * 60:.1f} jobs/min", flush=True)
     finally:
         app.stop()
-        db.close()
-        db.get_bind().dispose()
+        close_session(db)
 
 
 if __name__ == "__main__":

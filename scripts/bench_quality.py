@@ -38,7 +38,7 @@ def photos() -> dict[str, np.ndarray]:
         img = getattr(data, name)() if name != "motorcycle_left" else data.stereo_motorcycle()[0]
         out[name] = np.stack([img] * 3, -1) if img.ndim == 2 else img[..., :3]
     for name in ("grace_hopper.jpg",):  # (its other photo, a 128 px pack shot, is below the 256 px minimum)
-        out[name.split(".")[0]] = np.asarray(Image.open(cbook.get_sample_data(name)).convert("RGB"))
+        out[name.split(".")[0]] = np.asarray(Image.open(cbook.get_sample_data(name, asfileobj=False)).convert("RGB"))
     # Instagram shapes: a 9:16 story crop and a 1.91:1 landscape crop of the portrait.
     a = data.astronaut()
     out["astronaut_tall"] = a[:, 112:400]

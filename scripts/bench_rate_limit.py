@@ -10,7 +10,7 @@ from scripts import seedlib
 from services.engine.queries import Q
 from services.ops.fake_provider import FakeProvider
 from services.ops.noop_app import EXECUTIONS_DDL
-from services.ops.testing import AppProcess, free_port, fresh_database, session_for
+from services.ops.testing import AppProcess, close_session, free_port, fresh_database, session_for
 
 
 def main() -> None:
@@ -49,8 +49,7 @@ def main() -> None:
         for app in apps:
             app.stop()
         provider.close()
-        db.close()
-        db.get_bind().dispose()
+        close_session(db)
     print(f"{args.replicas} replicas, limit {args.rpm} requests per {args.window:g} s, {args.jobs} jobs = "
           f"{len(provider.arrivals)} requests in {wall:.0f} s")
     print(f"most requests the provider saw in any {args.window:g} s: {provider.most_in_any_window(args.window)} "

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from scripts import seedlib
 from services.engine.queries import Q
-from services.ops.testing import fresh_database
+from services.ops.testing import close_session, fresh_database
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -88,7 +89,7 @@ class GpuServer:
         self.httpd.server_close()
 
 
-def stage_busy(runs: list) -> dict[str, tuple[float, float]]:
+def stage_busy(runs: Sequence) -> dict[str, tuple[float, float]]:
     """Per stage: seconds at least one run was going (union of intervals), and the sum of run times."""
     out: dict[str, list] = {}
     for step, start, end in runs:  # ordered by start
@@ -139,8 +140,7 @@ def run(args, concurrency: int, slots: int) -> dict:
     finally:
         app.terminate()
         app.wait(30)
-        db.close()
-        db.get_bind().dispose()
+        close_session(db)
         server.close()
     rate, share = server.utilisation(2 * concurrency)
     return {"wall": wall, "jobs_min": args.jobs / wall * 60, "judged_min": args.jobs / judged * 60, "failed": failed,

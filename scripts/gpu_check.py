@@ -50,7 +50,8 @@ def _analyses(vlm, images: list, copy: str) -> float:
 
 def _spy_prompt(vlm) -> dict:
     """Keeps the first (image, prompt, max_new_tokens) the backend batches, to count its prompt's tokens."""
-    real, seen = vlm._batcher.run_batch, {}
+    real = vlm._batcher.run_batch
+    seen: dict = {}
 
     def spy(items):
         seen.setdefault("item", items[0])

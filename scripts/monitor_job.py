@@ -151,7 +151,7 @@ class View:
         self.console = console
         self.job_id = job_id
         self.plain = not console.is_terminal if plain is None else plain
-        self.progress = None
+        self.progress: Progress | None = None
         self.tasks: dict = {}
         self.seen: dict = {}
 

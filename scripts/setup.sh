@@ -18,6 +18,11 @@ if [ ! -f "$stamp" ]; then
   .venv/bin/pip install -q --no-deps $(sed -n 's/^# no-deps: //p' requirements.txt)
   touch "$stamp"
 fi
+if [ "${1:-}" = "--dev" ] && ! command -v pg_dump >/dev/null; then
+  # test_schema_snapshot compares pg_dump's view of a migrated database with db/schema.sql.
+  if [ "$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi
+  $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq postgresql-client >/dev/null
+fi
 if [ "${1:-}" = "--dev" ] && [ ! -x /usr/bin/chromium ]; then
   # The dashboard test drives a real browser; Debian's Chromium (playwright's own download is blocked).
   if [ "$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi

@@ -45,7 +45,7 @@ def shapes() -> Image.Image:
         sal = saliency_map(rgb)
         dets = [d.to_json() for d in detector.detect(rgb, sal)]
         out, layout = render(rgb, text, plan(rgb, sal, dets, text)[0])
-        tile = Image.fromarray(out).resize((round(w * 480 / h), 480), Image.LANCZOS)
+        tile = Image.fromarray(out).resize((round(w * 480 / h), 480), Image.Resampling.LANCZOS)
         ImageDraw.Draw(tile).text((8, 452), f"{w}x{h}: {layout['font_size']} px, cap "
                                   f"{100 * cap_share(layout['font_size'], w, h, None):.1f} %",
                                   fill="white", font=load_font(None, 16), stroke_width=2, stroke_fill="black")
@@ -62,7 +62,7 @@ def main() -> None:
     docs = Path(__file__).resolve().parents[1] / "docs"
     docs.mkdir(exist_ok=True)
     for name, img in (("type_scale.png", specimen()), ("type_scale_shapes.png", shapes())):
-        img = img.resize((min(img.width, 900), round(img.height * min(img.width, 900) / img.width)), Image.LANCZOS)
+        img = img.resize((min(img.width, 900), round(img.height * min(img.width, 900) / img.width)), Image.Resampling.LANCZOS)
         img.quantize(colors=128, method=Image.Quantize.MEDIANCUT).save(docs / name, optimize=True)
         print(docs / name, img.size, (docs / name).stat().st_size // 1024, "KiB")
 

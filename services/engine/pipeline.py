@@ -53,6 +53,9 @@ FINAL_STAGE = "instagram_feed_gen"
 # Job steps at or after the variant phase: a job here has already been advanced.
 JOB_ADVANCED_STEPS = ("iou_eval", "ad_copy_gen_kor", "instagram_feed_gen")
 VARIANT_STEPS = ("img_gen",) + tuple(s.name for s in STAGES if s.level == "variant")
+# Steps the other parts write into current_step (/work/shared/data-contract.md); the first stage follows img_gen.
+UPSTREAM_STEPS = ("user_img_input", "user_txt_input", "gpt_llm_translation", "gpt_llm_generation", "ab_vote",
+                  "gen_vlm_analyze", "img_gen")
 
 
 # Stages that call the VLM backend: served (VLM_BACKEND=openai) they take VLM_CONCURRENCY requests at a time,

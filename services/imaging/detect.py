@@ -131,7 +131,7 @@ class YoloDetector:
         """One locked predict: ultralytics' predictor keeps per-call state and is not thread-safe."""
         bgr = np.ascontiguousarray(rgb[:, :, ::-1])  # ultralytics reads arrays as OpenCV BGR
         with self._lock:
-            return self._model.predict(bgr, conf=self.conf, classes=self._classes, verbose=False)[0]
+            return list(self._model.predict(bgr, conf=self.conf, classes=self._classes, verbose=False))[0]
 
     def detect(self, rgb: np.ndarray, saliency: np.ndarray | None = None) -> list[Detection]:
         """Detections of the kept labels (every label when none were given), best first."""
@@ -141,7 +141,7 @@ class YoloDetector:
         boxes = result.boxes.xyxy.cpu().numpy().tolist()
         scores = result.boxes.conf.cpu().numpy().tolist()
         classes = result.boxes.cls.cpu().numpy().astype(int).tolist()
-        found = [Detection(tuple(float(v) for v in b), str(result.names[c]), float(s))
+        found = [Detection((float(b[0]), float(b[1]), float(b[2]), float(b[3])), str(result.names[c]), float(s))
                  for b, s, c in zip(boxes, scores, classes)]
         return sorted(found, key=lambda d: -d.score)
 
@@ -174,7 +174,7 @@ def forbidden_mask(shape_hw: tuple[int, int], detections: list[Detection], salie
                    dilate_px: int | None = None) -> np.ndarray:
     """uint8 mask (255 = keep text out): detection boxes plus strongly salient pixels, grown by a margin."""
     h, w = shape_hw
-    mask = np.zeros((h, w), np.uint8)
+    mask: np.ndarray = np.zeros((h, w), np.uint8)
     for d in detections:
         x1, y1, x2, y2 = d.box
         mask[max(0, int(y1)):min(h, int(np.ceil(y2))), max(0, int(x1)):min(w, int(np.ceil(x2)))] = 255
@@ -230,6 +230,7 @@ def free_regions(forbidden: np.ndarray, edges: np.ndarray | None = None, cell: i
 def build_detector(backend: str, weights_path: str, keep_clear_labels: str, fallback: bool) -> tuple[Detector, dict]:
     """The configured detector and its status; a failed real backend falls back or fails loudly."""
     requested = (backend or "default").strip().lower()
+    det: Detector
     if requested == "default":
         det = SaliencyDetector()
         return det, {"backend": requested, "active": det.name, "loaded": True, "error": None}

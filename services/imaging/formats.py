@@ -68,7 +68,7 @@ def reframe(rgb: np.ndarray, size: tuple[int, int], subject, saliency: np.ndarra
         canvas = cv2.resize(bg, size, interpolation=cv2.INTER_LINEAR)
     else:
         canvas = np.zeros((size[1], size[0], 3), np.uint8)
-    m = np.float32([[f, 0, -x0 * f], [0, f, -y0 * f]])
+    m = np.array([[f, 0, -x0 * f], [0, f, -y0 * f]], dtype=np.float32)
     interp = cv2.INTER_AREA if f < 1 else cv2.INTER_CUBIC
     frame = cv2.warpAffine(rgb, m, size, dst=np.ascontiguousarray(canvas), flags=interp,
                            borderMode=cv2.BORDER_TRANSPARENT)

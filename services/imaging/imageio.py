@@ -43,8 +43,8 @@ def load_rgb(path: Path, max_pixels: int = 40_000_000, max_side: int = 10_000) -
                 raise InputError(f"image is {w}x{h}: over the limit ({max_pixels} px, {max_side} px side)")
             if min(w, h) < 16:
                 raise InputError(f"image is {w}x{h}: too small for an ad")
-            img = ImageOps.exif_transpose(img)  # a phone photo tagged "rotate 90" is placed upright
-            return np.asarray(img.convert("RGB"))
+            upright = ImageOps.exif_transpose(img)  # a phone photo tagged "rotate 90" is placed upright
+            return np.asarray(upright.convert("RGB"))
     except InputError:
         raise
     except Exception as exc:

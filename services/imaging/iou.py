@@ -1,4 +1,6 @@
 """Overlap of the placed text with detected objects (IoU, IoA) and with salient content (Occ)."""
+from typing import Any
+
 import numpy as np
 
 from services.imaging.readability import metric
@@ -61,7 +63,7 @@ def evaluate(text_box_xywh: list[float], detections: list[dict], saliency: np.nd
     max_iou = max((d["iou"] for d in per), default=0.0)
     max_ioa = max((d["ioa"] for d in per), default=0.0)
     occ = occupancy(text_box_xywh, saliency)
-    out = {
+    out: dict[str, Any] = {
         "per_detection": metric(per, "list", "info", None, None, False,
                                 "IoU and intersection-over-text-area (ioa) for every detection"),
         "max_iou": metric(max_iou, "fraction", "lower_is_better", None, None, False,

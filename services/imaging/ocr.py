@@ -29,6 +29,7 @@ CROPS = ((0.15, 0.15, 0.08), (0.05, 0.05, 0.05), (0.25, 0.25, 0.12))
 REREAD_BELOW = 0.95  # confidence under which a word is re-read (20 % of bench_quality's words: +26 % OCR time)
 
 _LOCK = threading.Lock()  # guards loading: one model per process
+_PLAIN_QUOTES: dict[str, str | int] = {"‘": "'", "’": "'", "“": '"', "”": '"'}
 _MODELS: dict[tuple[str, str], OnnxRecogniser] = {}
 
 
@@ -85,7 +86,7 @@ class OcrReader:
 def normalise_text(text: str) -> str:
     """NFKC, typographic quotes made plain, case folded, whitespace collapsed."""
     text = unicodedata.normalize("NFKC", text or "")
-    text = text.translate(str.maketrans({"‘": "'", "’": "'", "“": '"', "”": '"'}))
+    text = text.translate(str.maketrans(_PLAIN_QUOTES))
     return re.sub(r"\s+", " ", text).strip().casefold()
 
 

@@ -269,7 +269,7 @@ def render(rgb: np.ndarray, text: str, proposal: dict, font_path: str | None = N
             sigma = max(1.0, 0.5 * stroke)
             halo = cv2.GaussianBlur(outline, (0, 0), sigma)
             halo = np.clip(halo * 1.6, 0, 1) * 0.9  # soft but dense next to the glyph
-            halo = cv2.warpAffine(halo, np.float32([[1, 0, off], [0, 1, off]]), (x1 - x0, y1 - y0))
+            halo = cv2.warpAffine(halo, np.array([[1, 0, off], [0, 1, off]], dtype=np.float32), (x1 - x0, y1 - y0))
             out, ratio = finish(_blend(crop, partner, halo))
             trials.append(([{"type": "shadow", "offset": off, "blur_sigma": round(sigma, 2), "opacity": 0.9,
                              "colour": hex_colour(partner)}], out, ratio))

@@ -51,7 +51,7 @@ def _build_maps(rgb: np.ndarray, saliency: np.ndarray, detections: list[dict]) -
     sal = cv2.resize(np.asarray(saliency, dtype=np.float32), (sw, sh), interpolation=cv2.INTER_AREA)
     gray = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY).astype(np.float32)
     mag = cv2.magnitude(cv2.Sobel(gray, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(gray, cv2.CV_32F, 0, 1, ksize=3))
-    busy = mag / (float(mag.max()) + 1e-6)
+    busy: np.ndarray = mag / (float(mag.max()) + 1e-6)
     dets = np.array([d["box"][:4] for d in detections], dtype=np.float64).reshape(-1, 4)
     dets = np.clip(dets, 0, [W, H, W, H])
     faces = dets[[d.get("label") in FACE_LABELS for d in detections]].reshape(-1, 4)
@@ -165,7 +165,7 @@ def plan(rgb: np.ndarray, saliency: np.ndarray, detections: list[dict], text: st
     variants = [v for v in every if v.ok] or every
     placements: list[tuple[str, Shape, int, int, int, int, int, bool]] = []
 
-    def add(name: str, region: tuple[float, ...], shape: Shape, size: int, keep: int, fits: bool = True) -> None:
+    def add(name: str, region: tuple[float, float, float, float], shape: Shape, size: int, keep: int, fits: bool = True) -> None:
         def block(sz: int) -> tuple[int, int]:
             return shape.width(sz), shape.height(sz)
 

@@ -1,4 +1,6 @@
 """Readability of rendered ad copy: worst-case WCAG contrast around the glyphs, APCA, busyness, size."""
+from typing import Any
+
 import cv2
 import numpy as np
 
@@ -61,7 +63,7 @@ def evaluate(rendered_rgb: np.ndarray, layout: dict, text: str, font_path: str |
     large = size >= LARGE_TEXT_PX
     threshold = WCAG_LARGE if large else WCAG_NORMAL
     floor = min_font_px(H)
-    out = {
+    out: dict[str, Any] = {
         "contrast_ratio": metric(round(ratio, 3), "ratio", "higher_is_better", threshold, ratio >= threshold, True,
                                  "WCAG 2.x worst case: text colour vs the lightest/darkest (1st/99th percentile) "
                                  f"background pixel in a {r}px ring around the glyphs"),

@@ -66,7 +66,7 @@ def match_secret(settings: Settings, given: str | bytes) -> tuple[str, str | Non
 
 def cookies(headers: dict) -> dict[str, str]:
     """The request's cookies (name -> value), from the raw Cookie header."""
-    jar = {}
+    jar: dict[str, str] = {}
     for part in headers.get("cookie", b"").decode("latin-1").split(";"):
         name, _, value = part.strip().partition("=")
         if name:

@@ -34,7 +34,7 @@ class RateLimiter:
         self.provider, self.settings = provider, settings
         self.rpm, self.tpm = limits(settings, provider)
         self._dsn = dsn
-        self._conn = None
+        self._conn: psycopg2.extensions.connection | None = None
         self._lock = threading.Lock()  # one connection, one statement at a time (each takes a millisecond)
 
     def _execute(self, query: str, params: dict):

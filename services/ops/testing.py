@@ -9,7 +9,7 @@ from pathlib import Path
 
 import asyncpg
 import httpx
-from sqlalchemy import create_engine
+from sqlalchemy import Engine, create_engine
 from sqlalchemy.orm import Session
 
 from services.engine.queries import Q
@@ -44,6 +44,14 @@ def free_port() -> int:
 def session_for(url: str) -> Session:
     """A sync SQLAlchemy session (psycopg2), like upstream code uses."""
     return Session(bind=create_engine(url.replace("postgresql://", "postgresql+psycopg2://", 1)))
+
+
+def close_session(session: Session) -> None:
+    """Close a session_for session and dispose the engine it was made with (its pooled connections)."""
+    bind = session.get_bind()
+    session.close()
+    if isinstance(bind, Engine):
+        bind.dispose()
 
 
 class AppProcess:

@@ -26,14 +26,17 @@ class ImageInputs:
     path: object
     text: str = ""
     detections: list | None = None
-    proposal: object = None
+    proposal: dict | None = None  # overlay: the chosen candidate, its font and alignment
     has_refined: bool = False
 
 
 class CpuStage:
     """Shared by the image and evaluation stages: the models, the settings, loading an image safely."""
 
-    process_group = "cpu"  # `run` executes in a supervised worker process (services/engine/workers.py)
+    @property
+    def process_group(self) -> str | None:
+        """`run` executes in a supervised worker process of this group (services/engine/workers.py)."""
+        return "cpu"
 
     def __init__(self, models):
         self.models = models
@@ -54,7 +57,7 @@ class _ImageStage(CpuStage):
         return self.load_image(inputs.path)
 
 
-class VlmBacked:
+class VlmBacked(CpuStage):
     """Where a VLM stage runs: LLaVA in its own worker process, a served VLM in threads (HTTP waits)."""
 
     @property
@@ -63,7 +66,7 @@ class VlmBacked:
         return vlm_process_group(self.settings.vlm_backend) is None
 
     @property
-    def process_group(self):
+    def process_group(self) -> str | None:
         return vlm_process_group(self.settings.vlm_backend)
 
     def warm_up(self) -> dict:

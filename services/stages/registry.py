@@ -5,7 +5,9 @@ import time
 
 from config import Settings
 from services.backends.factory import build_vlm
+from services.backends.ports import Vlm
 from services.engine.queries import Q
+from services.imaging.detect import Detector
 from services.imaging.faces import build_detector_with_faces
 from services.imaging.fonts import default_font_path
 from services.ops.ratelimit import limited_client
@@ -30,7 +32,9 @@ class Models:
         self.llm = build_llm(settings, limited_client("openai", settings, settings.openai_timeout_seconds,
                                                       max_wait=150 * settings.stage_timeout_scale))
         # Backends load on first use: in the process that runs their stage (a worker), not in every process.
-        self._vlm = self._detector = self._ocr = None
+        self._vlm: Vlm | None = None
+        self._detector: Detector | None = None
+        self._ocr = None
         self._ocr_lock = threading.Lock()
         self._lock = threading.Lock()
         self.status = {"vlm": {"backend": settings.vlm_backend, "loaded": False, "error": None},

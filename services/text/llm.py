@@ -8,6 +8,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+from uuid import UUID
 
 import openai
 from openai import OpenAI
@@ -37,6 +38,7 @@ class LlmResult:
     request: dict[str, Any] = field(default_factory=dict)
     attempts: int = 1
     note: str = ""
+    prompt_id: UUID | None = None  # the prompt row, when the caller knows it (refine_copy sets it)
 
 
 class LlmProvider(Protocol):
