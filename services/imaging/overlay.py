@@ -209,7 +209,7 @@ def render(rgb: np.ndarray, text: str, proposal: dict, font_path: str | None = N
     if display and hint and roles and len(roles) == len(hint):
         # The planner's hierarchy (hero + support lines, display face): kept, at the largest size that fits.
         shape = shape_of(hint, roles, font_path, W, H)
-        _, scale_floor, _, scale_hi = scale_of(text, W, H, font_path)
+        scale_floor, _, _, scale_hi = scale_of(text, W, H, font_path)
         start = max(1, min(int(proposal.get("font_size") or scale_hi), scale_hi))
         size = shape.fit(w, h, start)
         fits = size >= floor
