@@ -80,9 +80,12 @@ def serve(app, port: int):
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.time() + 60
+    # Generous: an app that loads a model in its worker process starts in seconds, on a loaded host in a minute.
+    deadline = time.time() + 150
     while not server.started:
         if time.time() > deadline or not thread.is_alive():
+            server.should_exit = True  # shut down what did start (worker processes) instead of leaking it
+            thread.join(timeout=30)
             raise RuntimeError("app did not start")
         time.sleep(0.02)
     # Ready means the dispatcher has proven its target (it probes itself once the socket is bound);

@@ -24,7 +24,8 @@ def limits(settings, provider: str) -> tuple[int, int]:
 
 def margin(settings) -> float:
     """Slack added to the window: admission here and arrival at the provider are not the same instant."""
-    return max(0.25, 0.02 * settings.rate_limit_window_seconds)
+    # At least 1 s: on a loaded host a thread admitted here can take most of a second to reach the socket.
+    return max(1.0, 0.02 * settings.rate_limit_window_seconds)
 
 
 class RateLimiter:

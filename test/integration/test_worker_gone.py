@@ -44,6 +44,7 @@ async def test_worker_past_its_hard_limit_is_killed_not_forgotten(monkeypatch, h
     for name, value in dict(TEST_PROCESS_STAGES="planner", TEST_MISBEHAVE_STAGE="planner", TEST_MISBEHAVE=how,
                             TEST_MISBEHAVE_ROW="victim").items():
         monkeypatch.setenv(name, value)  # the spawned worker inherits the environment
+    before = set(_spawned_children())  # another test's leftovers are not this group's
     group = WorkerGroup("cpu", 1, counting_handlers, Settings(_env_file=None))
     try:
         await group.start()
@@ -58,13 +59,18 @@ async def test_worker_past_its_hard_limit_is_killed_not_forgotten(monkeypatch, h
         assert second != first and group.status()["restarts"] == 1
         assert await group.call("planner", {"row": "other", "attempt": 1}, hard_limit=60) is None
         # The replacement is the only worker process this test's process has.
-        children = [int(p) for p in os.listdir("/proc") if p.isdigit() and _parent(int(p)) == os.getpid()
-                    and "spawn_main" in _cmdline(int(p))]
+        children = [pid for pid in _spawned_children() if pid not in before]
         assert children == [second], children
     finally:
         pids = group.pids()
         await asyncio.to_thread(group.close)
     assert not any(_exists(pid) for pid in pids), [(pid, _state(pid)) for pid in pids]
+
+
+def _spawned_children() -> list[int]:
+    """Worker processes (multiprocessing spawn) whose parent is this test process."""
+    return [int(p) for p in os.listdir("/proc") if p.isdigit() and _parent(int(p)) == os.getpid()
+            and "spawn_main" in _cmdline(int(p))]
 
 
 def _parent(pid: int) -> int | None:
