@@ -108,6 +108,16 @@ async def _expire_and_wait_for_retry(pool, settings, row_id, stage: str) -> None
     assert sum(expired) == 1, expired
 
 
+async def _teardown(pool, runners, handler: _Held | None = None) -> None:
+    """Release every held handler, stop the runners' heartbeats and close the pool."""
+    for event in (handler.go.values() if handler else ()):
+        event.set()
+    for runner in runners:
+        if runner._heartbeat:
+            runner._heartbeat.cancel()
+    await pool.close()
+
+
 async def _results(pool, job) -> list[str]:
     rows = await pool.fetch("SELECT metrics->>'run_token' FROM evaluations WHERE job_id = $1 "
                             "AND evaluation_type = 'test'", job)
@@ -149,12 +159,7 @@ async def test_live_worker_that_lost_its_lease_does_not_commit(db, db_url, tmp_p
         assert await _results(pool, request["job_id"]) == [str(retry[2])]  # exactly one result: the retry's
         assert [r[:2] for r in await _runs(pool, row_id, stage)] == [("lost", 1), ("done", 2)]
     finally:
-        for event in handler.go.values():
-            event.set()
-        for runner in (stale, fresh):
-            if runner._heartbeat:
-                runner._heartbeat.cancel()
-        await pool.close()
+        await _teardown(pool, (stale, fresh), handler)
 
 
 @pytest.mark.parametrize("stage, after", LEVELS, ids=["variant", "job"])
@@ -173,11 +178,7 @@ async def test_run_whose_token_no_longer_holds_writes_no_results(db, db_url, tmp
         assert await _results(pool, request["job_id"]) == []
         assert [r[:2] for r in await _runs(pool, row_id, stage)] == [("lost", 1)]
     finally:
-        for event in handler.go.values():
-            event.set()
-        if stale._heartbeat:
-            stale._heartbeat.cancel()
-        await pool.close()
+        await _teardown(pool, (stale,), handler)
 
 
 @pytest.mark.parametrize("stage, after", LEVELS, ids=["variant", "job"])
@@ -198,6 +199,4 @@ async def test_save_that_raises_after_writing_leaves_the_row_failed_and_no_resul
         assert await _results(pool, request["job_id"]) == []  # the row save wrote went with the rollback
         assert [r[:2] for r in await _runs(pool, row_id, stage)] == [("failed", 1)]
     finally:
-        if runner._heartbeat:
-            runner._heartbeat.cancel()
-        await pool.close()
+        await _teardown(pool, (runner,))
