@@ -4,7 +4,6 @@ import uuid
 from pathlib import Path
 
 from PIL import Image
-from sqlalchemy import text  # noqa: F401 - scripts and tests use seedlib.text
 from sqlalchemy.orm import Session
 
 from scripts import store
