@@ -5,12 +5,13 @@ import time
 
 from main import create_app
 from services.engine.queries import Q
+from services.engine.stage_types import StageHandler
 
 # Every execution of a stage is recorded here, so tests can prove "ran exactly once".
 EXECUTIONS_DDL = Q["create_test_executions"]
 
 
-class CountingHandler:
+class CountingHandler(StageHandler):
     """Records the execution, optionally sleeps or fails, writes nothing else."""
 
     def __init__(self, stage: str, settings=None):

@@ -1,4 +1,5 @@
-"""The model backends (loaded once per process) and the handler of every stage."""
+"""The model backends (loaded once per process) and the handler of every stage, built from the stage table."""
+import importlib
 import logging
 import threading
 import time
@@ -6,15 +7,16 @@ import time
 from config import Settings
 from services.backends.factory import build_vlm
 from services.backends.ports import Vlm
+from services.engine.handler_check import HandlerMismatch
+from services.engine.pipeline import STAGES, Stage
 from services.engine.queries import Q
+from services.engine.stage_types import StageHandler
 from services.imaging.detect import Detector
 from services.imaging.faces import build_detector_with_faces
 from services.imaging.fonts import default_font_path
 from services.ops.ratelimit import limited_client
 from services.stages import catalog
-from services.stages.evaluate import IouEval, OcrEval, ReadabilityEval, VlmJudge
-from services.stages.image import Overlay, Planner, VlmAnalyze, YoloDetect
-from services.stages.text import AdCopyGenKor, InstagramFeedGen, prompt_uuid
+from services.stages.text import prompt_uuid
 from services.text.integrity import missing_facts
 from services.text.llm import build_llm
 
@@ -157,11 +159,21 @@ def _largest_region_fraction(verdict: dict, shape) -> float:
     return (x2 - x1) * (y2 - y1) / float(shape[0] * shape[1])
 
 
+def handler_class(stage: Stage) -> type[StageHandler]:
+    """The class a stage row names ("module:Class"); a row naming none that exists stops the start."""
+    module_name, _, class_name = stage.handler.partition(":")
+    try:
+        found = vars(importlib.import_module(module_name)).get(class_name)
+    except ImportError as exc:
+        raise HandlerMismatch(f"stage {stage.name}: handler module {module_name!r} does not import: {exc}") from exc
+    if not (isinstance(found, type) and issubclass(found, StageHandler)):
+        raise HandlerMismatch(f"stage {stage.name}: {stage.handler!r} is not a StageHandler subclass "
+                              f"(services/engine/stage_types.py)")
+    return found
+
+
 def build_handlers(settings: Settings) -> tuple[dict, dict]:
-    """Handlers for the stage table, and the models' status (backends load in each handler's warm_up)."""
+    """A handler for every row of the stage table (the class its `handler` names, built with the models), and
+    the models' status (backends load in each handler's warm_up)."""
     models = Models(settings)
-    handlers = {"vlm_analyze": VlmAnalyze(models), "yolo_detect": YoloDetect(models), "planner": Planner(models),
-                "overlay": Overlay(models), "vlm_judge": VlmJudge(models), "ocr_eval": OcrEval(models),
-                "readability_eval": ReadabilityEval(models), "iou_eval": IouEval(models),
-                "ad_copy_gen_kor": AdCopyGenKor(models), "instagram_feed_gen": InstagramFeedGen(models)}
-    return handlers, models.status
+    return {stage.name: handler_class(stage)(models) for stage in STAGES}, models.status
