@@ -4,7 +4,6 @@ Exit codes: 0 the job reached (instagram_feed_gen, done) with its feed row; 1 th
 failed for good; 2 timeout; 3 no such job; 130 interrupted.
 """
 import argparse
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -285,10 +284,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     return watch(args.job_id, args.timeout, Console(), args.base_url, args.interval, True if args.plain else None)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

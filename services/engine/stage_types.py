@@ -39,6 +39,10 @@ class StageHandler:
     # True: `health()` is sent every few seconds by the worker process that runs it (the GPU report).
     reports_health: bool = False
 
+    def __init__(self, models: Any = None):
+        """`models`: what the stage's backends come from (services/stages/registry.py builds every handler so)."""
+        self.models = models
+
     async def load(self, conn: asyncpg.Connection, ctx: StageContext) -> Any:
         """Read the stage's inputs (in the app process, before the work)."""
         raise NotImplementedError(f"{type(self).__name__} does not define load")
