@@ -14,7 +14,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from services.engine.jobs_view import job_progress
-from services.engine.pipeline import FINAL_STAGE, stage_progress
+from services.engine.pipeline import FINAL_STAGE, LAST_VARIANT_STAGE, stage_progress
 from services.engine.queries import Q
 
 DONE, FAILED, TIMEOUT, NOT_FOUND, INTERRUPTED = 0, 1, 2, 3, 130
@@ -95,7 +95,7 @@ class ApiSource:
         # (or it was an InputError, which is never retried).
         job_runs = [r for r in snap.get("timeline", []) if r["step"] == snap["current_step"]]
         snap["retry_pending"] = snap["status"] == "failed" and not (
-            snap["current_step"] == "iou_eval" or _final(job_runs, snap.get("last_error"), self.max_retries))
+            snap["current_step"] == LAST_VARIANT_STAGE or _final(job_runs, snap.get("last_error"), self.max_retries))
         for v in snap["variants"]:
             runs = [r for r in v.get("timeline", []) if r["step"] == v["current_step"]]
             v["final_failure"] = v["status"] == "failed" and (
