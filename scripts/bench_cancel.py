@@ -46,7 +46,12 @@ async def _cli_cancel(url: str, job_id: str) -> None:
         await conn.close()
 
 
-def main(args) -> None:
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--server", default=os.environ.get("TEST_DATABASE_URL",
+                                                           "postgresql://postgres@127.0.0.1:5432/postgres"))
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args(argv)
     name = f"bench_cancel_{uuid.uuid4().hex[:8]}"
     url = asyncio.run(fresh_database(args.server, name, EXECUTIONS_DDL))  # the no-op app counts runs
     tmp = Path(tempfile.mkdtemp())
@@ -81,11 +86,8 @@ def main(args) -> None:
             await ops_store.drop_database(admin, name=name)
             await admin.close()
         asyncio.run(drop())
+    return 0
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--server", default=os.environ.get("TEST_DATABASE_URL",
-                                                           "postgresql://postgres@127.0.0.1:5432/postgres"))
-    parser.add_argument("--rounds", type=int, default=3)
-    main(parser.parse_args())
+    raise SystemExit(main())

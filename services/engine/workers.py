@@ -13,7 +13,7 @@ from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 
 from services.engine.fairqueue import FairIdle
-from services.engine.worker_child import _child, process_group  # noqa: F401 - process_group: importers use it here
+from services.engine.worker_child import _child
 
 log = logging.getLogger(__name__)
 _CTX = multiprocessing.get_context("spawn")  # no fork of a process holding threads, locks and a CUDA context
@@ -77,7 +77,7 @@ class WorkerGroup:
         self.restarts = 0
         self.last_restart: str | None = None
         self.models_status: dict = {}
-        self.health: dict = {}  # the latest report of a worker whose handlers have health()
+        self.health: dict = {}  # the latest report of a worker whose handlers report health
         self._closed = False
         self._respawns: set[asyncio.Task] = set()  # held: the loop keeps only weak references to tasks
 
