@@ -110,3 +110,19 @@ def test_the_hero_line_is_set_with_a_wider_word_space():
     boxes = word_boxes(layout, default_font_path())[hero]
     gap = boxes[1][0] - boxes[0][2]  # from the end of "30%" to the start of "off", in image pixels
     assert gap >= face.getlength(" ") + 0.12 * st["size"], (gap, face.getlength(" "), st)
+
+
+def test_support_lines_are_set_with_a_wider_word_space_too():
+    # At the regular face's own word space the second reader joined support words ("alliced", "everymorning").
+    rgb = data.coffee()
+    text = "Summer sale: 30% off all iced drinks until Sunday"
+    best = plan(rgb, saliency_map(rgb), [], text, default_font_path())[0]
+    _, layout = render(rgb, text, best, default_font_path())
+    support = [i for i, st in enumerate(layout["styles"]) if st["role"] == "support" and " " in layout["lines"][i]]
+    assert support, layout["lines"]
+    for i in support:
+        st = layout["styles"][i]
+        face = ImageFont.truetype(default_font_path(), st["size"])
+        boxes = word_boxes(layout, default_font_path())[i]
+        gap = boxes[1][0] - boxes[0][2]
+        assert gap >= face.getlength(" ") + 0.08 * st["size"], (gap, face.getlength(" "), st)

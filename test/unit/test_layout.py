@@ -157,3 +157,16 @@ def test_plan_rejects_empty_copy():
     rgb = np.zeros((100, 100, 3), dtype=np.uint8)
     with pytest.raises(InputError):
         plan(rgb, np.zeros((100, 100), np.float32), [], "   ")
+
+
+def test_the_planner_scores_every_block_in_one_batch_as_it_would_one_at_a_time():
+    # The batched slide (one vectorised call for every block) must pick the same positions as a call per block.
+    from services.imaging.placement import build_maps
+    from services.imaging.planner import _slides
+
+    from skimage import data
+
+    rgb = data.coffee()
+    m = build_maps(rgb, saliency_map(rgb), [{"box": [100, 80, 300, 260], "label": "cup"}])
+    requests = [((30, 30, 600, 200), 240, 60, 1), ((30, 30, 610, 450), 120, 90, 2), ((300, 200, 610, 450), 200, 40, 3)]
+    assert _slides(m, requests) == [_slides(m, [r])[0] for r in requests]
