@@ -161,10 +161,10 @@ def test_plan_rejects_empty_copy():
 
 def test_the_planner_scores_every_block_in_one_batch_as_it_would_one_at_a_time():
     # The batched slide (one vectorised call for every block) must pick the same positions as a call per block.
+    from skimage import data
+
     from services.imaging.placement import build_maps
     from services.imaging.planner import _slides
-
-    from skimage import data
 
     rgb = data.coffee()
     m = build_maps(rgb, saliency_map(rgb), [{"box": [100, 80, 300, 260], "label": "cup"}])
