@@ -150,10 +150,13 @@ def plan(rgb: np.ndarray, saliency: np.ndarray, detections: list[dict], text: st
         size = shape.fit(0.8 * iw, 0.3 * ih, s_max)
         if size < band_lo:  # long copy: let the block use the whole safe area instead
             size = shape.fit(iw, ih, s_max)
+        # The whole safe width too, when the copy's step needs it: one heavy display line at 0.8 of the width
+        # stops under its step ("Iced coffee season": 4.5 % caps on a square frame, the step starts at 5 %).
+        wide = shape.fit(iw, 0.3 * ih, s_max) if size < step_lo else size
         # Smaller steps too (down to the floor, penalised below the scale): a narrow calm strip beside a
         # subject may hold the copy only there, and covering the subject is worse than a smaller size.
-        for scaled in {size, max(band_lo, int(size * 0.8)), band_lo, floor}:
-            if floor <= scaled <= size:
+        for scaled in {size, wide, max(step_lo, int(size * 0.8)), band_lo, floor}:
+            if floor <= scaled <= max(size, wide):
                 add("free", inner, shape, scaled, 2)
     if not settle():
         # Not even the whole safe area holds the copy at the legibility floor: keep every word anyway,

@@ -126,3 +126,17 @@ def test_support_lines_are_set_with_a_wider_word_space_too():
         boxes = word_boxes(layout, default_font_path())[i]
         gap = boxes[1][0] - boxes[0][2]
         assert gap >= face.getlength(" ") + 0.08 * st["size"], (gap, face.getlength(" "), st)
+
+
+@pytest.mark.parametrize("photo,name", [("retina", "1:1"), ("retina", "4:5"), ("astronaut", "1:1")])
+def test_a_short_copy_is_set_in_the_upper_half_of_the_type_scale(photo, name):
+    # One heavy display line at 0.8 of the frame's width stopped at 4.5 % caps (the display step starts at 5 %).
+    rgb = getattr(data, photo)()
+    sal = saliency_map(rgb)
+    dets = [d.to_json() for d in build_detector_with_faces("default", "", "", True)[0].detect(rgb, sal)]
+    got = render_format(rgb, dets, "Iced coffee season", name, default_font_path(), sal)
+    st = max(got["layout"]["styles"], key=lambda s: s["size"])
+    face = ImageFont.truetype(display_font_path() if st["font"] == "Poppins-Bold.ttf" else default_font_path(), 100)
+    top, bottom = face.getbbox("H", anchor="ls")[1::2]
+    cap = (bottom - top) / 100 * st["size"] / min(got["image"].shape[:2])
+    assert cap >= 0.048, (cap, st)
