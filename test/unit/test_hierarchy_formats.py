@@ -125,7 +125,7 @@ def test_support_lines_are_set_with_a_wider_word_space_too():
         face = ImageFont.truetype(default_font_path(), st["size"])
         boxes = word_boxes(layout, default_font_path())[i]
         gap = boxes[1][0] - boxes[0][2]
-        assert gap >= face.getlength(" ") + 0.08 * st["size"], (gap, face.getlength(" "), st)
+        assert gap >= face.getlength(" ") + 0.04 * st["size"], (gap, face.getlength(" "), st)
 
 
 @pytest.mark.parametrize("photo,name", [("retina", "1:1"), ("retina", "4:5"), ("astronaut", "1:1")])
