@@ -186,7 +186,7 @@ def gpu_health(state) -> dict:
     """The GPU as the process holding the model sees it (the vlm worker, else this one), with the OOM count."""
     health = state.workers.health() if state.workers else {}
     for name, handler in state.handlers.items():  # LLaVA in a thread of this process (WORKER_PROCESSES=0)
-        if name in state.settings.served_stages and hasattr(handler, "health") and "gpu" not in health:
+        if name in state.settings.served_stages and handler.reports_health and "gpu" not in health:
             health = {**health, **handler.health()}
     gpu = health.get("gpu") or {**gpu_report(), "oom_count": 0, "device": None}
     metrics.set_gpu(gpu)

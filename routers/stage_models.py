@@ -10,6 +10,10 @@ class _Result(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
+class StageResult(_Result):
+    """A stage's result summary (what its handler's save returns): the answer of a stage with no typed model."""
+
+
 class VlmAnalyzeResult(_Result):
     """vlm_analyze: the analysis trace and whether the image suits an ad."""
 
@@ -153,9 +157,11 @@ STAGE_BODIES: dict[str, type[BaseModel]] = {"overlay": OverlayIn}
 
 
 def stage_out_model(stage: str) -> type[StageOut]:
-    """StageOut with `stage`'s typed result, and its fields repeated at the top level, for the OpenAPI schema."""
+    """StageOut with `stage`'s typed result (StageResult for a stage with none in STAGE_RESULTS), and its fields
+    repeated at the top level, for the OpenAPI schema."""
     title = "".join(part.title() for part in stage.split("_"))
+    result = STAGE_RESULTS.get(stage, StageResult)
     top = {name: (field.annotation | None, Field(None, description=f"= result.{name} (for the earlier callers)"))
-           for name, field in STAGE_RESULTS[stage].model_fields.items() if name not in StageOut.model_fields}
-    fields: dict[str, Any] = {"result": (STAGE_RESULTS[stage] | None, None), **top}
+           for name, field in result.model_fields.items() if name not in StageOut.model_fields}
+    fields: dict[str, Any] = {"result": (result | None, None), **top}
     return create_model(f"{title}Out", __base__=StageOut, **fields)

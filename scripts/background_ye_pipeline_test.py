@@ -6,7 +6,6 @@ Every job gets one image asset (the first --image-paths file) shared by all of i
 import argparse
 import json
 import signal
-import sys
 import time
 
 from sqlalchemy import text
@@ -85,7 +84,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     images = resolve_images(args.image_paths)
     max_jobs = 1 if args.once else args.max_jobs
@@ -129,4 +128,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

@@ -45,7 +45,12 @@ async def _cli_cancel(url: str, job_id: str) -> None:
         await conn.close()
 
 
-def main(args) -> None:
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--server", default=os.environ.get("TEST_DATABASE_URL",
+                                                           "postgresql://postgres@127.0.0.1:5432/postgres"))
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args(argv)
     name = f"bench_cancel_{uuid.uuid4().hex[:8]}"
     url = asyncio.run(fresh_database(args.server, name, Q["create_test_executions"]))  # the no-op app counts runs
     tmp = Path(tempfile.mkdtemp())
@@ -80,11 +85,8 @@ def main(args) -> None:
             await admin.execute(Q["drop_database"].format(name=name))
             await admin.close()
         asyncio.run(drop())
+    return 0
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--server", default=os.environ.get("TEST_DATABASE_URL",
-                                                           "postgresql://postgres@127.0.0.1:5432/postgres"))
-    parser.add_argument("--rounds", type=int, default=3)
-    main(parser.parse_args())
+    raise SystemExit(main())

@@ -25,14 +25,14 @@ def _rss(pids: list[int]) -> dict[int, float]:
     return out
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     """Print RSS per process idle / with the queue deep, transition p50/p99 under it, and B's wait."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--admin-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--variants", type=int, default=10_000)
     parser.add_argument("--per-job", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=60, help="how long to watch the queue drain")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     url = asyncio.run(fresh_database(args.admin_url, "adpipe_deep_queue", EXECUTIONS_DDL))  # the no-op app records runs
     assets = Path("/tmp/adpipe_deep_queue_assets")
     app = AppProcess(url, free_port(), assets, log_level="ERROR", sweep_interval_seconds=2, sweep_grace_seconds=3).start()
@@ -83,7 +83,8 @@ def main() -> None:
     finally:
         app.stop()
         close_session(db)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -71,7 +71,7 @@ async def run_pgqueuer(url: str, n: int) -> float:
     return n / elapsed
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     """Run both measurements and print the figures."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--admin-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
@@ -80,7 +80,7 @@ def main() -> None:
     parser.add_argument("--latency-jobs", type=int, default=120, help="sequential 1-variant jobs (9 transitions each)")
     parser.add_argument("--processes", type=int, default=1)
     parser.add_argument("--pgqueuer-jobs", type=int, default=3000)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     url = asyncio.run(fresh_database(args.admin_url, "adpipe_bench", EXECUTIONS_DDL))
     assets = Path("/tmp/adpipe_bench_assets")
     result = run_engine(url, args.jobs, args.variants, args.latency_jobs, assets, args.processes)
@@ -94,7 +94,8 @@ def main() -> None:
     pgq = asyncio.run(run_pgqueuer(url, args.pgqueuer_jobs))
     print(f"pgqueuer: {pgq:.0f} no-op jobs/s (one worker, drain mode, same server)")
     print(f"ratio engine transitions/s : pgqueuer jobs/s = {tps / pgq:.2f}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -34,14 +34,14 @@ def _start(db, job_id: str):
     return db.execute(_q("bench_db_now")).scalar()
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     """Print B's solo time, B's time behind A's backlog, and A's backlog throughput."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--admin-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--a-jobs", type=int, default=60)
     parser.add_argument("--variants", type=int, default=3)
     parser.add_argument("--solo-runs", type=int, default=3)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     url = asyncio.run(fresh_database(args.admin_url, "adpipe_fairness"))
     assets = Path("/tmp/adpipe_fairness_assets")
     app = AppProcess(url, free_port(), assets, module="main", log_level="WARNING").start(wait=180)
@@ -77,7 +77,8 @@ def main() -> None:
     finally:
         app.stop()
         close_session(db)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

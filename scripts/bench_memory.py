@@ -13,13 +13,13 @@ from services.engine.queries import Q
 from services.ops.testing import AppProcess, free_port, fresh_database, session_for
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     """Run N jobs, K at a time, and print RSS every 5 finished jobs and the sustained throughput."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--admin-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--jobs", type=int, default=50)
     parser.add_argument("--in-flight", type=int, default=10, help="jobs kept running: one starts as one finishes")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     url = asyncio.run(fresh_database(args.admin_url, "adpipe_memory"))
     assets = Path("/tmp/adpipe_memory_assets")
     app = AppProcess(url, free_port(), assets, module="main", log_level="WARNING").start(wait=180)
@@ -84,7 +84,8 @@ def main() -> None:
         rate = (done_at_end - done_at_start) / (full_until - full_from) * 60
         print(f"sustained: {done_at_end - done_at_start} jobs finished in {full_until - full_from:.0f} s while "
               f"{args.in_flight} were in flight = {rate:.0f} jobs/min")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

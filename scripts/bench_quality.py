@@ -195,7 +195,7 @@ def table(rows: list[dict], reader, second) -> list[tuple[str, str]]:
     ]
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--no-ocr", action="store_true", help="skip the EasyOCR read-back")
     parser.add_argument("--no-second", action="store_true", help="skip the second reader (RapidOCR)")
@@ -203,7 +203,7 @@ def main() -> None:
                         help="comma list: original (the generated size) and/or 1:1, 4:5, 9:16")
     parser.add_argument("--photos", default="", help="comma list of photo names (default: every photo)")
     parser.add_argument("--copies", default="", help="comma list of short, medium, long, demo (default: all four)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     # Offline stages and default backends, whatever .env says: the bench measures the offline path.
     settings = get_settings().model_copy(update={"openai_base_url": "", "openai_api_key": "", "vlm_backend": "default",
                                                  "detector_backend": "default"})
@@ -258,7 +258,8 @@ def main() -> None:
             print(f"| the demo copy (not in the goal): exact own / second / passed | "
                   f"{sum(bool(r['ocr']) for r in demo)} / {sum(bool(r['ocr2']) for r in demo)} / "
                   f"{sum(bool(r['ocr_passed']) for r in demo)} of {len(demo)} |")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

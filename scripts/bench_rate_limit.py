@@ -13,7 +13,7 @@ from services.ops.noop_app import EXECUTIONS_DDL
 from services.ops.testing import AppProcess, close_session, free_port, fresh_database, session_for
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     """Print the requests the provider saw, the most in any window, its 429s and the failed rows."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--admin-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
@@ -21,7 +21,7 @@ def main() -> None:
     parser.add_argument("--window", type=float, default=60.0)
     parser.add_argument("--jobs", type=int, default=40, help="each makes 2 calls (the two job stages)")
     parser.add_argument("--replicas", type=int, default=2)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     url = asyncio.run(fresh_database(args.admin_url, "adpipe_rate_limit", EXECUTIONS_DDL))  # the no-op app records runs
     assets = Path("/tmp/adpipe_rate_limit_assets")
     # The fake provider enforces the same limit: it answers 429 to a request over it.
@@ -55,7 +55,8 @@ def main() -> None:
     print(f"most requests the provider saw in any {args.window:g} s: {provider.most_in_any_window(args.window)} "
           f"(limit {args.rpm}); 429s it had to send: {provider.throttled}; failed rows: {failed}; "
           f"retried runs: {retried}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -6,13 +6,14 @@ from pathlib import Path
 
 import cv2
 
+from config import Settings
+from services.backends.factory import make_detector
 from services.backends.vlm import DefaultVlm
 from services.imaging import (
     iou,
     readability,
 )
 from services.imaging.detect import forbidden_mask
-from services.imaging.faces import build_detector_with_faces
 from services.imaging.fonts import default_font_path
 from services.imaging.imageio import load_rgb
 from services.imaging.ocr import OcrReader
@@ -39,7 +40,7 @@ def timed(fn, runs: int) -> float:
     return statistics.median(samples)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     """Print one line per stage with its goal."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--image", default=str(Path(__file__).resolve().parents[1] / "assets/samples/astronaut.png"))
@@ -47,12 +48,12 @@ def main() -> None:
     parser.add_argument("--text", default="Fresh roasted coffee, made slowly for you. Visit us today!")
     parser.add_argument("--cpu", action="store_true", help="CPU time of this process instead of wall time")
     parser.add_argument("--formats", action="store_true", help="also time the 1:1, 4:5 and 9:16 renders")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     global CLOCK
     CLOCK = time.process_time if args.cpu else time.perf_counter
     rgb = cv2.resize(load_rgb(Path(args.image)), (1024, 1024), interpolation=cv2.INTER_AREA)
     font, text, vlm = default_font_path(), args.text, DefaultVlm()
-    detector = build_detector_with_faces("default", "", "", True)[0]  # as the stage runs it: faces included
+    detector = make_detector(Settings(_env_file=None))[0]  # type: ignore[call-arg]  # as the stage runs it: with faces
     started = time.perf_counter()
     reader = OcrReader()
     load_s = time.perf_counter() - started
@@ -86,7 +87,8 @@ def main() -> None:
     for name, ms in results.items():
         goal = GOALS_MS.get(name, 1500)
         print(f"  {name:24s} {ms:8.1f} ms   goal <= {goal} ms  {'ok' if ms <= goal else 'OVER'}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

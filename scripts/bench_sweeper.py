@@ -27,7 +27,8 @@ class _NoDispatch(Dispatcher):
         self.submitted += 1
 
 
-async def main(args) -> None:
+async def run(args) -> None:
+    """Seed the history, time each query and one full sweep, drop the database."""
     name = f"bench_sweeper_{uuid.uuid4().hex[:8]}"
     admin = await asyncpg.connect(args.server)
     await admin.execute(Q["create_database"].format(name=name))
@@ -59,11 +60,16 @@ async def main(args) -> None:
         await admin.close()
 
 
-if __name__ == "__main__":
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--server", default=os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),
                         help="a PostgreSQL URL whose user may create databases")
     parser.add_argument("--jobs", type=int, default=1_000_000)
     parser.add_argument("--variants", type=int, default=3, help="variants per job")
     parser.add_argument("--runs", type=int, default=15)
-    asyncio.run(main(parser.parse_args()))
+    asyncio.run(run(parser.parse_args(argv)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

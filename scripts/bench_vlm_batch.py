@@ -48,7 +48,7 @@ def measure(path: str, requests: int, batch: int, wait_ms: float, slots: int) ->
             "requests_per_s": round(requests / wall, 2)}
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=48)
     parser.add_argument("--batch", type=int, default=8, help="LLAVA_MAX_BATCH_SIZE when on")
@@ -78,7 +78,8 @@ def main(argv: list[str] | None = None) -> None:
     before, on = rows[0][1], rows[2][1]
     print(f"on / before: {on['requests_per_s'] / before['requests_per_s']:.1f}x requests/s, "
           f"{before['generate_calls'] / on['generate_calls']:.1f}x fewer generate calls")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

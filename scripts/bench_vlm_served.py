@@ -165,7 +165,7 @@ def backend_alone(concurrency: int, slots: int, seconds: float, calls: int) -> f
     return calls / (time.perf_counter() - started)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     """Print jobs/min per VLM_CONCURRENCY, the server's use, and the stages that kept it waiting."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--admin-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
@@ -177,7 +177,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8791)
     parser.add_argument("--no-in-process", action="store_true", help="skip the in-process row")
     parser.add_argument("--backend-only", action="store_true", help="only the backend without the engine")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     # The in-process path: the stage table's concurrency 1, and one LLaVA per process whose lock both VLM
     # stages share, so the GPU runs one request at a time: the same app against a 1-slot server.
     rows = [(f"VLM_CONCURRENCY={c}", c, args.slots) for c in map(int, args.concurrency.split(","))]
@@ -188,7 +188,7 @@ def main() -> None:
         print(f"served backend alone, {c} thread(s), {4 * args.slots} calls: {rate:.2f} requests/s = "
               f"{rate / (min(c, args.slots) / args.seconds):.0%} of {min(c, args.slots) / args.seconds:g}/s", flush=True)
     if args.backend_only:
-        return
+        return 0
     results = {}
     print(f"{args.jobs} jobs x {args.variants} variants, simulated GPU: {args.slots} slots x {args.seconds:g} s "
           f"(capacity {args.slots / args.seconds:g} requests/s); other stages: default CPU backends")
@@ -208,7 +208,8 @@ def main() -> None:
         gain = f" ({r['jobs_min'] / base['jobs_min']:.1f}x, {r['judged_min'] / base['judged_min']:.1f}x)" if base else ""
         print(f"| {label} | {r['jobs_min']:.1f} | {r['judged_min']:.1f}{gain} | {r['vlm_rate']:.2f} = "
               f"{r['vlm_share']:.0%} of {r['cap']:g} | {r['top']} |")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -9,7 +9,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -226,12 +225,12 @@ def _raise(exc):
     return handler
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     """Run, print the figures as JSON; exit 0 only when every check holds, 2 when past --timeout."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--jobs", type=int, default=100)
     parser.add_argument("--timeout", type=float, default=1800, help="seconds for the whole run")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     # SIGALRM stops the run wherever it is (a blocking wait included); SIGTERM (a caller giving up) too.
     signal.signal(signal.SIGALRM, _raise(ChaosTimeout()))
     signal.signal(signal.SIGTERM, _raise(SystemExit(143)))
@@ -267,4 +266,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

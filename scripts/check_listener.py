@@ -4,7 +4,6 @@ trigger test: a one-variant job flipped to img_gen (done) must move past img_gen
 Exits 0 when every check passes, 1 otherwise.
 """
 import argparse
-import sys
 import time
 
 import httpx
@@ -97,7 +96,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     base_url = args.base_url.rstrip("/")
     checks = Checks()
@@ -125,4 +124,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

@@ -105,13 +105,13 @@ def formats_sheet(models: Models, paths: list[Path], copies: list[str]) -> Image
     return sheet
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("photos", nargs="*", help="image files (default: assets/samples/*.png)")
     parser.add_argument("--out", default="docs/contact_sheet.png")
     parser.add_argument("--formats", action="store_true",
                         help="each photo with the long copy in every format side by side (docs/contact_sheet_formats.png)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     settings = get_settings()
     paths = [Path(p) for p in args.photos] or sorted((Path(__file__).resolve().parents[1] / "assets/samples").glob("*.png"))
     # The real stage code with the default backends and the offline writer (OCR is not loaded: not read here).
@@ -122,7 +122,7 @@ def main() -> None:
         out = Path(args.out)
         sheet.quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(out, optimize=True)
         print(f"{out}: {sheet.width}x{sheet.height}, {out.stat().st_size // 1024} KiB")
-        return
+        return 0
     rgbs = {p: load_rgb(p) for p in paths}
     rows = []
     for copy in COPIES.values():
@@ -144,7 +144,8 @@ def main() -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     sheet.quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(out, optimize=True)
     print(f"{out}: {sheet.width}x{sheet.height}, {out.stat().st_size // 1024} KiB")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

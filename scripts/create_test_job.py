@@ -5,7 +5,6 @@ With --start the image part is simulated too (img_gen running -> done), which st
 import argparse
 import asyncio
 import json
-import sys
 from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
@@ -75,7 +74,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if not args.ad_copy.strip():
         raise SystemExit("error: --ad-copy must not be empty")
@@ -109,4 +108,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

@@ -35,13 +35,13 @@ def _interrupt(_signum, _frame):
     raise KeyboardInterrupt
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     """Run the demo; returns the exit code."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", 8000)))
     parser.add_argument("--exit", action="store_true", help="stop once the job is finished (default: keep serving)")
     parser.add_argument("--timeout", type=float, default=600)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     from rich.console import Console
 
     from scripts.monitor_job import watch
@@ -84,4 +84,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

@@ -13,7 +13,6 @@ Needs torch, transformers, tokenizers, numpy, pillow, opencv-python-headless (bi
 import argparse
 import gc
 import json
-import sys
 import tempfile
 import threading
 import time
@@ -186,4 +185,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

@@ -166,9 +166,9 @@ async def run(args: argparse.Namespace) -> int:
         await conn.close()
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
     return asyncio.run(run(parse_args(argv)))
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

@@ -4,7 +4,6 @@ Exit codes: 0 the job reached (instagram_feed_gen, done) with its feed row; 1 th
 failed for good; 2 timeout; 3 no such job; 130 interrupted.
 """
 import argparse
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -15,7 +14,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from services.engine.jobs_view import job_progress
-from services.engine.pipeline import FINAL_STAGE, stage_progress
+from services.engine.pipeline import FINAL_STAGE, LAST_VARIANT_STAGE, stage_progress
 from services.engine.queries import Q
 
 DONE, FAILED, TIMEOUT, NOT_FOUND, INTERRUPTED = 0, 1, 2, 3, 130
@@ -96,7 +95,7 @@ class ApiSource:
         # (or it was an InputError, which is never retried).
         job_runs = [r for r in snap.get("timeline", []) if r["step"] == snap["current_step"]]
         snap["retry_pending"] = snap["status"] == "failed" and not (
-            snap["current_step"] == "iou_eval" or _final(job_runs, snap.get("last_error"), self.max_retries))
+            snap["current_step"] == LAST_VARIANT_STAGE or _final(job_runs, snap.get("last_error"), self.max_retries))
         for v in snap["variants"]:
             runs = [r for r in v.get("timeline", []) if r["step"] == v["current_step"]]
             v["final_failure"] = v["status"] == "failed" and (
@@ -285,10 +284,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     return watch(args.job_id, args.timeout, Console(), args.base_url, args.interval, True if args.plain else None)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

@@ -1,11 +1,13 @@
 """README figure of the type scale: its steps at Instagram size, and one copy planned on a tall, wide and square photo."""
+import argparse
 from pathlib import Path
 
 import cv2
 from PIL import Image, ImageDraw
 from skimage import data
 
-from services.imaging.faces import build_detector_with_faces
+from config import Settings
+from services.backends.factory import make_detector
 from services.imaging.fonts import load_font
 from services.imaging.overlay import render
 from services.imaging.planner import plan
@@ -38,7 +40,7 @@ def specimen() -> Image.Image:
 def shapes() -> Image.Image:
     """The headline copy planned and rendered on a 9:16, a 1.91:1 and a 1:1 version of one photo."""
     tiles = []
-    detector = build_detector_with_faces("default", "", "", True)[0]
+    detector = make_detector(Settings(_env_file=None))[0]  # type: ignore[call-arg]
     for w, h in ((1080, 1920), (1910, 1000), (1080, 1080)):
         rgb = cv2.resize(data.coffee(), (w, h), interpolation=cv2.INTER_CUBIC)
         text = HEADLINE
@@ -58,14 +60,16 @@ def shapes() -> Image.Image:
     return sheet
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
+    argparse.ArgumentParser(description=__doc__).parse_args(argv)  # no options: --help says what it draws
     docs = Path(__file__).resolve().parents[1] / "docs"
     docs.mkdir(exist_ok=True)
     for name, img in (("type_scale.png", specimen()), ("type_scale_shapes.png", shapes())):
         img = img.resize((min(img.width, 900), round(img.height * min(img.width, 900) / img.width)), Image.Resampling.LANCZOS)
         img.quantize(colors=128, method=Image.Quantize.MEDIANCUT).save(docs / name, optimize=True)
         print(docs / name, img.size, (docs / name).stat().st_size // 1024, "KiB")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -104,6 +104,7 @@ class Dispatcher:
             finally:
                 self._sending -= 1
                 self._inflight.discard((stage.name, variant_id or job_id))
+                queue.finished(tenant_id)  # its sender is free: the tenant's share of them counts it no more
 
     def queue_depths(self) -> dict[str, dict[str, tuple[int, float]]]:
         """{stage: {tenant: (records queued in this process, oldest wait in s)}} (for /metrics)."""

@@ -1,4 +1,5 @@
-"""One stage's dispatch queue: retries first, then tenants in weighted round robin, urgent jobs first per tenant."""
+"""One stage's dispatch queue: retries first, then the tenant with the fewest runs in flight, in weighted round robin,
+urgent jobs first per tenant."""
 import asyncio
 import contextlib
 import time
@@ -21,7 +22,10 @@ class FairQueue:
     """Records waiting for one stage: nothing per record but the record (a tuple) and its time of arrival.
 
     Order of `pop`: retries (`first`) in arrival order, as before: their job is older and a worker crash
-    should be recovered in lease + backoff, not lease + the queue. Then the tenant whose virtual time
+    should be recovered in lease + backoff, not lease + the queue. Then the tenant with the fewest runs in
+    flight (popped and not yet `finished`, per weight): a small shop's job next to a backlog gets the next
+    free slot for each of its variants (max-min share of the slots), so it advances almost as it would
+    alone instead of one run per turn. Among tenants with as many in flight, the one whose virtual time
     (runs served / weight, stride scheduling) is lowest, ties to the one served least recently: with
     equal weights that is plain round robin, so one tenant's backlog of thousands holds another tenant's
     job for at most one run per other waiting tenant. A tenant that was idle re-enters at the current
@@ -36,6 +40,7 @@ class FairQueue:
         self._tenants: dict[str, tuple[deque, deque]] = {}  # tenant -> (urgent, normal), only while non-empty
         self._pass: dict[str, float] = {}  # tenant -> virtual time; dropped with the tenant when it empties
         self._served: dict[str, int] = {}  # tenant -> sequence number of its last run (ties: least recent first)
+        self._running: dict[str, int] = {}  # tenant -> runs popped and not finished; only while non-zero
         self._vtime = 0.0
         self._seq = 0
         self._len = 0
@@ -63,21 +68,42 @@ class FairQueue:
             self._len -= 1
             tenant, (_, record) = self._retries.popleft()
             self._served[tenant] = self._seq = self._seq + 1
+            self.started(tenant)
             return record
         if not self._tenants:
             raise IndexError("pop from an empty FairQueue")
-        tenant = min(self._tenants, key=lambda t: (self._pass[t], self._served.get(t, 0)))
+        tenant = min(self._tenants, key=self._turn)
         urgent, normal = self._tenants[tenant]
         _, record = (urgent or normal).popleft()
         self._len -= 1
         self._vtime = self._pass[tenant]
         self._pass[tenant] += 1.0 / self.weights.get(tenant, 1.0)
         self._served[tenant] = self._seq = self._seq + 1
+        self.started(tenant)
         if not urgent and not normal:
             del self._tenants[tenant]  # idle tenants cost nothing; its pass stays so it cannot jump the queue
             if len(self._pass) > 4 * len(self._tenants) + 1024:
                 self._forget_idle()
         return record
+
+    def _turn(self, tenant: str) -> tuple[float, float, int]:
+        """Sort key of a waiting tenant: runs in flight per weight, then virtual time, then least recently served."""
+        weight = self.weights.get(tenant, 1.0)
+        return self._running.get(tenant, 0) / weight, self._pass[tenant], self._served.get(tenant, 0)
+
+    def started(self, tenant: str | None) -> None:
+        """A run of `tenant` holds a slot (popped here, or taken without waiting)."""
+        key = tenant or ""
+        self._running[key] = self._running.get(key, 0) + 1
+
+    def finished(self, tenant: str | None) -> None:
+        """A run of `tenant` handed back its slot."""
+        key = tenant or ""
+        left = self._running.get(key, 0) - 1
+        if left > 0:
+            self._running[key] = left
+        else:
+            self._running.pop(key, None)
 
     def _forget_idle(self) -> None:
         """Bound the bookkeeping to the active tenants: an idle tenant re-enters at the virtual time, so
@@ -99,10 +125,12 @@ class FairQueue:
 
 
 class FairIdle:
-    """Idle worker processes, handed to the runs waiting for one in fair order (tenants round robin).
+    """Idle worker processes, handed to the runs waiting for one in fair order (the tenant with the fewest
+    processes busy first, then round robin).
 
     The worker group's processes are shared by every stage, so claimed runs of all stages wait here; first
     come first served would put one tenant's run behind every run of another tenant's backlog once more.
+    A tenant's process counts as busy from `get` until `release` (or `finished`, when it is not given back).
     """
 
     def __init__(self) -> None:
@@ -110,25 +138,37 @@ class FairIdle:
         self._waiters = FairQueue()
 
     def put_nowait(self, item: Any) -> None:
-        """A process is free: to the next waiter in fair order, or onto the free list."""
+        """A process is free (new, or given back): to the next waiter in fair order, or onto the free list."""
         while len(self._waiters):
-            waiter = self._waiters.pop()
-            if not waiter.done():  # a waiter that gave up (cancelled) is skipped
-                waiter.set_result(item)
-                return
+            waiter, tenant = self._waiters.pop()
+            if waiter.done():  # a waiter that gave up (cancelled) is skipped
+                self._waiters.finished(tenant)
+                continue
+            waiter.set_result(item)
+            return
         self._free.append(item)
+
+    def release(self, item: Any, tenant: str | None) -> None:
+        """`tenant`'s run is over and gives its process back."""
+        self.finished(tenant)
+        self.put_nowait(item)
+
+    def finished(self, tenant: str | None) -> None:
+        """`tenant`'s run is over (its process, if it died, is replaced by a new one through `put_nowait`)."""
+        self._waiters.finished(tenant)
 
     async def get(self, tenant: str | None = None) -> Any:
         """Wait for a free process; the tenant decides the turn."""
         if self._free:
+            self._waiters.started(tenant)
             return self._free.popleft()
         waiter = asyncio.get_running_loop().create_future()
-        self._waiters.push(waiter, tenant)
+        self._waiters.push((waiter, tenant), tenant)
         try:
             return await waiter
         except asyncio.CancelledError:
             if waiter.done() and not waiter.cancelled():
-                self.put_nowait(waiter.result())  # handed a process in the same tick we were cancelled
+                self.release(waiter.result(), tenant)  # handed a process in the same tick we were cancelled
             raise
 
     def qsize(self) -> int:
@@ -153,7 +193,7 @@ class FairSlots:
         try:
             yield
         finally:
-            self._tokens.put_nowait(token)
+            self._tokens.release(token, tenant)
 
     def free(self) -> int:
         """Slots nobody holds."""

@@ -5,43 +5,57 @@ from typing import Literal
 Level = Literal["variant", "job"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Stage:
-    """One pipeline step: what it follows, where it runs, and its limits."""
+    """One pipeline step: what it follows, where it runs, its limits, and the handler that does its work."""
 
     name: str
     after: str  # the step that must be `done` before this one starts
-    endpoint: str
+    endpoint: str  # the POST route routers/stages.py adds for it
     level: Level
-    needs_overlay_id: bool
     timeout_seconds: float  # the stage's own limit (hard in a worker process); the lease is LEASE_SECONDS
     concurrency: int  # per process; the VLM stages' value depends on the backend: see concurrency()
+    # "module:Class", a StageHandler subclass; services/stages/registry.py imports it and builds it with the
+    # models (a string: the engine never imports a stage).
+    handler: str
     summary: str
+    needs_overlay_id: bool = False  # an evaluation: a caller's overlay_id must be the variant's latest overlay
 
 
 STAGES: tuple[Stage, ...] = (
-    Stage("vlm_analyze", "img_gen", "/api/yh/llava/stage1/validate", "variant", False, 180, 1,
-          "LLaVA stage 1: does the image suit an ad and does the English copy fit it"),
-    Stage("yolo_detect", "vlm_analyze", "/api/yh/yolo/detect", "variant", False, 60, 2,
-          "Detect objects the text must keep off, save the forbidden-region mask"),
-    Stage("planner", "yolo_detect", "/api/yh/planner", "variant", False, 60, 2,
-          "Score candidate text boxes on saliency, objects, busyness, contrast and margins"),
-    Stage("overlay", "planner", "/api/yh/overlay", "variant", False, 60, 2,
-          "Render the ad copy into the best box and save the overlaid PNG"),
-    Stage("vlm_judge", "overlay", "/api/yh/llava/stage2/judge", "variant", True, 180, 1,
-          "LLaVA stage 2: judge legibility, placement and harmony of the finished image"),
+    Stage(name="vlm_analyze", after="img_gen", endpoint="/api/yh/llava/stage1/validate", level="variant",
+          timeout_seconds=180, concurrency=1, handler="services.stages.image:VlmAnalyze",
+          summary="LLaVA stage 1: does the image suit an ad and does the English copy fit it"),
+    Stage(name="yolo_detect", after="vlm_analyze", endpoint="/api/yh/yolo/detect", level="variant",
+          timeout_seconds=60, concurrency=2, handler="services.stages.image:YoloDetect",
+          summary="Detect objects the text must keep off, save the forbidden-region mask"),
+    Stage(name="planner", after="yolo_detect", endpoint="/api/yh/planner", level="variant",
+          timeout_seconds=60, concurrency=2, handler="services.stages.image:Planner",
+          summary="Score candidate text boxes on saliency, objects, busyness, contrast and margins"),
+    Stage(name="overlay", after="planner", endpoint="/api/yh/overlay", level="variant",
+          timeout_seconds=60, concurrency=2, handler="services.stages.image:Overlay",
+          summary="Render the ad copy into the best box and save the overlaid PNG"),
+    Stage(name="vlm_judge", after="overlay", endpoint="/api/yh/llava/stage2/judge", level="variant",
+          needs_overlay_id=True, timeout_seconds=180, concurrency=1, handler="services.stages.evaluate:VlmJudge",
+          summary="LLaVA stage 2: judge legibility, placement and harmony of the finished image"),
     # 2 at once like the other cpu stages since OCR runs in the cpu workers (1 -> 2: 81 -> 90 jobs/min).
-    Stage("ocr_eval", "vlm_judge", "/api/yh/ocr/evaluate", "variant", True, 60, 2,
-          "Read the rendered text back with OCR and compare it with the copy"),
-    Stage("readability_eval", "ocr_eval", "/api/yh/readability/evaluate", "variant", True, 30, 2,
-          "WCAG and APCA contrast, background busyness and text size"),
-    Stage("iou_eval", "readability_eval", "/api/yh/iou/evaluate", "variant", True, 30, 2,
-          "Overlap of the text box with detections and salient regions"),
+    Stage(name="ocr_eval", after="vlm_judge", endpoint="/api/yh/ocr/evaluate", level="variant",
+          needs_overlay_id=True, timeout_seconds=60, concurrency=2, handler="services.stages.evaluate:OcrEval",
+          summary="Read the rendered text back with OCR and compare it with the copy"),
+    Stage(name="readability_eval", after="ocr_eval", endpoint="/api/yh/readability/evaluate", level="variant",
+          needs_overlay_id=True, timeout_seconds=30, concurrency=2,
+          handler="services.stages.evaluate:ReadabilityEval",
+          summary="WCAG and APCA contrast, background busyness and text size"),
+    Stage(name="iou_eval", after="readability_eval", endpoint="/api/yh/iou/evaluate", level="variant",
+          needs_overlay_id=True, timeout_seconds=30, concurrency=2, handler="services.stages.evaluate:IouEval",
+          summary="Overlap of the text box with detections and salient regions"),
     # Job stages call an LLM: up to OPENAI_MAX_RETRIES + 1 attempts of OPENAI_TIMEOUT_SECONDS must fit.
-    Stage("ad_copy_gen_kor", "iou_eval", "/api/yh/gpt/eng-to-kor", "job", False, 300, 4,
-          "Translate the (refined) English copy into Korean advertising copy"),
-    Stage("instagram_feed_gen", "ad_copy_gen_kor", "/api/yh/instagram/feed", "job", False, 300, 4,
-          "Write the job's one Instagram post with hashtags"),
+    Stage(name="ad_copy_gen_kor", after="iou_eval", endpoint="/api/yh/gpt/eng-to-kor", level="job",
+          timeout_seconds=300, concurrency=4, handler="services.stages.text:AdCopyGenKor",
+          summary="Translate the (refined) English copy into Korean advertising copy"),
+    Stage(name="instagram_feed_gen", after="ad_copy_gen_kor", endpoint="/api/yh/instagram/feed", level="job",
+          timeout_seconds=300, concurrency=4, handler="services.stages.text:InstagramFeedGen",
+          summary="Write the job's one Instagram post with hashtags"),
 )
 
 BY_NAME: dict[str, Stage] = {s.name: s for s in STAGES}

@@ -24,7 +24,7 @@ from services.engine.stage_types import (
     StageTimeout,
     clean_error,
 )
-from services.engine.workers import WorkerAborted, WorkerCrashed, WorkerKilled, WorkerPool, process_group
+from services.engine.workers import WorkerAborted, WorkerCrashed, WorkerKilled, WorkerPool
 from services.errors import ClaimLost, InputError, NotFound, RunRevoked, claim_refusal, relative_paths
 from services.ops import metrics
 
@@ -55,7 +55,7 @@ class StageRunner:
         self._pools = {"variant": None, "job": ThreadPoolExecutor(job_slots, thread_name_prefix="job-stage")}
         # Handlers that mostly wait on a server (a served VLM) get a thread per slot of their own too.
         self._pools.update({name: ThreadPoolExecutor(concurrency(BY_NAME[name], settings), thread_name_prefix=name)
-                            for name, h in handlers.items() if getattr(h, "io_bound", False)})
+                            for name, h in handlers.items() if h.io_bound})
 
     async def run(self, stage_name: str, request: dict) -> dict:
         """Run `stage_name` for the row named in `request`; raises NotFound or ClaimLost."""
@@ -93,9 +93,8 @@ class StageRunner:
             if stage.level == "variant":
                 if stage.needs_overlay_id and request.get("overlay_id"):
                     await self._check_overlay(conn, variant_id, request["overlay_id"])
-                check = getattr(self.handlers.get(stage.name), "check_request", None)
-                if check is not None:  # a caller's ids (overlay's proposal_id): 404 before the claim, not a failure
-                    await check(conn, request)
+                # A caller's ids (overlay's proposal_id): 404 before the claim, not a failure.
+                await self.handlers[stage.name].check_request(conn, request)
                 first = stage.name == FIRST_VARIANT_STAGE
                 args = (variant_id, stage.name, stage.after, lease, first, WORKER, job_id, tenant,
                         self.settings.start_settle_seconds)
@@ -139,7 +138,7 @@ class StageRunner:
         # The stage's own time limit (the stage table's timeout), separate from the lease. In a worker
         # process it is a hard limit (the process is killed); a thread can only be abandoned.
         limit = ctx.stage.timeout_seconds * self.settings.stage_timeout_scale
-        group = process_group(handler) if self.workers else None
+        group = handler.process_group if self.workers else None
         if group:  # a revoked run (cancelled) kills its worker process: the stage stops at once
             work = asyncio.ensure_future(self.workers.call(group, ctx.stage.name, inputs, limit, abort=revoked,
                                                            tenant=ctx.tenant_id))

@@ -1,7 +1,7 @@
 """What the runner and the routers share: the stage context, the handler protocol, run outcomes, error texts."""
 import asyncio
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 from uuid import UUID
 
 import asyncpg
@@ -25,14 +25,55 @@ class StageContext:
     request: dict = field(default_factory=dict)
 
 
-class StageHandler(Protocol):
-    """One stage's work: read inputs, compute (in a thread), write results in the commit."""
+class StageHandler:
+    """One stage's work, and every hook the engine reads: subclass it and override what the stage needs.
 
-    async def load(self, conn: asyncpg.Connection, ctx: StageContext) -> Any: ...
+    `load`, `run` and `save` have no useful default (the start-up check, services/engine/handler_check.py,
+    refuses a handler that keeps one of them); the others default to "nothing to do"."""
 
-    def run(self, inputs: Any) -> Any: ...
+    # Where `run` executes: a supervised worker process of this group ("cpu", "vlm"), or None for a thread of
+    # the app process (an I/O-bound handler waiting on a remote LLM or VLM needs no process).
+    process_group: str | None = None
+    # True: the runner gives the stage a thread pool of its own (it waits on a server, not on the CPU).
+    io_bound: bool = False
+    # True: `health()` is sent every few seconds by the worker process that runs it (the GPU report).
+    reports_health: bool = False
 
-    async def save(self, conn: asyncpg.Connection, ctx: StageContext, output: Any) -> dict: ...
+    def __init__(self, models: Any = None):
+        """`models`: what the stage's backends come from (services/stages/registry.py builds every handler so)."""
+        self.models = models
+
+    async def load(self, conn: asyncpg.Connection, ctx: StageContext) -> Any:
+        """Read the stage's inputs (in the app process, before the work)."""
+        raise NotImplementedError(f"{type(self).__name__} does not define load")
+
+    def run(self, inputs: Any) -> Any:
+        """Compute from `inputs` (plain, picklable values: it may run in a worker process)."""
+        raise NotImplementedError(f"{type(self).__name__} does not define run")
+
+    async def save(self, conn: asyncpg.Connection, ctx: StageContext, output: Any) -> dict:
+        """Write the results in the transaction that commits `done`; return the result summary."""
+        raise NotImplementedError(f"{type(self).__name__} does not define save")
+
+    async def check_request(self, conn: asyncpg.Connection, request: dict) -> None:
+        """Validate a caller's ids before the claim (raise NotFound for a 404 that is not a failed row)."""
+
+    def warm_up(self) -> dict:
+        """Load what `run` needs, once per process that runs it; returns the models' status it changed."""
+        return {}
+
+    def health(self) -> dict:
+        """A report for /healthz (read where `reports_health` is True)."""
+        return {}
+
+
+# The hooks a subclass must override (the runner calls them for every run).
+REQUIRED_HOOKS = ("load", "run", "save")
+
+
+def overrides(handler: object, hook: str) -> bool:
+    """Whether `handler`'s class defines `hook` itself instead of keeping StageHandler's default."""
+    return getattr(type(handler), hook, None) is not getattr(StageHandler, hook)
 
 
 class StageTimeout(Exception):

@@ -4,7 +4,7 @@ import logging
 import signal
 
 from services.engine.pipeline import BY_NAME, VLM_STAGES, concurrency
-from services.engine.workers import WorkerPool, process_group
+from services.engine.workers import WorkerPool
 
 log = logging.getLogger(__name__)
 
@@ -13,9 +13,9 @@ async def start_workers(factory, settings, handlers: dict, models_status: dict) 
     """Start a worker group per process_group the handlers name; warm up the handlers that stay in threads."""
     served = settings.served_stages  # SERVE_STAGES: a replica loads only the models its stages use
     handlers = {name: h for name, h in handlers.items() if name in served}
-    groups = {process_group(h) for h in handlers.values()} - {None} if settings.worker_processes > 0 else set()
+    groups = {h.process_group for h in handlers.values()} - {None} if settings.worker_processes > 0 else set()
     for handler in handlers.values():
-        if (not groups or process_group(handler) is None) and hasattr(handler, "warm_up"):
+        if not groups or handler.process_group is None:
             models_status.update(await asyncio.to_thread(handler.warm_up) or {})
     if not groups:
         return None

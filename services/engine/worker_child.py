@@ -7,14 +7,6 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 
-def process_group(handler) -> str | None:
-    """The worker group a handler's `run` executes in, or None for a thread of the app process.
-
-    A handler says so with `process_group` (e.g. "cpu", "vlm"); I/O-bound handlers (remote LLM or VLM
-    servers) set it to None or leave it out: a thread that waits on a socket needs no process."""
-    return getattr(handler, "process_group", None)
-
-
 def _round_trips(exc: BaseException) -> bool:
     """Whether the parent can unpickle it (an exception whose __init__ needs other arguments cannot)."""
     try:
@@ -31,7 +23,7 @@ def _child(factory, settings, group: str, conn, slots: int = 1) -> None:
     """Worker main: build the handlers once, warm up this group's, then run calls until the pipe closes.
 
     Calls are tagged (call_id, stage, inputs) and answered (call_id, kind, value); with `slots` > 1 they run
-    in that many threads at once (the vlm group: the LLaVA backend batches them). Handlers with `health()`
+    in that many threads at once (the vlm group: the LLaVA backend batches them). Handlers with `reports_health`
     report it every HEALTH_SECONDS as (None, "health", dict)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C reaches the whole process group; the parent decides
     # In the multi-process group the processes are the parallelism: an OpenMP pool in each on top would
@@ -40,10 +32,9 @@ def _child(factory, settings, group: str, conn, slots: int = 1) -> None:
         os.environ.setdefault("OMP_NUM_THREADS", "1")
     handlers, _ = factory(settings)
     status: dict = {}
-    ours = [h for h in handlers.values() if process_group(h) == group]
+    ours = [h for h in handlers.values() if h.process_group == group]
     for handler in ours:
-        if hasattr(handler, "warm_up"):
-            status.update(handler.warm_up() or {})
+        status.update(handler.warm_up() or {})
     send_lock = threading.Lock()
 
     def send(message) -> None:
@@ -64,7 +55,7 @@ def _child(factory, settings, group: str, conn, slots: int = 1) -> None:
             pass
 
     def report() -> None:
-        reporters = [h.health for h in ours if hasattr(h, "health")]
+        reporters = [h.health for h in ours if h.reports_health]
         while reporters:
             merged: dict = {}
             for health in reporters:

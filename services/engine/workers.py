@@ -13,7 +13,7 @@ from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 
 from services.engine.fairqueue import FairIdle
-from services.engine.worker_child import _child, process_group  # noqa: F401 - process_group: importers use it here
+from services.engine.worker_child import _child
 
 log = logging.getLogger(__name__)
 _CTX = multiprocessing.get_context("spawn")  # no fork of a process holding threads, locks and a CUDA context
@@ -77,7 +77,7 @@ class WorkerGroup:
         self.restarts = 0
         self.last_restart: str | None = None
         self.models_status: dict = {}
-        self.health: dict = {}  # the latest report of a worker whose handlers have health()
+        self.health: dict = {}  # the latest report of a worker whose handlers report health
         self._closed = False
         self._respawns: set[asyncio.Task] = set()  # held: the loop keeps only weak references to tasks
 
@@ -139,12 +139,13 @@ class WorkerGroup:
         `abort` is set (the run was cancelled: its work must stop now, not at the hard limit); `tenant`: its turn
         for a free process (round robin between tenants, issue 26)."""
         worker = await self._next_worker(stage, abort, tenant)  # the hard limit counts from here: waiting is not work
-        while worker.gone:  # a slot of a process since replaced
+        while worker.gone:  # a slot of a process since replaced: dropped, and not counted as the tenant's
+            self._idle.finished(tenant)
             worker = await self._next_worker(stage, abort, tenant)
         future = asyncio.get_running_loop().run_in_executor(self._threads, self._exchange, worker, stage, inputs,
                                                             hard_limit)
         # The worker goes back (or is replaced) when the exchange ends, even if our caller stopped waiting.
-        future.add_done_callback(lambda f: self._settle(worker, stage, f))
+        future.add_done_callback(lambda f: self._settle(worker, stage, f, tenant))
         shielded = asyncio.shield(future)
         if abort is not None:
             stop = asyncio.ensure_future(abort.wait())
@@ -175,10 +176,11 @@ class WorkerGroup:
         if take.done() and not take.cancelled():
             if not abort.is_set():
                 return take.result()
-            self._idle.put_nowait(take.result())  # revoked in the same instant: the process goes back unused
+            self._idle.release(take.result(), tenant)  # revoked in the same instant: the process goes back unused
         raise WorkerAborted(f"{stage}: its run was revoked (cancelled) before it reached a worker")
 
-    def _settle(self, worker: _Worker, stage: str, future) -> None:
+    def _settle(self, worker: _Worker, stage: str, future, tenant: str | None) -> None:
+        self._idle.finished(tenant)
         exc = None if future.cancelled() else future.exception()
         if isinstance(exc, (WorkerKilled, WorkerCrashed)):
             self._replace(worker, worker.aborted or f"{stage}: {exc}")

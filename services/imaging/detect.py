@@ -3,7 +3,6 @@ import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 import cv2
 import numpy as np
@@ -29,16 +28,6 @@ class Detection:
     def to_json(self) -> dict:
         """Plain JSON-ready dict."""
         return {"box": [round(v, 1) for v in self.box], "label": self.label, "score": round(self.score, 4)}
-
-
-class Detector(Protocol):
-    """What every detector offers."""
-
-    name: str
-
-    def detect(self, rgb: np.ndarray, saliency: np.ndarray | None = None) -> list[Detection]: ...
-
-    def describe(self) -> dict: ...
 
 
 def thumbnail(img: np.ndarray, side: int) -> tuple[np.ndarray, float]:
@@ -152,24 +141,6 @@ class YoloDetector:
                 "labels": kept, "unknown_labels": self.unknown_labels, "conf": self.conf}
 
 
-class UnavailableBackend:
-    """Stands in for a model backend that failed to load when falling back is not allowed."""
-
-    def __init__(self, name: str, reason: str):
-        self.name = name
-        self.reason = reason
-
-    def _fail(self, *args, **kwargs):
-        """Raise the load error, whatever the stage asked for."""
-        raise RuntimeError(f"{self.name} is unavailable: {self.reason}")
-
-    detect = analyze = judge = _fail  # one stand-in serves the detector and the VLM stages
-
-    def describe(self) -> dict:
-        """What runs here, for status pages and logs."""
-        return {"name": self.name, "kind": "unavailable", "loaded": False, "error": self.reason}
-
-
 def forbidden_mask(shape_hw: tuple[int, int], detections: list[Detection], saliency: np.ndarray | None = None,
                    dilate_px: int | None = None) -> np.ndarray:
     """uint8 mask (255 = keep text out): detection boxes plus strongly salient pixels, grown by a margin."""
@@ -225,26 +196,3 @@ def free_regions(forbidden: np.ndarray, edges: np.ndarray | None = None, cell: i
         cells[y1:y2, x1:x2] = False
         regions.append([round(x1 * cw), round(y1 * ch), round(x2 * cw), round(y2 * ch)])
     return regions, free_fraction
-
-
-def build_detector(backend: str, weights_path: str, keep_clear_labels: str, fallback: bool) -> tuple[Detector, dict]:
-    """The configured detector and its status; a failed real backend falls back or fails loudly."""
-    requested = (backend or "default").strip().lower()
-    det: Detector
-    if requested == "default":
-        det = SaliencyDetector()
-        return det, {"backend": requested, "active": det.name, "loaded": True, "error": None}
-    try:
-        if requested != "yolo":
-            raise ValueError(f"unknown detector backend {backend!r} (expected 'default' or 'yolo')")
-        labels = [s for s in (keep_clear_labels or "").split(",") if s.strip()]
-        det = YoloDetector(weights_path, labels or None)
-        return det, {"backend": requested, "active": det.name, "loaded": True, "error": None}
-    except Exception as exc:  # noqa: BLE001 - any load failure: missing file, bad pickle, wrong task, broken install
-        reason = f"{type(exc).__name__}: {exc}"
-    if fallback:
-        det = SaliencyDetector()
-        return det, {"backend": requested, "active": det.name, "loaded": False,
-                     "error": f"{reason} (fell back to {det.name})"}
-    name = f"yolo:{Path(weights_path).name}" if requested == "yolo" else requested
-    return UnavailableBackend(name, reason), {"backend": requested, "active": name, "loaded": False, "error": reason}

@@ -6,7 +6,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from services.imaging.detect import Detection, Detector
+from services.imaging.detect import Detection
 
 FACE_LABELS = ("face", "cat_face")  # keep-clear labels the planner treats as a hard constraint
 _INPUT = 192  # the full-range model's square input; the photo is letterboxed into it
@@ -80,33 +80,6 @@ def _overlaps(a: tuple, b: tuple) -> bool:
     iw, ih = min(a[2], b[2]) - max(a[0], b[0]), min(a[3], b[3]) - max(a[1], b[1])
     small = min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
     return iw > 0 and ih > 0 and iw * ih > small / 3
-
-
-class WithFaces:
-    """Any detector plus faces: the subject (or YOLO's persons) stays penalised, faces become hard limits."""
-
-    def __init__(self, inner: Detector, faces: FaceDetector | None = None):
-        self.inner = inner
-        self.faces = faces or FaceDetector()
-        self.name = inner.name  # the model name stored per run stays the detector's; status["faces"] adds faces
-
-    def detect(self, rgb: np.ndarray, saliency: np.ndarray | None = None) -> list[Detection]:
-        """Faces first, then what the inner detector finds."""
-        return self.faces.detect(rgb) + self.inner.detect(rgb, saliency)
-
-    def describe(self) -> dict:
-        """The inner detector's status with the face detector attached."""
-        return {**self.inner.describe(), "faces": self.faces.describe()}
-
-
-def build_detector_with_faces(backend: str, weights_path: str, keep_clear_labels: str,
-                              fallback: bool) -> tuple[Detector, dict]:
-    """The configured detector (saliency or YOLO) with faces merged in, and its status."""
-    from services.imaging.detect import build_detector
-
-    det, status = build_detector(backend, weights_path, keep_clear_labels, fallback)
-    faces = WithFaces(det)
-    return faces, {**status, "faces": faces.faces.describe()}
 
 
 def face_share(text_xywh, face_boxes) -> float:

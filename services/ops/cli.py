@@ -1,4 +1,4 @@
-"""The operator's CLI (`python scripts/ops.py ...`): the same actions as the HTTP API, straight on the database.
+"""The operator CLI's job actions (`python scripts/ops.py ...`): the HTTP API's actions, straight on the database.
 
 Exit codes: 0 done; 1 refused by the job's state (409); 3 unknown job or variant (404); 2 bad arguments (422)."""
 import argparse
@@ -24,8 +24,14 @@ EXIT = {404: 3, 409: 1, 422: 2}
 TAIL_CHANNELS = ("job_state_changed", "job_variant_state_changed", "job_finished")
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="ops.py", description=__doc__.splitlines()[0])
+def command_line(argv: list[str] | None) -> list[str]:
+    """`argv`, or the process's own arguments."""
+    return sys.argv[1:] if argv is None else list(argv)
+
+
+def _parser(folded: dict[str, str] | None = None) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="ops.py", description="The operator's CLI: the HTTP API's job actions straight on "
+                                "the database, and the operator scripts (docs/operations.md#the-operator-cli).")
     p.add_argument("--database-url", help="default: DATABASE_URL")
     p.add_argument("--actor", help="who you are, recorded with each action (default: user@host)")
     sub = p.add_subparsers(dest="command", required=True)
@@ -65,6 +71,8 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--job", type=UUID)
     d.add_argument("--pending", action="store_true", help="only undelivered ones")
     d.add_argument("--limit", type=int, default=20)
+    for name, about in (folded or {}).items():  # run by scripts/ops.py before this parser: listed for --help
+        sub.add_parser(name, help=f"{about}; its own options: ops.py {name} --help", add_help=False)
     return p
 
 
@@ -130,9 +138,15 @@ async def _tail(url: str, args) -> None:
         await conn.close()
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Parse, run, print the result as JSON; the exit code says what happened."""
-    args = _parser().parse_args(argv)
+def main(argv: list[str] | None = None, folded: dict[str, str] | None = None) -> int:
+    """Parse, run, print the result as JSON; the exit code says what happened (`folded`: scripts/ops.py's
+    other subcommands, for the help text; they take no global option)."""
+    parser = _parser(folded)
+    args, unknown = parser.parse_known_args(argv)
+    if args.command in (folded or {}):
+        parser.error(f"{args.command} takes no global option: ops.py {args.command} ...")
+    if unknown:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     try:
         out = asyncio.run(_run(args, Settings()))
     except actions.ActionError as exc:

@@ -5,12 +5,13 @@ import time
 
 from main import create_app
 from services.engine.queries import Q
+from services.engine.stage_types import StageHandler
 
 # Every execution of a stage is recorded here, so tests can prove "ran exactly once".
 EXECUTIONS_DDL = Q["create_test_executions"]
 
 
-class CountingHandler:
+class CountingHandler(StageHandler):
     """Records the execution, optionally sleeps or fails, writes nothing else."""
 
     def __init__(self, stage: str, settings=None):
@@ -19,9 +20,9 @@ class CountingHandler:
         # rate limits included), e.g. to a services/ops/fake_provider.py server (issue 26's rate-limit tests).
         self.llm = None
         if settings is not None and stage in os.environ.get("TEST_LLM_STAGES", "").split(","):
+            from services.backends.factory import make_llm
             from services.ops.ratelimit import limited_client
-            from services.text.llm import build_llm
-            self.llm = build_llm(settings, limited_client("openai", settings, settings.openai_timeout_seconds, 150))
+            self.llm = make_llm(settings, limited_client("openai", settings, settings.openai_timeout_seconds, 150))[0]
         self.sleep = float(os.environ.get("TEST_SLOW_SECONDS", "0")) if os.environ.get("TEST_SLOW_STAGE") == stage else 0
         self.fail = os.environ.get("TEST_FAIL_STAGE") == stage
         if stage in os.environ.get("TEST_PROCESS_STAGES", "").split(","):

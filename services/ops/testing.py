@@ -68,16 +68,16 @@ class AppProcess:
         self.module = module
         self.proc: subprocess.Popen | None = None
 
-    def launch(self, cmd: list[str] | None = None, **popen) -> "AppProcess":
-        """Start (`cmd`, default uvicorn on self.port) and return at once."""
+    def launch(self, cmd: list[str] | None = None, cwd: Path = ROOT, **popen) -> "AppProcess":
+        """Start (`cmd`, default uvicorn on self.port) in `cwd` (the code it imports first) and return at once."""
         self.proc = subprocess.Popen(
             cmd or [sys.executable, "-m", "uvicorn", f"{self.module}:app", "--host", "127.0.0.1", "--port",
-                    str(self.port), "--log-level", "warning"], cwd=ROOT, env=self.env, **popen)
+                    str(self.port), "--log-level", "warning"], cwd=cwd, env=self.env, **popen)
         return self
 
-    def start(self, wait: float = 60, cmd: list[str] | None = None) -> "AppProcess":
-        """Start (`cmd`, default uvicorn on self.port) and wait until /healthz answers."""
-        self.launch(cmd)
+    def start(self, wait: float = 60, cmd: list[str] | None = None, cwd: Path = ROOT) -> "AppProcess":
+        """Start (`cmd`, default uvicorn on self.port) in `cwd` and wait until /healthz answers."""
+        self.launch(cmd, cwd)
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

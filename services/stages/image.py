@@ -4,6 +4,7 @@ import uuid
 from dataclasses import dataclass
 
 from services.engine.queries import Q
+from services.engine.stage_types import StageHandler
 from services.engine.workers import vlm_process_group
 from services.errors import InputError, NotFound
 from services.imaging import planner
@@ -30,21 +31,14 @@ class ImageInputs:
     has_refined: bool = False
 
 
-class CpuStage:
+class CpuStage(StageHandler):
     """Shared by the image and evaluation stages: the models, the settings, loading an image safely."""
 
-    @property
-    def process_group(self) -> str | None:
-        """`run` executes in a supervised worker process of this group (services/engine/workers.py)."""
-        return "cpu"
+    process_group: str | None = "cpu"  # `run` executes in a supervised worker process (services/engine/workers.py)
 
     def __init__(self, models):
         self.models = models
         self.settings = models.settings
-
-    def warm_up(self) -> dict:
-        """Load what `run` needs before the first call; returns the models' status it changed."""
-        return {}
 
     def load_image(self, path):
         return load_rgb(path, self.settings.max_image_pixels, self.settings.max_image_side)
@@ -60,14 +54,13 @@ class _ImageStage(CpuStage):
 class VlmBacked(CpuStage):
     """Where a VLM stage runs: LLaVA in its own worker process, a served VLM in threads (HTTP waits)."""
 
-    @property
-    def io_bound(self) -> bool:
-        """A served VLM: the runner gives this stage threads of its own (it waits on HTTP, not the CPU)."""
-        return vlm_process_group(self.settings.vlm_backend) is None
+    reports_health = True  # in-process LLaVA's GPU and batching report
 
-    @property
-    def process_group(self) -> str | None:
-        return vlm_process_group(self.settings.vlm_backend)
+    def __init__(self, models):
+        super().__init__(models)
+        self.process_group = vlm_process_group(self.settings.vlm_backend)
+        # A served VLM: the runner gives this stage threads of its own (it waits on HTTP, not the CPU).
+        self.io_bound = self.process_group is None
 
     def warm_up(self) -> dict:
         self.models.vlm  # noqa: B018 - reading the property loads the model

@@ -1,22 +1,20 @@
-"""The model backends (loaded once per process) and the handler of every stage."""
+"""The model backends (loaded once per process) and the handler of every stage, built from the stage table."""
+import importlib
 import logging
 import threading
-import time
 
 from config import Settings
-from services.backends.factory import build_vlm
-from services.backends.ports import Vlm
+from services.backends.factory import make_detector, make_llm, make_ocr, make_vlm
+from services.backends.ports import Detector, Llm, Ocr, Vlm
+from services.engine.handler_check import HandlerMismatch
+from services.engine.pipeline import STAGES, Stage
 from services.engine.queries import Q
-from services.imaging.detect import Detector
-from services.imaging.faces import build_detector_with_faces
+from services.engine.stage_types import StageHandler
 from services.imaging.fonts import default_font_path
 from services.ops.ratelimit import limited_client
 from services.stages import catalog
-from services.stages.evaluate import IouEval, OcrEval, ReadabilityEval, VlmJudge
-from services.stages.image import Overlay, Planner, VlmAnalyze, YoloDetect
-from services.stages.text import AdCopyGenKor, InstagramFeedGen, prompt_uuid
+from services.stages.text import prompt_uuid
 from services.text.integrity import missing_facts
-from services.text.llm import build_llm
 
 log = logging.getLogger(__name__)
 
@@ -29,20 +27,21 @@ class Models:
         self.font_path = settings.font_path or default_font_path()
         # Calls wait for the providers' shared budgets (issue 26) at most half their stages' time limit
         # (300 s text, 180 s VLM), so a long wait ends in the SDK's error handling, not a killed stage.
-        self.llm = build_llm(settings, limited_client("openai", settings, settings.openai_timeout_seconds,
-                                                      max_wait=150 * settings.stage_timeout_scale))
+        self.llm: Llm
+        self.llm, llm_status = make_llm(settings, limited_client("openai", settings, settings.openai_timeout_seconds,
+                                                                 max_wait=150 * settings.stage_timeout_scale))
         # Backends load on first use: in the process that runs their stage (a worker), not in every process.
         self._vlm: Vlm | None = None
         self._detector: Detector | None = None
-        self._ocr = None
+        self._ocr: Ocr | None = None
         self._ocr_lock = threading.Lock()
         self._lock = threading.Lock()
         self.status = {"vlm": {"backend": settings.vlm_backend, "loaded": False, "error": None},
                        "detector": {"backend": settings.detector_backend, "loaded": False, "error": None},
-                       "font": self.font_path, "llm": {"provider": self.llm.name, "model": self.llm.model},
+                       "font": self.font_path, "llm": llm_status,
                        "ocr": {"backend": settings.ocr_backend, "loaded": False},
                        "ocr_korean": {"configured": bool(settings.ocr_korean_model_dir), "loaded": False}}
-        self._ocr_korean: object = None
+        self._ocr_korean: Ocr | None = None
 
     @property
     def vlm(self):
@@ -51,8 +50,7 @@ class Models:
             if self._vlm is None:
                 s = self.settings
                 client = limited_client("vlm", s, s.vlm_timeout_seconds, max_wait=90 * s.stage_timeout_scale)
-                self._vlm, self.status["vlm"] = build_vlm(s.vlm_backend, s.llava_model_path, s.llava_quantization,
-                                                          s.fallback_to_default, s, client)
+                self._vlm, self.status["vlm"] = make_vlm(s, client)
         return self._vlm
 
     @property
@@ -65,9 +63,7 @@ class Models:
         """The detector backend (built on first use)."""
         with self._lock:
             if self._detector is None:
-                s = self.settings
-                self._detector, self.status["detector"] = build_detector_with_faces(
-                    s.detector_backend, s.yolo_weights_path, s.yolo_keep_clear_labels, s.fallback_to_default)
+                self._detector, self.status["detector"] = make_detector(self.settings)
         return self._detector
 
     def warm_ocr(self) -> dict:
@@ -83,12 +79,7 @@ class Models:
         """The OCR reader, loaded on first use or at warm-up (the first start on a machine exports it: ~10 s)."""
         with self._ocr_lock:
             if self._ocr is None:
-                from services.imaging.ocr import OcrReader
-
-                started = time.perf_counter()
-                self._ocr = OcrReader(self.settings.ocr_model_dir or None)
-                self.status["ocr"] = {"backend": self._ocr.name, "loaded": True,
-                                      "load_seconds": round(time.perf_counter() - started, 2)}
+                self._ocr, self.status["ocr"] = make_ocr(self.settings)
         return self._ocr
 
     def ocr_korean(self):
@@ -98,11 +89,8 @@ class Models:
             return None, "no Korean recogniser is configured (OCR_KOREAN_MODEL_DIR)"
         with self._ocr_lock:
             if self._ocr_korean is None:
-                from services.imaging.ocr import OcrReader
-
                 try:
-                    self._ocr_korean = OcrReader(folder, network="korean_g2")
-                    self.status["ocr_korean"] = {"configured": True, "loaded": True, "backend": self._ocr_korean.name}
+                    self._ocr_korean, self.status["ocr_korean"] = make_ocr(self.settings, korean=True)
                 except Exception as exc:  # noqa: BLE001 - reported by /healthz and in the evaluation
                     self.status["ocr_korean"] = {"configured": True, "loaded": False, "error": str(exc)[:300]}
                     return None, f"the Korean recogniser did not load: {str(exc)[:200]}"
@@ -157,11 +145,21 @@ def _largest_region_fraction(verdict: dict, shape) -> float:
     return (x2 - x1) * (y2 - y1) / float(shape[0] * shape[1])
 
 
+def handler_class(stage: Stage) -> type[StageHandler]:
+    """The class a stage row names ("module:Class"); a row naming none that exists stops the start."""
+    module_name, _, class_name = stage.handler.partition(":")
+    try:
+        found = vars(importlib.import_module(module_name)).get(class_name)
+    except ImportError as exc:
+        raise HandlerMismatch(f"stage {stage.name}: handler module {module_name!r} does not import: {exc}") from exc
+    if not (isinstance(found, type) and issubclass(found, StageHandler)):
+        raise HandlerMismatch(f"stage {stage.name}: {stage.handler!r} is not a StageHandler subclass "
+                              f"(services/engine/stage_types.py)")
+    return found
+
+
 def build_handlers(settings: Settings) -> tuple[dict, dict]:
-    """Handlers for the stage table, and the models' status (backends load in each handler's warm_up)."""
+    """A handler for every row of the stage table (the class its `handler` names, built with the models), and
+    the models' status (backends load in each handler's warm_up)."""
     models = Models(settings)
-    handlers = {"vlm_analyze": VlmAnalyze(models), "yolo_detect": YoloDetect(models), "planner": Planner(models),
-                "overlay": Overlay(models), "vlm_judge": VlmJudge(models), "ocr_eval": OcrEval(models),
-                "readability_eval": ReadabilityEval(models), "iou_eval": IouEval(models),
-                "ad_copy_gen_kor": AdCopyGenKor(models), "instagram_feed_gen": InstagramFeedGen(models)}
-    return handlers, models.status
+    return {stage.name: handler_class(stage)(models) for stage in STAGES}, models.status

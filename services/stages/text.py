@@ -2,6 +2,7 @@
 import uuid
 
 from services.engine.queries import Q
+from services.engine.stage_types import StageHandler
 from services.errors import InputError
 from services.stages import catalog
 from services.stages.inputs import english_copy
@@ -24,7 +25,7 @@ async def job_context(conn, job_id) -> dict:
             "store_category": row["store_category"] or ""}
 
 
-class _TextStage:
+class _TextStage(StageHandler):
     """Shared: the LLM provider and writing its trace."""
 
     process_group = None  # I/O-bound (a remote LLM): a thread of the app process, no worker needed

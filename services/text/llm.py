@@ -7,7 +7,7 @@ import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 from uuid import UUID
 
 import openai
@@ -39,18 +39,6 @@ class LlmResult:
     attempts: int = 1
     note: str = ""
     prompt_id: UUID | None = None  # the prompt row, when the caller knows it (refine_copy sets it)
-
-
-class LlmProvider(Protocol):
-    """What every provider offers; both take the same call so stages never branch on it."""
-
-    name: str
-    model: str
-
-    def complete_json(self, messages: Messages, *, operation: str, temperature: float, max_tokens: int,
-                      context: Mapping[str, Any] | None = None) -> LlmResult:
-        """Return the model's reply parsed as a JSON object."""
-        ...
 
 
 _FENCE = re.compile(r"```(?:json|JSON)?\s*(.*?)```", re.DOTALL)
@@ -274,13 +262,3 @@ class OfflineWriter:
         words += [w for w in _keywords(body) if re.search(r"[구동역]$", w) and has_syllable(w)]
         words += re.findall(r"@(\w+)", body)  # the shop's own handle is the best tag it has
         return {"instagram_ad_copy": "\n".join(lines), "hashtags": post_rules.normalise_hashtags(words)[:15]}
-
-
-def build_llm(settings: Any, http_client: Any = None) -> LlmProvider:
-    """OpenAI-compatible client when an endpoint or key is configured, else the offline writer;
-    `http_client`: the rate-limited one (services/ops/ratelimit.py) when OPENAI_RPM/TPM are set."""
-    if settings.openai_base_url or settings.openai_api_key:
-        return OpenAIProvider(settings.openai_api_key, settings.openai_base_url, settings.openai_model,
-                              settings.openai_timeout_seconds, settings.openai_max_retries, http_client=http_client)
-    return OfflineWriter()
-

@@ -10,6 +10,7 @@ from scripts import seedlib
 from services.engine import jobstate
 from services.engine import runner as runner_module
 from services.engine.pipeline import STAGES
+from services.engine.stage_types import StageHandler
 from test.conftest import app_settings, free_port
 from test.integration.helpers import executions, job_finished, job_state, listener_pids, wait_for
 from test.integration.procs import AppProcess
@@ -152,7 +153,7 @@ def test_listener_killed_and_missed_notifications_recovered(db, db_url, tmp_path
     assert max(n for _, _, n in executions(db)) == 1
 
 
-class _BarrierHandler:
+class _BarrierHandler(StageHandler):
     """iou_eval whose commit waits until both variants are inside their finishing transaction."""
 
     def __init__(self, barrier):

@@ -93,6 +93,23 @@ def test_create_simulate_monitor(app, db):
     assert job_state(db, job_id) == ("instagram_feed_gen", "done")
 
 
+def test_the_operator_scripts_run_as_subcommands_of_the_one_cli(app, db):
+    settings, env, _ = app
+    created = run("ops", "create-job", "--variants-count", "1", "--json", env=env)
+    assert created.returncode == 0, created.stderr
+    job_id = json.loads(created.stdout)["job_id"]
+    assert job_state(db, job_id) == ("user_img_input", "done")
+    simulated = run("ops", "image-part", "--job-id", job_id, env=env)
+    assert simulated.returncode == 0 and "1 variant(s) flipped" in simulated.stdout, simulated.stderr
+    monitored = run("ops", "monitor", "--job-id", job_id, "--timeout", "120", "--interval", "0.3", "--plain", env=env)
+    assert monitored.returncode == 0, monitored.stdout + monitored.stderr
+    assert job_state(db, job_id) == ("instagram_feed_gen", "done")
+    status, old = run("ops", "migrate", "status", env=env), run("migrate", "status", env=env)
+    assert status.returncode == old.returncode == 0 and status.stdout == old.stdout and "pending:\n  none" in status.stdout
+    listener = run("ops", "check-listener", "--base-url", f"http://127.0.0.1:{settings.port}", env=env)
+    assert listener.returncode == 0, listener.stdout + listener.stderr
+
+
 def test_create_test_job_start_runs_the_pipeline(app, db):
     _, env, _ = app
     created = run("create_test_job", "--variants-count", "1", "--start", "--json",

@@ -14,6 +14,7 @@ import pytest
 from database import create_pool
 from scripts import seedlib
 from services.engine.runner import StageRunner
+from services.engine.stage_types import StageHandler
 from services.engine.sweeper import sweep_once
 from services.errors import ClaimLost
 from test.conftest import app_settings
@@ -22,7 +23,7 @@ from test.conftest import app_settings
 LEVELS = [("planner", "yolo_detect"), ("ad_copy_gen_kor", "iou_eval")]
 
 
-class _Held:
+class _Held(StageHandler):
     """A stage whose `run` waits until the test releases that attempt; `save` writes one result row."""
 
     def __init__(self, fail_in_save: bool = False):

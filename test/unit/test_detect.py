@@ -4,9 +4,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from services.imaging.detect import Detection, SaliencyDetector, YoloDetector, build_detector, forbidden_mask, free_regions
+from config import Settings
+from services.backends.factory import make_subject_detector
+from services.imaging.detect import Detection, SaliencyDetector, YoloDetector, forbidden_mask, free_regions
 from services.imaging.imageio import load_rgb
 from services.imaging.saliency import saliency_map
+
+
+def _detector_settings(backend, path, option, fallback) -> Settings:
+    """The settings that choose this backend (detector_backend), its file, option and FALLBACK_TO_DEFAULT."""
+    return Settings(_env_file=None, detector_backend=backend, yolo_weights_path=path, yolo_keep_clear_labels=option,
+                    fallback_to_default=fallback)
+
 
 SAMPLES = Path(__file__).resolve().parents[2] / "assets" / "samples"
 # Checked by eye on coffee.png (600x400): cup rim top to spoon bowl bottom, handle to spoon edge.
@@ -98,21 +107,21 @@ def test_yolo_detector_loads_local_weights_and_detects(yolo_weights, no_network)
 
 
 def test_build_detector_yolo_and_default(yolo_weights):
-    det, status = build_detector("yolo", str(yolo_weights), "person, cup", fallback=False)
+    det, status = make_subject_detector(_detector_settings("yolo", str(yolo_weights), "person, cup", False))
     assert isinstance(det, YoloDetector) and status == {
         "backend": "yolo", "active": "yolo:tiny-yolov8n.pt", "loaded": True, "error": None}
     assert det.describe()["labels"] == ["person", "cup"]
-    det, status = build_detector("default", "", "", fallback=False)
+    det, status = make_subject_detector(_detector_settings("default", "", "", False))
     assert isinstance(det, SaliencyDetector) and status["active"] == "saliency-spectral-residual"
 
 
 def test_missing_yolo_weights_fall_back_or_fail(tmp_path, no_network):
     missing = str(tmp_path / "nope.pt")
-    det, status = build_detector("yolo", missing, "", fallback=True)
+    det, status = make_subject_detector(_detector_settings("yolo", missing, "", True))
     assert isinstance(det, SaliencyDetector)
     assert status["backend"] == "yolo" and status["active"] == det.name and status["loaded"] is False
     assert "not found" in status["error"] and "nope.pt" in status["error"] and "fell back" in status["error"]
-    det, status = build_detector("yolo", missing, "", fallback=False)
+    det, status = make_subject_detector(_detector_settings("yolo", missing, "", False))
     assert status["loaded"] is False and status["active"] == "yolo:nope.pt"
     with pytest.raises(RuntimeError, match="not found"):
         det.detect(np.zeros((64, 64, 3), np.uint8))
@@ -121,13 +130,13 @@ def test_missing_yolo_weights_fall_back_or_fail(tmp_path, no_network):
 def test_bad_weights_labels_and_backend_are_reported(tmp_path, yolo_weights):
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"not a checkpoint")
-    det, status = build_detector("yolo", str(bad), "", fallback=True)
+    det, status = make_subject_detector(_detector_settings("yolo", str(bad), "", True))
     assert isinstance(det, SaliencyDetector) and status["error"]
-    det, status = build_detector("detr", "", "", fallback=False)
+    det, status = make_subject_detector(_detector_settings("detr", "", "", False))
     assert "unknown detector backend" in status["error"]
     with pytest.raises(RuntimeError):
         det.detect(np.zeros((64, 64, 3), np.uint8))
-    det, status = build_detector("yolo", str(yolo_weights), "unicorn", fallback=True)
+    det, status = make_subject_detector(_detector_settings("yolo", str(yolo_weights), "unicorn", True))
     assert isinstance(det, SaliencyDetector) and "unicorn" in status["error"]
 
 

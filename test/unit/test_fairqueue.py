@@ -1,4 +1,5 @@
-"""The per-stage fair queue: retries first, round robin (weighted) between tenants, urgent first per tenant."""
+"""The per-stage fair queue: retries first, fewest runs in flight, round robin (weighted) between tenants, urgent
+first per tenant."""
 import pytest
 
 from services.engine.fairqueue import FairQueue, parse_weights
@@ -62,17 +63,47 @@ def test_weights_give_runs_in_proportion():
     assert first.count("big") == 15 and first.count("small") == 5
 
 
+def _run(queue: FairQueue) -> str:
+    """Pop a record and finish its run at once (a run that takes no time)."""
+    record = queue.pop()
+    queue.finished(record[0])
+    return record
+
+
 def test_an_idle_tenant_banks_no_credit():
     queue = FairQueue()
     queue.push("b0", "b")
-    assert queue.pop() == "b0"
+    assert _run(queue) == "b0"
     for i in range(10):
         queue.push(f"a{i}", "a")
     for _ in range(5):
-        queue.pop()  # a alone: five runs while b was away
+        _run(queue)  # a alone: five runs while b was away
     queue.push("b1", "b")
     queue.push("b2", "b")
-    assert [queue.pop() for _ in range(4)] == ["b1", "a5", "b2", "a6"]  # b does not get five in a row
+    assert [_run(queue) for _ in range(4)] == ["b1", "a5", "b2", "a6"]  # b does not get five in a row
+
+
+def test_the_tenant_with_fewer_runs_in_flight_goes_first():
+    queue = FairQueue()
+    for i in range(20):
+        queue.push(f"a{i}", "a")
+    held = [queue.pop() for _ in range(4)]  # a's backlog holds four slots
+    for i in range(3):
+        queue.push(f"b{i}", "b")  # a small shop's 3-variant job arrives
+    assert [queue.pop() for _ in range(3)] == ["b0", "b1", "b2"]  # each variant takes the next free slot
+    assert [queue.pop() for _ in range(2)] == ["a4", "a5"]  # b has nothing more: a alone uses every slot
+    for record in held + ["b0", "b1", "b2", "a4", "a5"]:
+        queue.finished(record[0])
+    assert queue._running == {}  # nothing is kept for finished runs
+
+
+def test_weights_scale_the_share_of_slots_in_flight():
+    queue = FairQueue({"big": 2.0})
+    for i in range(10):
+        queue.push(("big", i), "big")
+        queue.push(("small", i), "small")
+    order = [tenant for tenant, _ in (queue.pop() for _ in range(6))]  # six slots, none finished
+    assert order.count("big") == 4 and order.count("small") == 2
 
 
 def test_depth_and_bounded_bookkeeping():
@@ -108,7 +139,7 @@ def test_free_worker_processes_go_to_waiting_tenants_in_turn():
         async def run(name: str, tenant: str):
             worker = await idle.get(tenant)
             order.append(name)
-            idle.put_nowait(worker)
+            idle.release(worker, tenant)
 
         idle.put_nowait("w1")
         first = await idle.get("a")  # the one process is busy
@@ -119,9 +150,33 @@ def test_free_worker_processes_go_to_waiting_tenants_in_turn():
         doomed.cancel()  # a waiter that gave up is skipped, and loses nothing
         tasks.append(asyncio.create_task(run("b0", "b")))
         await asyncio.sleep(0)
-        idle.put_nowait(first)
+        idle.release(first, "a")
         await asyncio.wait_for(asyncio.gather(*tasks), timeout=5)
         assert idle.qsize() == 1
         return order
 
     assert asyncio.run(main()) == ["a0", "b0", "a1", "a2", "a3"]
+
+
+def test_a_free_process_goes_to_the_tenant_with_fewest_busy():
+    import asyncio
+
+    from services.engine.fairqueue import FairIdle
+
+    async def main():
+        idle = FairIdle()
+        for name in ("w1", "w2", "w3"):
+            idle.put_nowait(name)
+        held = [await idle.get("a") for _ in range(3)]  # a's backlog holds every process
+        waiters = [asyncio.create_task(idle.get(t)) for t in ("a", "a", "b", "b")]
+        await asyncio.sleep(0)
+        idle.release(held[0], "a")
+        await asyncio.sleep(0)
+        first = [i for i, w in enumerate(waiters) if w.done()]
+        idle.release(held[1], "a")
+        await asyncio.sleep(0)
+        return first, [i for i, w in enumerate(waiters) if w.done()]
+
+    # The first free process goes to b (none busy against a's two), though a waited longer; the second to
+    # a (one busy each: then round robin).
+    assert asyncio.run(main()) == ([2], [0, 2])

@@ -4,8 +4,9 @@ import pytest
 from PIL import ImageFont
 from skimage import data
 
+from config import Settings
+from services.backends.factory import make_detector
 from services.imaging import ocr
-from services.imaging.faces import build_detector_with_faces
 from services.imaging.fonts import default_font_path, display_font_path
 from services.imaging.formats import FORMATS, render_format, subject_box
 from services.imaging.overlay import render, text_mask, word_boxes
@@ -49,7 +50,7 @@ def test_the_offer_is_drawn_larger_than_every_other_line(text):
 def test_every_format_has_its_size_keeps_the_subject_whole_and_the_copy_whole(photo):
     rgb = getattr(data, photo)()
     sal = saliency_map(rgb)
-    detector = build_detector_with_faces("default", "", "", True)[0]
+    detector = make_detector(Settings(_env_file=None))[0]
     dets = [d.to_json() for d in detector.detect(rgb, sal)]
     subject = subject_box(dets)
     assert subject is not None
@@ -85,7 +86,7 @@ def test_a_hero_line_is_not_outlined_and_the_offer_reads_back():
     # An outline around the heavy hero face read "30% off" as "309 @ff" (astronaut, 4:5): a shadow or plate instead.
     rgb = data.astronaut()
     sal = saliency_map(rgb)
-    detector = build_detector_with_faces("default", "", "", True)[0]
+    detector = make_detector(Settings(_env_file=None))[0]
     dets = [d.to_json() for d in detector.detect(rgb, sal)]
     text = "Summer sale: 30% off all iced drinks until Sunday"
     got = render_format(rgb, dets, text, "4:5", default_font_path(), sal)
@@ -133,7 +134,7 @@ def test_a_short_copy_is_set_in_the_upper_half_of_the_type_scale(photo, name):
     # One heavy display line at 0.8 of the frame's width stopped at 4.5 % caps (the display step starts at 5 %).
     rgb = getattr(data, photo)()
     sal = saliency_map(rgb)
-    dets = [d.to_json() for d in build_detector_with_faces("default", "", "", True)[0].detect(rgb, sal)]
+    dets = [d.to_json() for d in make_detector(Settings(_env_file=None))[0].detect(rgb, sal)]
     got = render_format(rgb, dets, "Iced coffee season", name, default_font_path(), sal)
     st = max(got["layout"]["styles"], key=lambda s: s["size"])
     face = ImageFont.truetype(display_font_path() if st["font"] == "Poppins-Bold.ttf" else default_font_path(), 100)

@@ -55,6 +55,30 @@ def test_each_layer_imports_only_what_it_may():
     assert not broken, "\n".join(sorted(broken))
 
 
+# Backend implementations: the app reaches them only through the ports and factory of services/backends.
+IMPLEMENTATIONS = {"DefaultVlm", "LlavaVlm", "ServedVlm", "SaliencyDetector", "YoloDetector", "FaceDetector",
+                   "OcrReader", "OpenAIProvider", "OfflineWriter"}
+THROUGH_PORTS = ("services.stages", "services.engine", "services.ops", "routers", "main")
+
+
+def _names_used(path: Path) -> set[str]:
+    """Every name a file imports or reads as an attribute (`ocr.OcrReader` counts as OcrReader)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.ImportFrom):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.Attribute):
+            found.add(node.attr)
+    return found
+
+
+def test_the_app_holds_backends_only_through_their_ports():
+    broken = [f"{_module(p)} uses {name} (use services/backends/factory.py's make_<kind>)" for p in _sources()
+              if any(_under(_module(p), layer) for layer in THROUGH_PORTS)
+              for name in sorted(_names_used(p) & IMPLEMENTATIONS)]
+    assert not broken, "\n".join(broken)
+
+
 def test_nothing_outside_test_imports_test():
     broken = [f"{_module(p)} imports {name}" for p in _sources() if not _under(_module(p), "test")
               for name in _imports(p) if _under(name, "test")]

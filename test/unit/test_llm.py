@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from services.backends.factory import make_llm
 from services.text import prompts
 from services.text.llm import (
     OFFLINE_NOTE,
@@ -18,7 +19,6 @@ from services.text.llm import (
     LlmUnavailableError,
     OfflineWriter,
     OpenAIProvider,
-    build_llm,
     parse_json_object,
 )
 from services.text.post_rules import (
@@ -229,13 +229,13 @@ def test_offline_writer_refine_copy_keeps_every_word() -> None:
     assert shorten_copy("Supercalifragilistic", 5) == "Super"
 
 
-def test_build_llm_picks_provider() -> None:
+def test_make_llm_picks_provider() -> None:
     base = dict(openai_api_key="", openai_base_url="", openai_model="m", openai_timeout_seconds=1.0,
                 openai_max_retries=1)
-    assert isinstance(build_llm(SimpleNamespace(**base)), OfflineWriter)
-    assert isinstance(build_llm(SimpleNamespace(**dict(base, openai_base_url="http://127.0.0.1:1/v1"))),
+    assert isinstance(make_llm(SimpleNamespace(**base))[0], OfflineWriter)
+    assert isinstance(make_llm(SimpleNamespace(**dict(base, openai_base_url="http://127.0.0.1:1/v1")))[0],
                       OpenAIProvider)
-    assert isinstance(build_llm(SimpleNamespace(**dict(base, openai_api_key="sk-x"))), OpenAIProvider)
+    assert isinstance(make_llm(SimpleNamespace(**dict(base, openai_api_key="sk-x")))[0], OpenAIProvider)
 
 
 def test_hashtag_rules() -> None:

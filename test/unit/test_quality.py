@@ -6,8 +6,9 @@ from PIL import Image
 from skimage import data
 
 from config import Settings
+from services.backends.factory import make_detector
 from services.backends.vlm import DefaultVlm
-from services.imaging.faces import FaceDetector, build_detector_with_faces
+from services.imaging.faces import FaceDetector
 from services.imaging.fonts import default_font_path, font_by_name
 from services.imaging.overlay import render
 from services.imaging.planner import plan
@@ -17,6 +18,13 @@ from services.stages.image import ImageInputs, Planner, VlmAnalyze
 from services.stages.registry import Models
 from services.text.integrity import key_tokens, missing_facts
 from test.unit.test_llm import FakeChatServer, completion
+
+
+def _detector_settings(backend, path, option, fallback) -> Settings:
+    """The settings that choose this backend (detector_backend), its file, option and FALLBACK_TO_DEFAULT."""
+    return Settings(_env_file=None, detector_backend=backend, yolo_weights_path=path, yolo_keep_clear_labels=option,
+                    fallback_to_default=fallback)
+
 
 SALE = "Summer sale: 30% off all iced drinks until Sunday"
 
@@ -114,7 +122,7 @@ def test_a_missing_face_model_is_a_clear_error(tmp_path):
 
 @pytest.mark.parametrize("text", ["Iced coffee season", SALE, "Fresh espresso, every morning"])
 def test_text_never_covers_a_face_when_a_free_region_exists(portraits, text):
-    detector, status = build_detector_with_faces("default", "", "", True)
+    detector, status = make_detector(_detector_settings("default", "", "", True))
     assert status["faces"]["labels"] == ["face"] and status["active"] == detector.name == "saliency-spectral-residual"
     for name, rgb in portraits.items():
         dets = [d.to_json() for d in detector.detect(rgb, saliency_map(rgb))]
@@ -126,10 +134,10 @@ def test_text_never_covers_a_face_when_a_free_region_exists(portraits, text):
 
 
 def test_faces_join_a_configured_detector_and_its_failure_stays_loud(portraits, tmp_path):
-    det, status = build_detector_with_faces("yolo", str(tmp_path / "missing.pt"), "person", True)
+    det, status = make_detector(_detector_settings("yolo", str(tmp_path / "missing.pt"), "person", True))
     assert status["error"] and status["faces"]  # fell back to saliency, faces still on
     assert [d.label for d in det.detect(portraits["hopper"])][:1] == ["face"]
-    det, status = build_detector_with_faces("yolo", str(tmp_path / "missing.pt"), "person", False)
+    det, status = make_detector(_detector_settings("yolo", str(tmp_path / "missing.pt"), "person", False))
     with pytest.raises(RuntimeError, match="unavailable"):
         det.detect(portraits["hopper"])
 

@@ -5,13 +5,21 @@ import cv2
 import numpy as np
 import pytest
 
-from services.backends.factory import build_vlm
+from config import Settings
+from services.backends.factory import make_vlm
 from services.backends.llava import LlavaVlm, parse_json_reply
 from services.backends.ports import SCORE_BOUNDS
 from services.backends.vlm import DefaultVlm
 from services.errors import InputError
 from services.imaging.imageio import load_rgb
 from test.tiny_llava import build_tiny_llava
+
+
+def _vlm_settings(backend, path, option, fallback) -> Settings:
+    """The settings that choose this backend (vlm_backend), its file, option and FALLBACK_TO_DEFAULT."""
+    return Settings(_env_file=None, vlm_backend=backend, llava_model_path=path, llava_quantization=option,
+                    fallback_to_default=fallback)
+
 
 SAMPLES = Path(__file__).resolve().parents[2] / "assets" / "samples"
 ANALYZE_KEYS = {"backend", "suitable", "copy_fits", "subject", "subject_box", "free_regions", "reason", "measurements"}
@@ -177,18 +185,18 @@ def test_llava_runs_generate_and_keeps_the_schema(tiny_llava, coffee, no_network
 
 
 def test_build_vlm_llava_fallbacks(tiny_llava, tmp_path, coffee, no_network):
-    vlm, status = build_vlm("llava", str(tiny_llava), "4bit", fallback=False)  # 4-bit is ignored on CPU
+    vlm, status = make_vlm(_vlm_settings("llava", str(tiny_llava), "4bit", False))  # 4-bit is ignored on CPU
     assert status == {"backend": "llava", "active": "llava:tiny-llava", "loaded": True, "error": None}
     assert vlm.describe()["quantization"] == "none"
     missing = str(tmp_path / "no-model")
-    vlm, status = build_vlm("llava", missing, "", fallback=True)
+    vlm, status = make_vlm(_vlm_settings("llava", missing, "", True))
     assert isinstance(vlm, DefaultVlm) and status["loaded"] is False and status["active"] == "default-measured"
     assert "not found" in status["error"] and "no-model" in status["error"]
-    vlm, status = build_vlm("llava", missing, "", fallback=False)
+    vlm, status = make_vlm(_vlm_settings("llava", missing, "", False))
     assert status["active"] == "llava:no-model" and status["error"]
     with pytest.raises(RuntimeError, match="not found"):
         vlm.analyze(coffee, "copy")
     with pytest.raises(RuntimeError, match="not found"):
         vlm.judge(coffee, [0, 0, 10, 10], {})
-    vlm, status = build_vlm("default", "", "", fallback=False)
+    vlm, status = make_vlm(_vlm_settings("default", "", "", False))
     assert isinstance(vlm, DefaultVlm) and status["error"] is None

@@ -6,6 +6,7 @@ from services.backends.served import VlmOutputError, encode_image
 from services.engine.dispatch import Dispatcher
 from services.engine.pipeline import BY_NAME, STAGES, VLM_STAGES, concurrency
 from services.engine.runner import StageRunner
+from services.engine.stage_types import StageHandler
 from services.imaging.imageio import load_rgb
 from test.unit.samples import SAMPLES
 
@@ -14,7 +15,7 @@ IN_PROCESS = Settings(_env_file=None, vlm_backend="llava", vlm_concurrency=16, l
 DEFAULT = Settings(_env_file=None, vlm_concurrency=16, llava_max_batch_size=4)
 
 
-class _ServedHandler:
+class _ServedHandler(StageHandler):
     io_bound = True
 
 
@@ -28,7 +29,7 @@ def test_served_vlm_stages_take_vlm_concurrency_and_nothing_else_changes():
 
 
 def test_runner_and_dispatcher_size_their_slots_from_the_backend():
-    handlers = {"vlm_analyze": _ServedHandler(), "vlm_judge": _ServedHandler(), "ocr_eval": object()}
+    handlers = {"vlm_analyze": _ServedHandler(), "vlm_judge": _ServedHandler(), "ocr_eval": StageHandler()}
     runner = StageRunner(None, SERVED, handlers)
     assert runner._slots["vlm_analyze"].free() == 16 and runner._slots["vlm_judge"].free() == 16
     assert runner._slots["ocr_eval"].free() == BY_NAME["ocr_eval"].concurrency

@@ -4,6 +4,7 @@ import os
 import time
 
 from config import Settings
+from services.engine.stage_types import StageHandler
 from services.engine.workers import WorkerGroup, WorkerKilled
 
 
@@ -12,8 +13,9 @@ class _Odd(Exception):
         super().__init__(f"odd {code}: {detail}")
 
 
-class _Sleepy:
+class _Sleepy(StageHandler):
     process_group = "vlm"
+    reports_health = True
 
     def run(self, inputs):
         if inputs.get("odd"):
