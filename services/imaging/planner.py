@@ -4,7 +4,7 @@ import numpy as np
 from services.errors import InputError
 from services.imaging.contrast import worst_case_from_range
 from services.imaging.hierarchy import Shape, shapes
-from services.imaging.iou import box_iou
+from services.imaging.iou import box_area, box_iou
 from services.imaging.placement import (
     MARGIN_FRACTION,
     OVERLAP_PENALTY,
@@ -238,7 +238,7 @@ def _candidate(m: Maps, p: tuple, t: dict, partial: float, lo: float, hi: float,
     face = 0.0
     for fx1, fy1, fx2, fy2 in m.faces:
         iw, ih = max(0.0, min(x + bw, fx2) - max(x, fx1)), max(0.0, min(y + bh, fy2) - max(y, fy1))
-        face = max(face, iw * ih / max(1.0, (fx2 - fx1) * (fy2 - fy1)))
+        face = max(face, iw * ih / max(1.0, box_area((fx1, fy1, fx2, fy2))))
     score = (partial + W_CONTRAST * min(contrast, 7.0) / 7.0
              + W_SIZE * size_term - (0.0 if fits else NOFIT_PENALTY) - LINE_PENALTY * max(0, len(lines) - 3)
              - (OFFSCALE_PENALTY if size < band_lo else 0.0) - W_STEP * max(0.0, (step_lo - size) / step_lo)
