@@ -107,8 +107,9 @@ def wrap_text(text: str, measure: Callable[[str], float], max_width: float, brea
     return lines
 
 
+@lru_cache(maxsize=64)
 def font_file_name(path: str | None) -> str:
-    """File name of the font actually used (for layout records)."""
+    """File name of the font actually used (for layout records; cached: every candidate's styles name it)."""
     return Path(path or default_font_path()).name
 
 

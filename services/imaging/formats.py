@@ -3,6 +3,7 @@ import cv2
 import numpy as np
 
 from services.imaging import planner
+from services.imaging.faces import FACE_LABELS
 from services.imaging.overlay import render
 from services.imaging.saliency import saliency_map
 
@@ -97,7 +98,7 @@ def render_format(rgb: np.ndarray, detections: list[dict], text: str, name: str,
     dets = [d for d in dets if d["box"][2] > d["box"][0] and d["box"][3] > d["box"][1]]
     best = planner.plan(frame, saliency_map(frame), dets, text, font_path)[0]
     image, layout = render(frame, text, best, font_path)
-    faces = [d["box"] for d in dets if d.get("label") in planner.FACE_LABELS]
+    faces = [d["box"] for d in dets if d.get("label") in FACE_LABELS]
     x, y, w, h = layout["box"]
     over_face = any(min(x + w, b[2]) > max(x, b[0]) and min(y + h, b[3]) > max(y, b[1]) for b in faces)
     record.update(format=name, width=size[0], height=size[1],

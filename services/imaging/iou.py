@@ -22,12 +22,12 @@ def box_iou(a, b) -> float:
     """Intersection over union of two x1, y1, x2, y2 boxes."""
     iw, ih = min(a[2], b[2]) - max(a[0], b[0]), min(a[3], b[3]) - max(a[1], b[1])
     inter = max(0.0, iw) * max(0.0, ih)
-    union = _area(a) + _area(b) - inter
+    union = box_area(a) + box_area(b) - inter
     return inter / union if union > 0 else 0.0
 
 
-def _area(box) -> float:
-    """Area of an x1, y1, x2, y2 box."""
+def box_area(box) -> float:
+    """Area of an x1, y1, x2, y2 box (0 when it is empty): the one box area of the imaging package."""
     return max(0, box[2] - box[0]) * max(0, box[3] - box[1])
 
 
@@ -38,8 +38,8 @@ def box_overlap(text_xywh: list[float], det_xyxy: list[float]) -> tuple[float, f
     iw = max(0.0, min(tx + tw, dx2) - max(tx, dx1))
     ih = max(0.0, min(ty + th, dy2) - max(ty, dy1))
     inter = iw * ih
-    t_area = max(tw, 0.0) * max(th, 0.0)
-    union = t_area + (dx2 - dx1) * (dy2 - dy1) - inter
+    t_area = box_area((tx, ty, tx + tw, ty + th))
+    union = t_area + box_area((dx1, dy1, dx2, dy2)) - inter
     return (inter / union if union > 0 else 0.0), (inter / t_area if t_area > 0 else 0.0)
 
 

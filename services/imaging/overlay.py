@@ -19,6 +19,7 @@ from services.imaging.fonts import (
     min_font_px,
     wrap_text,
 )
+from services.imaging.glyphs import has_marks, marks
 from services.imaging.hierarchy import baselines, scale_of, shape_of
 from services.imaging.typescale import WIDTH_SLACK, balanced_wrap, size_range
 from services.text.hangul import has_hangul
@@ -127,15 +128,20 @@ def _draw_mask(size_wh: tuple[int, int], layout: dict, origin: tuple[int, int], 
     img = Image.new("L", size_wh, 0)
     draw = ImageDraw.Draw(img)
     for line, x, base, f, track, ws in _line_starts(layout, layout["lines"], font, font_path):
-        if not track and not ws:
-            draw.text((round(x - origin[0]), base - origin[1]), line, font=f, fill=255, anchor="ls",
+        if not track and not ws and not has_marks(line, f.path, f.size):
+            # Rounded in the image's pixels, then moved into the crop: rounding x - origin (half to even) put the
+            # glyphs 1 px apart in the renderer's and an evaluation's crops, and the ring then measured glyph edges.
+            draw.text((round(x) - origin[0], base - origin[1]), line, font=f, fill=255, anchor="ls",
                       stroke_width=stroke, stroke_fill=255)
             continue
         for i, ch in enumerate(line):  # letter-spacing: each glyph at its kerned advance plus the spacing
             if not ch.isspace():
-                draw.text((round(x + f.getlength(line[:i]) + _spacing(line, i, track, ws) - origin[0]),
-                           base - origin[1]), ch, font=f,
-                          fill=255, anchor="ls", stroke_width=stroke, stroke_fill=255)
+                gx = round(x + f.getlength(line[:i]) + _spacing(line, i, track, ws)) - origin[0]
+                draw.text((gx, base - origin[1]), ch, font=f, fill=255, anchor="ls", stroke_width=stroke,
+                          stroke_fill=255)
+                for mx0, my0, mx1, my1 in marks(f.path, f.size, ch):  # e.g. the crossbars of the display face's I
+                    draw.rectangle((gx + mx0 - stroke, base - origin[1] + my0 - stroke, gx + mx1 - 1 + stroke,
+                                    base - origin[1] + my1 - 1 + stroke), fill=255)
     return np.asarray(img)
 
 

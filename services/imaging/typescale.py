@@ -5,9 +5,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from services.imaging.fonts import (
-    REF_SIZE,
-    block_height_px,
-    ink_extents,
     load_font,
     min_font_px,
     ref_length,
@@ -118,13 +115,3 @@ def line_variants(text: str, font_path: str | None) -> list[tuple[list[str], flo
         lines = wrap_text(text, measure, hi, split)
         variants.setdefault(tuple(lines), max(measure(line) for line in lines))
     return [(list(lines), width) for lines, width in variants.items()]
-
-
-def fit_size(width_ref: float, n_lines: int, rw: float, rh: float, s_max: int, font_path: str | None) -> int:
-    """Largest font size at which a wrapped block fits rw x rh (may be below the floor)."""
-    ascent, descent = ink_extents(font_path)
-    s = min(s_max, rw * REF_SIZE / (width_ref * WIDTH_SLACK), rh / ((n_lines - 1) * 1.25 + ascent + descent))
-    s = int(math.floor(s))
-    while s > 1 and block_height_px(n_lines, s, font_path) > rh:
-        s -= 1
-    return max(1, s)

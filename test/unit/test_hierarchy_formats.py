@@ -111,3 +111,33 @@ def test_the_hero_line_is_set_with_a_wider_word_space():
     boxes = word_boxes(layout, default_font_path())[hero]
     gap = boxes[1][0] - boxes[0][2]  # from the end of "30%" to the start of "off", in image pixels
     assert gap >= face.getlength(" ") + 0.12 * st["size"], (gap, face.getlength(" "), st)
+
+
+def test_support_lines_are_set_with_a_wider_word_space_too():
+    # At the regular face's own word space the second reader joined support words ("alliced", "everymorning").
+    rgb = data.coffee()
+    text = "Summer sale: 30% off all iced drinks until Sunday"
+    best = plan(rgb, saliency_map(rgb), [], text, default_font_path())[0]
+    _, layout = render(rgb, text, best, default_font_path())
+    support = [i for i, st in enumerate(layout["styles"]) if st["role"] == "support" and " " in layout["lines"][i]]
+    assert support, layout["lines"]
+    for i in support:
+        st = layout["styles"][i]
+        face = ImageFont.truetype(default_font_path(), st["size"])
+        boxes = word_boxes(layout, default_font_path())[i]
+        gap = boxes[1][0] - boxes[0][2]
+        assert gap >= face.getlength(" ") + 0.04 * st["size"], (gap, face.getlength(" "), st)
+
+
+@pytest.mark.parametrize("photo,name", [("retina", "1:1"), ("retina", "4:5"), ("astronaut", "1:1")])
+def test_a_short_copy_is_set_in_the_upper_half_of_the_type_scale(photo, name):
+    # One heavy display line at 0.8 of the frame's width stopped at 4.5 % caps (the display step starts at 5 %).
+    rgb = getattr(data, photo)()
+    sal = saliency_map(rgb)
+    dets = [d.to_json() for d in make_detector(Settings(_env_file=None))[0].detect(rgb, sal)]
+    got = render_format(rgb, dets, "Iced coffee season", name, default_font_path(), sal)
+    st = max(got["layout"]["styles"], key=lambda s: s["size"])
+    face = ImageFont.truetype(display_font_path() if st["font"] == "Poppins-Bold.ttf" else default_font_path(), 100)
+    top, bottom = face.getbbox("H", anchor="ls")[1::2]
+    cap = (bottom - top) / 100 * st["size"] / min(got["image"].shape[:2])
+    assert cap >= 0.048, (cap, st)

@@ -157,3 +157,23 @@ def test_plan_rejects_empty_copy():
     rgb = np.zeros((100, 100, 3), dtype=np.uint8)
     with pytest.raises(InputError):
         plan(rgb, np.zeros((100, 100), np.float32), [], "   ")
+
+
+def test_the_planner_scores_every_block_in_one_batch_as_it_would_one_at_a_time():
+    # The batched slide (one vectorised call for every block) must pick the same positions as a call per block.
+    from skimage import data
+
+    from services.imaging.placement import build_maps
+    from services.imaging.planner import _slides
+
+    rgb = data.coffee()
+    m = build_maps(rgb, saliency_map(rgb), [{"box": [100, 80, 300, 260], "label": "cup"}])
+    requests = [((30, 30, 600, 200), 240, 60, 1), ((30, 30, 610, 450), 120, 90, 2), ((300, 200, 610, 450), 200, 40, 3)]
+    assert _slides(m, requests) == [_slides(m, [r])[0] for r in requests]
+
+
+def test_one_box_area_for_the_planner_and_the_iou_evaluation():
+    # The planner's face overlap, box_iou and box_overlap each computed a box's area; they share iou.box_area.
+    assert iou.box_area((10, 20, 40, 60)) == 1200 and iou.box_area((40, 20, 10, 60)) == 0
+    assert iou.box_iou((0, 0, 10, 10), (5, 0, 15, 10)) == 50 / 150
+    assert iou.box_overlap([0, 0, 10, 10], [5, 0, 15, 10]) == (50 / 150, 0.5)
