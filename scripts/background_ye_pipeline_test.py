@@ -8,12 +8,9 @@ import json
 import signal
 import time
 
-from sqlalchemy import text
-
-from scripts import seedlib
+from scripts import seedlib, store
 from scripts.create_test_job import ensure_schema, positive_int, resolve_images
 from services.engine.pipeline import JOB_ADVANCED_STEPS
-from services.engine.queries import Q
 
 DESC_KOR = "YE 파트 테스트용 이미지"
 
@@ -21,7 +18,7 @@ DESC_KOR = "YE 파트 테스트용 이미지"
 def job_finished(db, job_id: str) -> str | None:
     """'done' once the job is at (iou_eval, done) or later, 'failed' once it failed for good, else None."""
     db.rollback()  # a fresh snapshot
-    row = db.execute(text(Q["job_step_state"]), {"j": job_id}).first()
+    row = store.job_step_state(db, job_id=job_id)
     if row is None:
         return "failed"  # deleted under us: nothing to wait for
     step, status, next_retry_at = row
@@ -50,7 +47,7 @@ def wait_for(db, job_id: str, poll: float, log) -> str:
             log(f"job {job_id} {'reached iou_eval (done)' if result == 'done' else 'FAILED for good'}")
             return result
         if time.monotonic() - last_note >= 60:
-            step, status, _ = db.execute(text(Q["job_step_state"]), {"j": job_id}).one()
+            step, status, _ = store.job_step_state(db, job_id=job_id)
             log(f"still waiting for job {job_id}: at {step} ({status})")
             last_note = time.monotonic()
         time.sleep(poll)

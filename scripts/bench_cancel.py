@@ -15,8 +15,9 @@ import httpx
 
 import database
 from scripts import seedlib
-from services.engine.queries import Q
 from services.ops import actions
+from services.ops import store as ops_store
+from services.ops.store import EXECUTIONS_DDL
 from services.ops.testing import AppProcess, close_session, free_port, fresh_database, session_for
 
 
@@ -52,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args(argv)
     name = f"bench_cancel_{uuid.uuid4().hex[:8]}"
-    url = asyncio.run(fresh_database(args.server, name, Q["create_test_executions"]))  # the no-op app counts runs
+    url = asyncio.run(fresh_database(args.server, name, EXECUTIONS_DDL))  # the no-op app counts runs
     tmp = Path(tempfile.mkdtemp())
     app = AppProcess(url, free_port(), tmp, test_process_stages="planner", test_slow_stage="planner",
                      test_slow_seconds=60, worker_processes=1).start()
@@ -82,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
 
         async def drop():
             admin = await asyncpg.connect(args.server)
-            await admin.execute(Q["drop_database"].format(name=name))
+            await ops_store.drop_database(admin, name=name)
             await admin.close()
         asyncio.run(drop())
     return 0

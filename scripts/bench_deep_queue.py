@@ -7,10 +7,8 @@ from pathlib import Path
 
 import httpx
 import psutil
-from sqlalchemy import text
 
-from scripts import seedlib
-from services.engine.queries import Q
+from scripts import seedlib, store_bench
 from services.ops.noop_app import EXECUTIONS_DDL
 from services.ops.testing import AppProcess, close_session, free_port, fresh_database, session_for
 
@@ -41,18 +39,19 @@ def main(argv: list[str] | None = None) -> int:
         proc = psutil.Process(app.proc.pid)
         pids = [proc.pid] + [c.pid for c in proc.children(recursive=True)]
         job, _ = seedlib.create_job(db, assets, tenant_id="chain_a", variants_count=1)  # a store, an image asset
-        store, asset = db.execute(text(Q["bench_job_store_and_asset"]), {"j": job}).one()
+        store, asset = store_bench.job_store_and_asset(db, job_id=job)
         seedlib.simulate_image_part(db, job)
         time.sleep(3)
         idle = _rss(pids)
         print("idle RSS MiB: " + ", ".join(f"{p} {v:.0f}" for p, v in idle.items()), flush=True)
         jobs = args.variants // args.per_job
-        db.execute(text(Q["bench_bulk_jobs"]), {"t": "chain_a", "s": store, "n": jobs, "per": args.per_job, "a": asset})
+        store_bench.bulk_jobs(db, tenant_id="chain_a", store_id=store, jobs=jobs, variants_per_job=args.per_job,
+                              image_asset_id=asset)
         db.commit()
         for status in ("running", "done"):
-            db.execute(text(Q["bench_bulk_img_gen"]), {"status": status})
+            store_bench.bulk_img_gen(db, status=status)
             db.commit()
-        started = db.execute(text(Q["bench_db_now"])).scalar()
+        started = store_bench.db_now(db)
         t0 = time.monotonic()
         b_job, _ = seedlib.create_job(db, assets, tenant_id="shop_b", variants_count=1)
         b_start = None
@@ -61,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         while time.monotonic() - t0 < args.seconds:
             if b_start is None and time.monotonic() - t0 > 5:  # B arrives once the 10,000 are queued
                 seedlib.simulate_image_part(db, b_job)
-                b_start = db.execute(text(Q["bench_db_now"])).scalar()
+                b_start = store_bench.db_now(db)
             for pid, v in _rss(pids).items():
                 peak[pid] = max(peak.get(pid, 0.0), v)
             h0 = time.perf_counter()
@@ -71,13 +70,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{jobs * args.per_job} variants queued at once; peak RSS MiB over {args.seconds:.0f} s: "
               + ", ".join(f"{p} {v:.0f} ({v - idle.get(p, 0):+.0f})" for p, v in peak.items()), flush=True)
         db.rollback()
-        ms = sorted(float(r[0]) for r in db.execute(text(Q["bench_transitions_since"]), {"t": started}))
+        ms = store_bench.transition_latencies(db, since=started)
         if ms:
             print(f"transitions under the deep queue (next claim - previous commit): n={len(ms)}, "
                   f"p50 {statistics.median(ms):.1f} ms, p99 {ms[int(0.99 * (len(ms) - 1))]:.1f} ms")
         print(f"/healthz while queued: p50 {statistics.median(health):.0f} ms, max {max(health):.0f} ms")
-        print(f"rows failed: {db.execute(text(Q['bench_failed_rows'])).scalar()}")
-        first = db.execute(text(Q["bench_first_claim"]), {"j": b_job}).scalar()
+        print(f"rows failed: {store_bench.count(db, what='failed_rows')}")
+        first = store_bench.first_claim(db, job_id=b_job)
         print("B (other tenant, 1 variant) first claim after its img_gen done: "
               + (f"{(first - b_start).total_seconds():.2f} s" if first else f"not within {args.seconds:.0f} s"))
     finally:

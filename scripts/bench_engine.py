@@ -8,14 +8,13 @@ from pathlib import Path
 
 import asyncpg
 
-from scripts import seedlib
-from services.engine.queries import Q
+from scripts import seedlib, store_bench
 from services.ops.noop_app import EXECUTIONS_DDL
 from services.ops.testing import AppProcess, close_session, free_port, fresh_database, session_for
 
 
 def _wait_finished(db, n: int, poll: float) -> None:
-    while db.execute(seedlib.text(Q["count_finished_jobs"])).scalar() < n:
+    while store_bench.count(db, what="finished_jobs") < n:
         db.rollback()
         time.sleep(poll)
 
@@ -30,20 +29,19 @@ def run_engine(url: str, jobs: int, variants: int, latency_jobs: int, assets: Pa
             job_id = seedlib.create_job(db, assets, variants_count=1, one_image=True)[0]
             seedlib.simulate_image_part(db, job_id)
             _wait_finished(db, i + 1, 0.005)
-        latencies = sorted(float(r[0]) for r in db.execute(seedlib.text(Q["transition_latencies"])))
-        db.execute(seedlib.text(Q["truncate_stage_runs"]))
+        latencies = store_bench.transition_latencies(db)
+        store_bench.truncate_stage_runs(db)
         db.commit()
         job_ids = [seedlib.create_job(db, assets, variants_count=variants, one_image=True)[0] for _ in range(jobs)]
         for job_id in job_ids:
             seedlib.simulate_image_part(db, job_id)
         _wait_finished(db, latency_jobs + jobs, 0.25)  # slow polling: the machine's 2 cores are the engine's
-        # Wall time on the database clock: first claim to last commit.
-        wall = db.execute(seedlib.text(Q["stage_runs_wall_seconds"])).scalar()
+        wall = store_bench.wall_seconds(db)  # on the database clock: first claim to last commit
     finally:
         for app in apps:
             app.stop()
-    runs = db.execute(seedlib.text(Q["count_done_runs"])).scalar()
-    loaded = sorted(float(r[0]) for r in db.execute(seedlib.text(Q["transition_latencies"])))
+    runs = store_bench.count(db, what="done_runs")
+    loaded = store_bench.transition_latencies(db)
     close_session(db)
     return {"wall_s": float(wall), "runs": runs, "latencies": latencies, "loaded": loaded}
 

@@ -5,15 +5,8 @@ import statistics
 import time
 from pathlib import Path
 
-from sqlalchemy import text
-
-from scripts import seedlib
-from services.engine.queries import Q
+from scripts import seedlib, store_bench
 from services.ops.testing import AppProcess, close_session, free_port, fresh_database, session_for
-
-
-def _q(name: str):
-    return text(Q[name])
 
 
 def _time_to_post(db, job_id: str, started, timeout: float = 900) -> float:
@@ -21,7 +14,7 @@ def _time_to_post(db, job_id: str, started, timeout: float = 900) -> float:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         db.rollback()
-        at = db.execute(_q("bench_feed_created_at"), {"j": job_id}).scalar()
+        at = store_bench.feed_created_at(db, job_id=job_id)
         if at is not None:
             return (at - started).total_seconds()
         time.sleep(0.05)
@@ -31,7 +24,7 @@ def _time_to_post(db, job_id: str, started, timeout: float = 900) -> float:
 def _start(db, job_id: str):
     """The image part's statements for the job; returns the database time they committed."""
     seedlib.simulate_image_part(db, job_id)
-    return db.execute(_q("bench_db_now")).scalar()
+    return store_bench.db_now(db)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -68,11 +61,11 @@ def main(argv: list[str] | None = None) -> int:
         deadline = time.monotonic() + 1800
         while time.monotonic() < deadline:
             db.rollback()
-            row = db.execute(_q("bench_tenant_finished"), {"t": "chain_a"}).one()
-            if row.done >= args.a_jobs:
+            done, wall_s = store_bench.tenant_finished(db, tenant_id="chain_a")
+            if done >= args.a_jobs:
                 break
             time.sleep(0.5)
-        wall = float(row.wall)
+        wall = float(wall_s)
         print(f"A's backlog: {args.a_jobs} jobs in {wall:.1f} s = {args.a_jobs / wall * 60:.1f} jobs/min", flush=True)
     finally:
         app.stop()

@@ -6,10 +6,8 @@ from pathlib import Path
 
 import httpx
 import psutil
-from sqlalchemy import text
 
-from scripts import seedlib
-from services.engine.queries import Q
+from scripts import seedlib, store_bench
 from services.ops.testing import AppProcess, free_port, fresh_database, session_for
 
 
@@ -55,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         seed(args.in_flight)
         while done < args.jobs:
             time.sleep(0.2)
-            now_done = db.execute(text(Q["count_finished_jobs"])).scalar()
+            now_done = store_bench.count(db, what="finished_jobs")
             db.rollback()
             if now_done == done:
                 continue

@@ -4,10 +4,7 @@ import asyncio
 import time
 from pathlib import Path
 
-from sqlalchemy import text
-
-from scripts import seedlib
-from services.engine.queries import Q
+from scripts import seedlib, store_bench
 from services.ops.fake_provider import FakeProvider
 from services.ops.noop_app import EXECUTIONS_DDL
 from services.ops.testing import AppProcess, close_session, free_port, fresh_database, session_for
@@ -37,14 +34,14 @@ def main(argv: list[str] | None = None) -> int:
         started = time.monotonic()
         for job in jobs:
             seedlib.simulate_image_part(db, job)
-        while db.execute(text(Q["count_finished_jobs"])).scalar() < args.jobs:
+        while store_bench.count(db, what="finished_jobs") < args.jobs:
             db.rollback()
             if time.monotonic() - started > 30 * args.window:
                 raise RuntimeError("jobs did not finish")
             time.sleep(0.5)
         wall = time.monotonic() - started
-        failed = db.execute(text(Q["bench_failed_rows"])).scalar()
-        retried = db.execute(text(Q["count_retried_runs"])).scalar()
+        failed = store_bench.count(db, what="failed_rows")
+        retried = store_bench.count(db, what="retried_runs")
     finally:
         for app in apps:
             app.stop()

@@ -13,8 +13,8 @@ import database
 from config import Settings
 from scripts.history import seed_history, sweep_queries, time_query
 from services.engine.dispatch import Dispatcher
-from services.engine.queries import Q
 from services.engine.sweeper import sweep_once
+from services.ops import store as ops_store
 
 
 class _NoDispatch(Dispatcher):
@@ -31,7 +31,7 @@ async def run(args) -> None:
     """Seed the history, time each query and one full sweep, drop the database."""
     name = f"bench_sweeper_{uuid.uuid4().hex[:8]}"
     admin = await asyncpg.connect(args.server)
-    await admin.execute(Q["create_database"].format(name=name))
+    await ops_store.create_database(admin, name=name)
     url = args.server.rsplit("/", 1)[0] + "/" + name
     try:
         conn = await asyncpg.connect(url)
@@ -56,7 +56,7 @@ async def run(args) -> None:
         print(f"{'one full sweep':28s} {statistics.median(sweeps):7.2f} ms median of {args.runs} "
               f"(dispatched {dispatcher.submitted})")
     finally:
-        await admin.execute(Q["drop_database"].format(name=name))
+        await ops_store.drop_database(admin, name=name)
         await admin.close()
 
 

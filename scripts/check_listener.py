@@ -7,9 +7,8 @@ import argparse
 import time
 
 import httpx
-from sqlalchemy import text
 
-from services.engine.queries import Q
+from scripts import store
 
 TRIGGERS = {
     "job_variant_state_change_trigger": "variant state changes -> NOTIFY job_variant_state_changed",
@@ -50,12 +49,12 @@ def check_triggers(checks: Checks, db) -> bool:
     """The NOTIFY triggers exist and are enabled."""
     ok = True
     for name, purpose in TRIGGERS.items():
-        row = db.execute(text(Q["trigger_state"]), {"name": name}).first()
-        if row is None:
+        enabled = store.trigger_enabled(db, name=name)
+        if enabled is None:
             ok &= checks.report(False, f"trigger {name}", "missing: python scripts/migrate.py verify lists what is "
                                 "missing, python scripts/migrate.py repair recreates it (online, safe to repeat)")
         else:
-            ok &= checks.report(row[1] != "D", f"trigger {name}", purpose if row[1] != "D" else
+            ok &= checks.report(enabled, f"trigger {name}", purpose if enabled else
                                 "present but DISABLED: python scripts/migrate.py repair enables it")
     return ok
 
@@ -73,7 +72,7 @@ def test_trigger(checks: Checks, db, wait: float) -> bool:
     state = None
     while time.monotonic() - started < wait:
         db.rollback()
-        state = tuple(db.execute(text(Q["variant_step"]), {"v": variant_id}).one())
+        state = store.variant_step(db, variant_id=variant_id)
         if state[0] != "img_gen":
             return checks.report(True, "trigger test", f"variant moved to {state[0]} ({state[1]}) "
                                                        f"after {time.monotonic() - started:.1f} s")
@@ -107,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     db = SessionLocal()
     try:
         try:
-            db.execute(text(Q["ping"]))
+            store.ping(db)
             db_ok = checks.report(True, "database reachable (DATABASE_URL or the embedded server)")
         except Exception as exc:  # noqa: BLE001 - report any connection failure as a failed check
             db_ok = checks.report(False, "database reachable", f"{type(exc).__name__}: {str(exc).splitlines()[0]}")

@@ -13,8 +13,7 @@ import sys
 
 import asyncpg
 
-from services.engine import migrations, schema_check
-from services.engine.queries import Q
+from services.engine import migrations, schema_check, store_schema
 
 LEGACY_TRIGGER = "check_all_variants_done_trigger"
 
@@ -29,30 +28,29 @@ def _where(url: str) -> str:
 
 
 async def _exists(conn, table: str) -> bool:
-    return await conn.fetchval(Q["relation_exists"], table)
+    return await store_schema.relation_exists(conn, name=table)
 
 
 async def conflicts(conn: asyncpg.Connection, done: dict) -> list[str]:
     """What in the database breaks a rule the migrations enforce, and what they do about it."""
     lines = []
-    version = int(await conn.fetchval(Q["server_version"]))
+    version = await store_schema.server_version(conn)
     ok = version >= migrations.MIN_SERVER_VERSION
     lines.append(f"PostgreSQL {version // 10000}: " + ("ok" if ok else
                  f"TOO OLD, the schema needs {migrations.MIN_SERVER_VERSION // 10000} or newer"))
     enforced = "enforced for rows written since migration 0004" if 4 in done else \
         "migration 0004 enforces the rule for rows written from then on"
-    for table, key, what, query in (("instagram_feeds", "job_id", "job(s) with more than one feed", "duplicate_feeds"),
-                                    ("evaluations", "overlay_id", "(overlay, type) pair(s) with more than one evaluation",
-                                     "duplicate_evaluations")):
+    for table, key, what in (("instagram_feeds", "job_id", "job(s) with more than one feed"),
+                             ("evaluations", "overlay_id", "(overlay, type) pair(s) with more than one evaluation")):
         if not await _exists(conn, table):
             continue
-        groups, rows, sample = await conn.fetchrow(Q[query])
+        groups, rows, sample = await store_schema.duplicates(conn, table=table)
         if groups:
             lines.append(f"duplicates: {groups} {what} in {table} ({rows} rows; {key} e.g. "
                          f"{', '.join(sample)}): old rows kept unchanged; one per key {enforced}")
         else:
             lines.append(f"duplicates: none in {table}")
-    present = await conn.fetchval(Q["trigger_count"], LEGACY_TRIGGER)
+    present = await store_schema.trigger_count(conn, name=LEGACY_TRIGGER)
     notes = (done.get(4) or {}).get("notes") or ""
     if present:
         lines.append(f"legacy trigger: {LEGACY_TRIGGER} (seed 002) is installed: it moves a job to (iou_eval, done) "

@@ -15,7 +15,6 @@ from rich.table import Table
 
 from services.engine.jobs_view import job_progress
 from services.engine.pipeline import FINAL_STAGE, LAST_VARIANT_STAGE, stage_progress
-from services.engine.queries import Q
 
 DONE, FAILED, TIMEOUT, NOT_FOUND, INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -42,21 +41,20 @@ class DbSource:
         return self.db
 
     def snapshot(self, job_id: str, full: bool = False) -> dict:
-        from sqlalchemy import text
+        from scripts import store
 
         db = self._session()
         try:
-            job = db.execute(text(Q["monitor_job"]), {"j": job_id}).mappings().first()
+            job = store.monitor_job(db, job_id=job_id)
             if job is None:
                 raise JobNotFound(job_id)
-            variants = [dict(r) for r in db.execute(text(Q["monitor_variants"]), {"j": job_id}).mappings()]
+            variants = store.monitor_variants(db, job_id=job_id)
             snap = dict(job, variants=variants, retry_pending=job["next_retry_at"] is not None)
             for v in variants:
                 v["final_failure"] = v["status"] == "failed" and v["next_retry_at"] is None
             if full or (job["current_step"], job["status"]) == (FINAL_STAGE, "done"):
-                texts = {r["generation_stage"]: r for r in db.execute(text(Q["monitor_texts"]), {"j": job_id}).mappings()}
-                feed = db.execute(text(Q["monitor_feed"]), {"j": job_id}).mappings().first()
-                snap.update(_texts(texts), instagram_feed=dict(feed) if feed else None)
+                feed = store.monitor_feed(db, job_id=job_id)
+                snap.update(_texts(store.monitor_texts(db, job_id=job_id)), instagram_feed=feed)
             return snap
         except Exception:
             self.close()  # a broken connection: start over on the next poll

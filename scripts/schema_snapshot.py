@@ -14,7 +14,7 @@ import subprocess
 import asyncpg
 
 from config import ROOT
-from services.engine.queries import Q
+from services.ops import store as ops_store
 from services.ops.testing import fresh_database
 
 SNAPSHOT = ROOT / "db" / "schema.sql"
@@ -69,7 +69,7 @@ async def build(admin_url: str) -> str:
         return await asyncio.to_thread(dump_schema, url)
     finally:
         conn = await asyncpg.connect(admin_url)
-        await conn.execute(Q["drop_database"].format(name=name))
+        await ops_store.drop_database(conn, name=name)
         await conn.close()
 
 

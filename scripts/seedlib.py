@@ -4,18 +4,15 @@ import uuid
 from pathlib import Path
 
 from PIL import Image
-from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from services.engine.queries import Q
+from scripts import store
+from scripts.store import IMG_GEN_DONE, IMG_GEN_RUNNING  # noqa: F401 - the tests run seed 003's statements
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_IMAGES = sorted((ROOT / "assets" / "samples").glob("*.png"))
 DEFAULT_AD_COPY = "Fresh roasted coffee, made slowly for you. Visit us today!"
 
-# The image part (seed 003) flips each variant to img_gen running, generates, then marks it done.
-IMG_GEN_RUNNING = Q["img_gen_running"]
-IMG_GEN_DONE = Q["img_gen_done"]
 
 
 def register_image(db: Session, src: Path, assets_dir: Path, tenant_id: str, job_id: str) -> str:
@@ -26,8 +23,7 @@ def register_image(db: Session, src: Path, assets_dir: Path, tenant_id: str, job
     shutil.copyfile(src, dest)
     with Image.open(dest) as img:
         width, height = img.size
-    return db.execute(text(Q["seed_image_asset"]),
-                      {"url": f"/assets/{rel}", "w": width, "h": height, "tenant": tenant_id, "job": job_id}).scalar_one()
+    return store.insert_image_asset(db, url=f"/assets/{rel}", width=width, height=height, tenant_id=tenant_id, job_id=job_id)
 
 
 def create_job(db: Session, assets_dir: Path, tenant_id: str = "ye_pipeline_test_tenant", variants_count: int = 3,
@@ -35,15 +31,15 @@ def create_job(db: Session, assets_dir: Path, tenant_id: str = "ye_pipeline_test
                desc_kor: str = "갓 볶은 원두로 내린 핸드드립 커피", one_image: bool = False) -> tuple[str, list[str]]:
     """A job at user_img_input (done) with its variants; the text part's rows too when ad_copy_eng is given."""
     images = [Path(p) for p in (image_paths or SAMPLE_IMAGES)]
-    db.execute(text(Q["seed_tenant"]), {"t": tenant_id})
-    store_id = db.execute(text(Q["seed_store"])).scalar_one()
-    tone_id = db.execute(text(Q["seed_tone_style"])).scalar_one()
-    job_id = str(db.execute(text(Q["seed_job"]), {"t": tenant_id, "s": store_id}).scalar_one())
+    store.insert_tenant(db, tenant_id=tenant_id)
+    store_id = store.insert_store(db)
+    tone_id = store.insert_tone_style(db)
+    job_id = store.insert_job(db, tenant_id=tenant_id, store_id=store_id)
     assets = [register_image(db, images[0 if one_image else i % len(images)], assets_dir, tenant_id, job_id)
               for i in range(1 if one_image else variants_count)]
-    db.execute(text(Q["seed_job_inputs"]), {"j": job_id, "a": assets[0], "tone": tone_id, "d": desc_kor})
-    variant_ids = [str(db.execute(text(Q["seed_variant"]), {"j": job_id, "a": assets[0 if one_image else i], "o": i + 1})
-                       .scalar_one()) for i in range(variants_count)]
+    store.insert_job_inputs(db, job_id=job_id, image_asset_id=assets[0], tone_style_id=tone_id, desc_kor=desc_kor)
+    variant_ids = [store.insert_variant(db, job_id=job_id, image_asset_id=assets[0 if one_image else i], creation_order=i + 1)
+                   for i in range(variants_count)]
     if ad_copy_eng is not None:
         add_text_part(db, job_id, ad_copy_eng)
     db.commit()
@@ -53,16 +49,16 @@ def create_job(db: Session, assets_dir: Path, tenant_id: str = "ye_pipeline_test
 def add_text_part(db: Session, job_id: str, ad_copy_eng: str) -> None:
     """The text part's rows: kor_to_eng and ad_copy_eng, both done."""
     for stage in ("kor_to_eng", "ad_copy_eng"):
-        db.execute(text(Q["seed_text_part"]), {"j": job_id, "stage": stage, "copy": ad_copy_eng})
+        store.insert_text_part(db, job_id=job_id, stage=stage, ad_copy_eng=ad_copy_eng)
 
 
 def simulate_image_part(db: Session, job_id: str) -> list[str]:
     """Seed 003's statements for each variant: img_gen running, then img_gen done (starts the pipeline)."""
-    variants = [str(r[0]) for r in db.execute(text(Q["job_variant_ids"]), {"j": job_id})]
+    variants = store.variant_ids(db, job_id=job_id)
     for variant_id in variants:
-        db.execute(text(IMG_GEN_RUNNING), {"job_variants_id": variant_id})
+        store.img_gen(db, variant_id=variant_id, status="running")
         db.commit()
-        db.execute(text(IMG_GEN_DONE), {"job_variants_id": variant_id})
+        store.img_gen(db, variant_id=variant_id, status="done")
         db.commit()
     return variants
 

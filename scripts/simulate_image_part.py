@@ -8,19 +8,16 @@ import sys
 import time
 import uuid
 
-from sqlalchemy import text
-
-from scripts import seedlib
-from services.engine.queries import Q
+from scripts import seedlib, store
 
 
 def flip(db, variant_id: str, delay: float = 0.0) -> None:
     """Seed 003's two statements for one variant, each committed: running, (generation), done."""
-    db.execute(text(seedlib.IMG_GEN_RUNNING), {"job_variants_id": variant_id})
+    store.img_gen(db, variant_id=variant_id, status="running")
     db.commit()
     if delay:
         time.sleep(delay)  # stands in for the image generation
-    db.execute(text(seedlib.IMG_GEN_DONE), {"job_variants_id": variant_id})
+    store.img_gen(db, variant_id=variant_id, status="done")
     db.commit()
 
 
@@ -28,18 +25,17 @@ def run(db, job_id: str | None = None, all_pending: bool = False, tenant_id: str
         force: bool = False, delay: float = 0.0, limit: int | None = None) -> list[tuple[str, str]]:
     """Flip the selected variants to img_gen done; returns [(job_id, variant_id)]."""
     if job_id and force:
-        if db.execute(text(Q["job_exists"]), {"j": job_id}).first() is None:
+        if not store.job_exists(db, job_id=job_id):
             raise LookupError(f"job {job_id} not found")
         if delay:
-            rows = [(job_id, str(r[0])) for r in db.execute(text(Q["job_variant_ids"]), {"j": job_id})]
+            rows = [(job_id, v) for v in store.variant_ids(db, job_id=job_id)]
         else:
             return [(job_id, v) for v in seedlib.simulate_image_part(db, job_id)]
     else:
-        rows = [(str(r[1]), str(r[0])) for r in db.execute(
-            text(Q["pending_image_part"]), {"job_id": job_id if not all_pending else None, "tenant": tenant_id})]
+        rows = store.pending_image_part(db, job_id=job_id if not all_pending else None, tenant_id=tenant_id)
         db.commit()
         if job_id and not rows:
-            exists = db.execute(text(Q["count_job_variants"]), {"j": job_id}).scalar()
+            exists = store.count_variants(db, job_id=job_id)
             if not exists:
                 raise LookupError(f"job {job_id} not found (or it has no variants)")
     if limit:

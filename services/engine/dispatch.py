@@ -8,9 +8,9 @@ import asyncpg
 import httpx
 
 from config import Settings
+from services.engine import store, store_sweep
 from services.engine.fairqueue import FairQueue, parse_weights
 from services.engine.pipeline import STAGES, Level, Stage, concurrency, next_stage
-from services.engine.queries import Q
 from services.ops import metrics
 from services.ops.address import SelfAddress
 
@@ -83,7 +83,7 @@ class Dispatcher:
             urgent: set = set()
             if jobs:
                 try:
-                    urgent = {r["job_id"] for r in await self.pool.fetch(Q["urgent_jobs"], jobs, timeout=5)}
+                    urgent = await store_sweep.urgent_jobs(self.pool, job_ids=jobs, timeout=5)
                 except Exception as exc:  # noqa: BLE001 - a database hiccup costs the order, not the dispatch
                     log.warning("priority lookup failed (queued as normal): %r", exc)
             for stage, record, first in batch:
@@ -127,7 +127,7 @@ class Dispatcher:
             if stage.level == "variant":
                 body["job_variants_id"] = str(variant_id)
                 if stage.needs_overlay_id:
-                    overlay_id = await self.pool.fetchval(Q["latest_overlay"], variant_id)
+                    overlay_id = await store.latest_overlay(self.pool, variant_id=variant_id)
                     body["overlay_id"] = str(overlay_id) if overlay_id else None
             timeout = stage.timeout_seconds * self.settings.stage_timeout_scale + 30
             base = await self.address.wait_target() if self.address else ""

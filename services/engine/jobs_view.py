@@ -3,8 +3,8 @@ from uuid import UUID
 
 import asyncpg
 
+from services.engine import store_views
 from services.engine.pipeline import BY_NAME, JOB_ADVANCED_STEPS, STAGES, Level, next_stage, stage_progress
-from services.engine.queries import Q
 from services.engine.replicas import unserved_stages
 
 
@@ -22,7 +22,8 @@ def job_progress(job_step: str | None, job_status: str | None, variant_states: l
 async def list_jobs(pool: asyncpg.Pool, tenant_id: str | None, status: str | None, limit: int,
                     finished: bool | None = None, outcome: str | None = None) -> list[dict]:
     """Recent jobs, newest first, optionally for one tenant, status, finished flag or outcome."""
-    rows = await pool.fetch(Q["view_recent_jobs"], tenant_id, status, limit, finished, outcome)
+    rows = await store_views.recent_jobs(pool, tenant_id=tenant_id, status=status, limit=limit, finished=finished,
+                                         outcome=outcome)
     return [{**{k: r[k] for k in r.keys() if k != "states"}, "finished": r["outcome"] is not None,
              "progress": job_progress(r["current_step"], r["status"], r["states"])} for r in rows]
 
@@ -30,20 +31,12 @@ async def list_jobs(pool: asyncpg.Pool, tenant_id: str | None, status: str | Non
 async def job_detail(pool: asyncpg.Pool, job_id: UUID, live_seconds: float = 10.0) -> dict | None:
     """Everything known about one job, or None; `live_seconds`: a replica's heartbeat age that still counts."""
     async with pool.acquire() as conn:
-        job = await conn.fetchrow(Q["view_job"], job_id)
-        if job is None:
+        rows = await store_views.job_rows(conn, job_id=job_id)
+        if rows is None:
             return None
-        variants = [dict(r) for r in await conn.fetch(Q["view_variants"], job_id)]
-        overlay_ids = [v["overlay_id"] for v in variants if v["overlay_id"]]
-        evals = await conn.fetch(Q["view_evaluations"], overlay_ids)
-        renders = await conn.fetch(Q["view_renders"], overlay_ids)
-        runs = [dict(r) for r in await conn.fetch(Q["view_stage_runs"], job_id)]
-        texts = {r["generation_stage"]: r for r in await conn.fetch(Q["view_texts"], job_id)}
-        feed = await conn.fetchrow(Q["view_feed"], job_id)
-        actions = [dict(r) for r in await conn.fetch(Q["job_actions"], job_id)]
-        usage = job_usage(await conn.fetch(Q["view_job_llm_usage"], job_id),
-                          await conn.fetchrow(Q["view_job_vlm_usage"], job_id))
         unserved = await unserved_stages(conn, live_seconds)
+    job, variants, evals, renders, runs, texts, feed, actions = rows[:8]
+    usage = job_usage(rows.llm_usage, rows.vlm_usage)
     by_overlay: dict = {}
     for e in evals:
         by_overlay.setdefault(e["overlay_id"], {})[e["evaluation_type"]] = e["metrics"]

@@ -4,8 +4,8 @@ from uuid import UUID
 
 import asyncpg
 
+from services.engine import store
 from services.engine.pipeline import JOB_ADVANCED_STEPS
-from services.engine.queries import Q
 from services.engine.selection import select_best_variant
 
 log = logging.getLogger(__name__)
@@ -15,17 +15,17 @@ async def advance_job_if_finished(conn: asyncpg.Connection, job_id: UUID) -> str
     """Inside a transaction: move the job to (iou_eval, done|failed) once; return the new status."""
     # The row lock serialises variants finishing at the same instant: the second one waits here,
     # then its tally (a new statement under READ COMMITTED) sees the first one's commit.
-    job = await conn.fetchrow(Q["lock_job"], job_id)
-    if job is None or job["current_step"] in JOB_ADVANCED_STEPS or job["cancelled_at"] is not None:
+    job = await store.lock_job(conn, job_id=job_id)
+    if job is None or job.current_step in JOB_ADVANCED_STEPS or job.cancelled_at is not None:
         return None  # a cancelled job stays cancelled (services/ops/actions.py)
-    tally = await conn.fetchrow(Q["variant_tally"], job_id)
-    if tally["total"] == 0 or tally["done"] + tally["dead"] < tally["total"]:
+    tally = await store.variant_tally(conn, job_id=job_id)
+    if tally.total == 0 or tally.done + tally.dead < tally.total:
         return None
-    if tally["done"] == 0:
-        await conn.execute(Q["advance_job"], job_id, "failed", "every variant failed")
+    if tally.done == 0:
+        await store.advance_job(conn, job_id=job_id, status="failed", error="every variant failed")
         log.warning("job %s failed: every variant failed", job_id)
         return "failed"
     await select_best_variant(conn, job_id)
-    await conn.execute(Q["advance_job"], job_id, "done", None)
+    await store.advance_job(conn, job_id=job_id, status="done", error=None)
     log.info("job %s advanced to (iou_eval, done)", job_id)
     return "done"

@@ -11,7 +11,7 @@ from uuid import UUID
 import asyncpg
 from pydantic import BaseModel, ValidationError
 
-from services.engine.queries import Q
+from services.engine import store_sweep
 from services.ops import metrics
 
 log = logging.getLogger(__name__)
@@ -111,7 +111,7 @@ class Listener:
                 for fut in pending:
                     fut.cancel()
                 if not done:  # quiet period: prove the connection is still alive
-                    await conn.fetchval(Q["ping"], timeout=self.liveness_seconds)
+                    await store_sweep.ping(conn, timeout=self.liveness_seconds)
             if lost.is_set():
                 raise ConnectionError("LISTEN connection terminated")
         finally:

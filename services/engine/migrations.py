@@ -10,7 +10,7 @@ from pathlib import Path
 import asyncpg
 
 from config import ROOT
-from services.engine.queries import Q
+from services.engine import store_schema as store
 
 log = logging.getLogger(__name__)
 MIGRATIONS_DIR = ROOT / "db" / "migrations"
@@ -85,9 +85,9 @@ def split_statements(sql: str) -> list[str]:
 
 async def applied(conn: asyncpg.Connection) -> dict[int, asyncpg.Record]:
     """{version: row} of service_migrations (empty when the table does not exist yet)."""
-    if not await conn.fetchval(Q["version_table_exists"]):
+    if not await store.version_table_exists(conn):
         return {}
-    return {r["version"]: r for r in await conn.fetch(Q["applied_migrations"])}
+    return {r["version"]: r for r in await store.applied_migrations(conn)}
 
 
 async def pending(conn: asyncpg.Connection, migrations: list[Migration] | None = None) -> list[Migration]:
@@ -98,7 +98,7 @@ async def pending(conn: asyncpg.Connection, migrations: list[Migration] | None =
 
 async def check_server(conn: asyncpg.Connection) -> None:
     """Refuse servers older than the schema needs."""
-    version = int(await conn.fetchval(Q["server_version"]))
+    version = await store.server_version(conn)
     if version < MIN_SERVER_VERSION:
         raise MigrationError(f"PostgreSQL {version // 10000} is too old: the schema needs "
                              f"{MIN_SERVER_VERSION // 10000} or newer")
@@ -111,7 +111,7 @@ async def migrate(conn: asyncpg.Connection, migrations: list[Migration] | None =
     await check_server(conn)
     await take_lock(conn)
     try:
-        await conn.execute(Q["create_version_table"])
+        await store.create_version_table(conn)
         done = await applied(conn)
         ran = []
         for migration in migrations:
@@ -126,7 +126,7 @@ async def migrate(conn: asyncpg.Connection, migrations: list[Migration] | None =
         return ran
     finally:
         if not conn.is_closed():
-            await conn.execute(Q["migration_unlock"], LOCK_ID)
+            await store.unlock(conn, lock_id=LOCK_ID)
 
 
 async def take_lock(conn: asyncpg.Connection, poll: float = 0.25) -> None:
@@ -135,7 +135,7 @@ async def take_lock(conn: asyncpg.Connection, poll: float = 0.25) -> None:
     migrating process's CREATE INDEX CONCURRENTLY waits for that transaction while it waits for the lock
     (replicas started together: "deadlock detected"). Between polls this connection holds no transaction."""
     waited = False
-    while not await conn.fetchval(Q["migration_try_lock"], LOCK_ID):
+    while not await store.try_lock(conn, lock_id=LOCK_ID):
         if not waited:
             log.info("another process is applying migrations (advisory lock %d); waiting for it", LOCK_ID)
             waited = True
@@ -172,24 +172,23 @@ async def _apply(conn: asyncpg.Connection, migration: Migration, lock_timeout: f
         log.info("migration %s: %s", migration.filename, message.message)
     conn.add_log_listener(on_notice)
     log.info("applying migration %s", migration.filename)
-    timeout = f"{int(lock_timeout * 1000)}ms"
     try:
         if migration.transactional:
             async with conn.transaction():
-                await conn.execute(Q["set_local_lock_timeout"], timeout)
+                await store.set_lock_timeout(conn, seconds=lock_timeout, local=True)
                 await conn.execute(migration.sql)
-                await conn.execute(Q["record_migration"], migration.version, migration.name, migration.checksum,
-                                   "\n".join(notes) or None)
+                await store.record_migration(conn, version=migration.version, name=migration.name,
+                                             checksum=migration.checksum, notes="\n".join(notes) or None)
         else:
-            await conn.execute(Q["set_lock_timeout"], timeout)
+            await store.set_lock_timeout(conn, seconds=lock_timeout)
             try:
                 for statement in split_statements(migration.sql):
                     await _drop_invalid_index(conn, statement)
                     await conn.execute(statement)
             finally:
-                await conn.execute(Q["reset_lock_timeout"])
-            await conn.execute(Q["record_migration"], migration.version, migration.name, migration.checksum,
-                               "\n".join(notes) or None)
+                await store.reset_lock_timeout(conn)
+            await store.record_migration(conn, version=migration.version, name=migration.name,
+                                         checksum=migration.checksum, notes="\n".join(notes) or None)
     finally:
         conn.remove_log_listener(on_notice)
 
@@ -197,6 +196,6 @@ async def _apply(conn: asyncpg.Connection, migration: Migration, lock_timeout: f
 async def _drop_invalid_index(conn: asyncpg.Connection, statement: str) -> None:
     """A failed CREATE INDEX CONCURRENTLY leaves an INVALID index that IF NOT EXISTS would keep: drop it."""
     match = _INDEX.search(statement)
-    if match and await conn.fetchval(Q["index_is_invalid"], match[1]):
+    if match and await store.index_is_invalid(conn, index=match[1]):
         log.warning("dropping index %s left INVALID by an interrupted concurrent build", match[1])
-        await conn.execute(Q["drop_index_concurrently"].format(index=match[1]))
+        await store.drop_index_concurrently(conn, index=match[1])

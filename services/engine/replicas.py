@@ -5,8 +5,8 @@ import logging
 import asyncpg
 
 from config import Settings
+from services.engine import store_sweep as store
 from services.engine.pipeline import STAGES
-from services.engine.queries import Q
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +21,7 @@ class Replicas:
 
     async def beat(self) -> None:
         """Record this replica as alive now."""
-        await self.pool.execute(Q["replica_heartbeat"], self.instance_id, self.worker, self.stages)
+        await store.replica_heartbeat(self.pool, instance_id=self.instance_id, worker=self.worker, stages=self.stages)
 
     def start(self) -> None:
         """Beat in the background until stopped."""
@@ -41,12 +41,12 @@ class Replicas:
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
         try:
-            await self.pool.execute(Q["replica_forget"], self.instance_id, timeout=5)
+            await store.replica_forget(self.pool, instance_id=self.instance_id, timeout=5)
         except Exception as exc:  # noqa: BLE001 - gone either way: the row expires after LEASE_SECONDS
             log.warning("replica not unregistered: %r", exc)
 
 
 async def unserved_stages(conn, live_seconds: float) -> dict[str, str]:
     """{stage: why it waits} for each stage that no replica with a heartbeat in the last `live_seconds` serves."""
-    rows = await conn.fetch(Q["unserved_stages"], [s.name for s in STAGES], live_seconds)
-    return {r["stage"]: f"no live replica serves {r['stage']} (SERVE_STAGES)" for r in rows}
+    unserved = await store.unserved_stages(conn, stages=[s.name for s in STAGES], live_seconds=live_seconds)
+    return {stage: f"no live replica serves {stage} (SERVE_STAGES)" for stage in unserved}

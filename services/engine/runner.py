@@ -11,10 +11,10 @@ from uuid import UUID
 import asyncpg
 
 from config import Settings
+from services.engine import store
 from services.engine.fairqueue import FairSlots
 from services.engine.jobstate import advance_job_if_finished
 from services.engine.pipeline import BY_NAME, FIRST_VARIANT_STAGE, JOB_ADVANCED_STEPS, LAST_VARIANT_STAGE, Stage, concurrency
-from services.engine.queries import Q
 from services.engine.stage_types import (
     CONNECTION_ERRORS,
     Draining,
@@ -96,21 +96,22 @@ class StageRunner:
                 # A caller's ids (overlay's proposal_id): 404 before the claim, not a failure.
                 await self.handlers[stage.name].check_request(conn, request)
                 first = stage.name == FIRST_VARIANT_STAGE
-                args = (variant_id, stage.name, stage.after, lease, first, WORKER, job_id, tenant,
-                        self.settings.start_settle_seconds)
+                args = dict(variant_id=variant_id, job_id=job_id, stage=stage.name, after=stage.after, lease_seconds=lease,
+                            start_gate=first, worker=WORKER, tenant_id=tenant, settle_seconds=self.settings.start_settle_seconds)
                 if first:  # the claim and the job's (vlm_analyze, running) commit together
                     async with conn.transaction():
-                        row = await conn.fetchrow(Q["claim_variant"], *args)
+                        row = await store.claim_variant(conn, **args)
                         if row:
-                            await conn.execute(Q["mark_job_started"], job_id, list(JOB_ADVANCED_STEPS))
+                            await store.mark_job_started(conn, job_id=job_id, advanced_steps=list(JOB_ADVANCED_STEPS))
                 else:  # one statement: no BEGIN/COMMIT round trips
-                    row = await conn.fetchrow(Q["claim_variant"], *args)
-                state = None if row else await conn.fetchrow(Q["variant_state"], variant_id)
+                    row = await store.claim_variant(conn, **args)
+                state = None if row else await store.variant_state(conn, variant_id=variant_id)
                 if not row and (state is None or state["job_id"] != job_id):
                     raise NotFound(f"variant {variant_id} of job {job_id} not found")
             else:
-                row = await conn.fetchrow(Q["claim_job"], job_id, stage.name, stage.after, lease, WORKER, tenant)
-                state = None if row else await conn.fetchrow(Q["job_state"], job_id)
+                row = await store.claim_job(conn, job_id=job_id, stage=stage.name, after=stage.after,
+                                            lease_seconds=lease, worker=WORKER, tenant_id=tenant)
+                state = None if row else await store.job_state(conn, job_id=job_id)
                 if not row and state is None:
                     raise NotFound(f"job {job_id} not found")
         if row is None:
@@ -119,14 +120,14 @@ class StageRunner:
             gate = stage.name != FIRST_VARIANT_STAGE or state["text_ready"]
             raise ClaimLost(claim_refusal(stage.name, stage.after, state, state["now"], gate,
                                           self.settings.start_settle_seconds))
-        return StageContext(stage, job_id, variant_id, row["tenant_id"], row["run_token"], row["attempt"], request)
+        return StageContext(stage, job_id, variant_id, row.tenant_id, row.run_token, row.attempt, request)
 
     @staticmethod
     async def _check_overlay(conn, variant_id: UUID, overlay_id: UUID) -> None:
         """Before claiming: a caller's overlay_id must be the variant's latest overlay (else 404/409)."""
-        if await conn.fetchval(Q["latest_overlay"], variant_id) == overlay_id:
+        if await store.latest_overlay(conn, variant_id=variant_id) == overlay_id:
             return
-        owned = await conn.fetchval(Q["overlay_of_variant"], overlay_id, variant_id)
+        owned = await store.variant_owns_overlay(conn, overlay_id=overlay_id, variant_id=variant_id)
         if not owned:
             raise NotFound(f"overlay {overlay_id} not found for variant {variant_id}")
         raise ClaimLost(f"overlay {overlay_id} is not the variant's latest overlay")
@@ -164,10 +165,10 @@ class StageRunner:
 
         async def commit(conn):
             if ctx.stage.level == "variant":
-                finished = await conn.fetchval(Q["finish_variant"], ctx.job_variants_id, ctx.run_token,
-                                                ctx.stage.name)
+                finished = await store.finish_variant(conn, variant_id=ctx.job_variants_id, run_token=ctx.run_token,
+                                                      stage=ctx.stage.name)
             else:
-                finished = await conn.fetchval(Q["finish_job"], ctx.job_id, ctx.run_token, ctx.stage.name)
+                finished = await store.finish_job(conn, job_id=ctx.job_id, run_token=ctx.run_token, stage=ctx.stage.name)
             if finished is None:  # the lease expired and the sweeper took the row back
                 raise ClaimLost(f"{ctx.stage.name}: lease lost before commit; results discarded")
             summary = await handler.save(conn, ctx, output)
@@ -206,19 +207,20 @@ class StageRunner:
         log.warning("stage failed: %s (retry in %s s)", error[:300], None if delay is None else round(delay, 2),
                     extra=self._log_ids(ctx), exc_info=not isinstance(exc, (InputError, WorkerCrashed, WorkerKilled)))
 
-        async def store(conn, error: str):
+        async def save_failure(conn, error: str):
             nonlocal delay
-            await conn.execute(Q["close_run"], ctx.run_token, "crashed" if crashed else "failed", error)
+            await store.close_run(conn, run_token=ctx.run_token, status="crashed" if crashed else "failed", error=error)
             if crashed and delay is not None:  # a poison input must not take down one worker after another
-                crashes = await conn.fetchval(Q["count_crashes"], ctx.job_id, ctx.job_variants_id, ctx.stage.name)
+                crashes = await store.count_crashes(conn, job_id=ctx.job_id, variant_id=ctx.job_variants_id, stage=ctx.stage.name)
                 if crashes >= self.settings.max_crashes:
                     delay, error = None, clean_error(f"failed for good: {crashes} runs killed their worker "
                                                      f"(MAX_CRASHES {self.settings.max_crashes}); last: {error}")
             if ctx.stage.level == "variant":
-                failed = await conn.fetchval(Q["fail_variant"], ctx.job_variants_id, ctx.run_token, error, delay,
-                                              ctx.stage.name)
+                failed = await store.fail_variant(conn, variant_id=ctx.job_variants_id, run_token=ctx.run_token,
+                                                  stage=ctx.stage.name, error=error, retry_in=delay)
             else:
-                failed = await conn.fetchval(Q["fail_job"], ctx.job_id, ctx.run_token, error, delay, ctx.stage.name)
+                failed = await store.fail_job(conn, job_id=ctx.job_id, run_token=ctx.run_token, stage=ctx.stage.name,
+                                              error=error, retry_in=delay)
             if failed is None:
                 raise ClaimLost(f"{ctx.stage.name}: lease lost before the failure was stored")
             if ctx.stage.level == "variant" and delay is None:
@@ -229,7 +231,7 @@ class StageRunner:
                  f"{type(exc).__name__} (its error text could not be stored)"]
         for i, text in enumerate(texts):
             try:
-                error = await self._in_transaction(lambda conn, text=text: store(conn, text))
+                error = await self._in_transaction(lambda conn, text=text: save_failure(conn, text))
                 break
             except asyncpg.PostgresError as db_error:
                 if isinstance(db_error, CONNECTION_ERRORS) or i == len(texts) - 1:
@@ -255,12 +257,13 @@ class StageRunner:
             if not tokens:
                 continue
             try:
-                rows = await self.pool.fetch(Q["extend_leases"], tokens, self.settings.lease_seconds, timeout=5)
+                held = await store.extend_leases(self.pool, run_tokens=tokens, lease_seconds=self.settings.lease_seconds,
+                                                 timeout=5)
             except Exception as exc:  # noqa: BLE001 - the next beat tries again; the lease has room for it
                 log.warning("heartbeat failed: %r", exc)
                 continue
             # A run whose row is no longer its own (cancelled by another replica or the CLI): stop it now.
-            self.revoke(set(tokens) - {r["run_token"] for r in rows})
+            self.revoke(set(tokens) - held)
 
     def revoke(self, tokens) -> int:
         """Stop the runs of these tokens that this process holds (cancel); returns how many it held."""
@@ -288,10 +291,10 @@ class StageRunner:
         self.draining = True
         released = 0
         for token, (ctx, event, _revoked) in list(self._active.items()):
-            query = "release_variant" if ctx.stage.level == "variant" else "release_job"
             row_id = ctx.job_variants_id if ctx.stage.level == "variant" else ctx.job_id
             try:
-                if await self.pool.fetchval(Q[query], row_id, token, ctx.stage.name, ctx.stage.after, timeout=5):
+                if await store.release_run(self.pool, level=ctx.stage.level, row_id=row_id, run_token=token,
+                                           stage=ctx.stage.name, after=ctx.stage.after, timeout=5):
                     released += 1
                     log.warning("released on shutdown", extra=self._log_ids(ctx))
             except Exception as exc:  # noqa: BLE001 - the lease expires soon anyway (heartbeats stop)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from services.engine import migrations
-from services.engine.queries import Q
+from services.engine import store_schema as store
 
 log = logging.getLogger(__name__)
 _FUNCTION = re.compile(r"^CREATE\s+OR\s+REPLACE\s+FUNCTION\s+(\w+)\s*\(([^)]*)\).*?AS\s+(\$\w*\$)(.*)\3", re.I | re.S)
@@ -109,7 +109,7 @@ async def _reference(conn: asyncpg.Connection, items: list[Item]) -> dict[tuple[
             temps[item.table] = f"verify_{item.table}"
             async with conn.transaction():
                 try:
-                    await conn.execute(Q["verify_temp_table"].format(temp=temps[item.table], table=item.table))
+                    await store.create_temp_copy(conn, temp=temps[item.table], table=item.table)
                 except asyncpg.PostgresError:
                     temps[item.table] = ""  # the table itself is missing: its objects are reported missing
         for item in items:
@@ -121,10 +121,10 @@ async def _reference(conn: asyncpg.Connection, items: list[Item]) -> dict[tuple[
                 async with conn.transaction():
                     await conn.execute(sql)
                     if item.kind == "trigger":
-                        text = await conn.fetchval(Q["verify_temp_trigger"], item.name, temps[item.table])
+                        text = await store.temp_trigger_definition(conn, trigger=item.name, temp=temps[item.table])
                         expected[(item.kind, item.name)] = _trigger_def(text, temps[item.table])
                     else:
-                        text = await conn.fetchval(Q["verify_temp_index"], item.name)
+                        text = await store.temp_index_definition(conn, index=item.name)
                         expected[(item.kind, item.name)] = _index_def(text, item.name)
                     raise _Undo
             except _Undo:
@@ -150,26 +150,26 @@ async def verify(conn: asyncpg.Connection, files: list[migrations.Migration] | N
         if recorded and versions[item.source] not in recorded:
             item.state, item.detail = "pending", f"{item.source} is not applied yet (python scripts/migrate.py apply)"
         elif item.kind == "function":
-            source = await conn.fetchval(Q["verify_function_source"], f"{item.name}({item.table})")
+            source = await store.function_source(conn, signature=f"{item.name}({item.table})")
             expected = _FUNCTION.match(item.statement)[4]  # type: ignore[index]
             if source is None:
                 item.state = "missing"
             elif source.strip() != expected.strip():
                 item.state, item.detail = "differs", f"its body is not the one of {item.source}"
         elif item.kind == "trigger":
-            row = await conn.fetchrow(Q["verify_trigger"], item.name, item.table)
+            row = await store.trigger_definition(conn, trigger=item.name, table=item.table)
             if row is None:
                 item.state = "missing"
             else:
-                item.detail, enabled = _trigger_def(row["def"], item.table), row["tgenabled"]
+                item.detail, enabled = _trigger_def(row.definition, item.table), row.flag
                 item.state = "disabled" if enabled == "D" else "ok"
         else:
-            row = await conn.fetchrow(Q["verify_index"], item.name)
-            if row is None:
+            index = await store.index_definition(conn, index=item.name)
+            if index is None:
                 item.state = "missing"
             else:
-                item.detail = _index_def(row["def"], item.name) or ""
-                item.state = "ok" if row["indisvalid"] else "invalid"
+                item.detail = _index_def(index.definition, item.name) or ""
+                item.state = "ok" if index.flag else "invalid"
     expected = await _reference(conn, [i for i in items if i.kind != "function" and i.state in ("ok", "disabled")])
     for item in items:
         key = (item.kind, item.name)
@@ -190,11 +190,11 @@ async def _with_lock_retry(conn: asyncpg.Connection, work, lock_timeout: float, 
     """Short lock_timeout, then back off and retry: a long transaction never queues writers behind a repair."""
     for attempt in range(1, attempts + 1):
         try:
-            await conn.execute(Q["set_lock_timeout"], f"{int(lock_timeout * 1000)}ms")
+            await store.set_lock_timeout(conn, seconds=lock_timeout)
             try:
                 await work()
             finally:
-                await conn.execute(Q["reset_lock_timeout"])
+                await store.reset_lock_timeout(conn)
             return
         except asyncpg.LockNotAvailableError:
             if attempt == attempts:
@@ -225,10 +225,10 @@ async def _repair_one(conn: asyncpg.Connection, item: Item) -> None:
         await conn.execute(item.statement)
     elif item.kind == "trigger":
         if item.state == "disabled":
-            await conn.execute(Q["repair_enable_trigger"].format(table=item.table, trigger=item.name))
+            await store.enable_trigger(conn, table=item.table, trigger=item.name)
         elif item.constraint:
             async with conn.transaction():
-                await conn.execute(Q["repair_drop_trigger"].format(table=item.table, trigger=item.name))
+                await store.drop_trigger(conn, table=item.table, trigger=item.name)
                 await conn.execute(item.statement)
         else:
             await conn.execute(re.sub(r"^(CREATE)\s+(?:OR\s+REPLACE\s+)?(TRIGGER)", r"\1 OR REPLACE \2",
@@ -237,12 +237,12 @@ async def _repair_one(conn: asyncpg.Connection, item: Item) -> None:
         build = re.sub(r"^CREATE\s+(UNIQUE\s+)?INDEX\s+(?:CONCURRENTLY\s+)?(?:IF\s+NOT\s+EXISTS\s+)?\w+",
                        lambda m: f"CREATE {m[1] or ''}INDEX CONCURRENTLY {{name}}", item.statement, flags=re.I)
         if item.state == "invalid":
-            await conn.execute(Q["drop_index_concurrently"].format(index=item.name))
+            await store.drop_index_concurrently(conn, index=item.name)
         if item.state != "differs":
             await conn.execute(build.replace("{name}", item.name))
             return
         spare = f"{item.name[:50]}_repair"
-        await conn.execute(Q["drop_index_concurrently"].format(index=spare))  # left by an interrupted repair
+        await store.drop_index_concurrently(conn, index=spare)  # left by an interrupted repair
         await conn.execute(build.replace("{name}", spare))
-        await conn.execute(Q["drop_index_concurrently"].format(index=item.name))
-        await conn.execute(Q["repair_rename_index"].format(index=spare, name=item.name))
+        await store.drop_index_concurrently(conn, index=item.name)
+        await store.rename_index(conn, index=spare, name=item.name)

@@ -3,7 +3,7 @@ from uuid import UUID
 
 import asyncpg
 
-from services.engine.queries import Q
+from services.engine import store
 
 EVALUATION_TYPES = ("llava_judge", "ocr", "readability", "iou")
 
@@ -29,14 +29,14 @@ def rank_key(evals: dict[str, dict], creation_order: int) -> tuple:
 
 async def select_best_variant(conn: asyncpg.Connection, job_id: UUID) -> UUID | None:
     """Mark exactly one finished variant of the job `selected`; return its id."""
-    rows = await conn.fetch(Q["finished_variants_evaluations"], job_id)
+    rows = await store.finished_variants_evaluations(conn, job_id=job_id)
     variants: dict[UUID, tuple[int, dict]] = {}
     for row in rows:
-        order, evals = variants.setdefault(row["job_variants_id"], (row["creation_order"], {}))
-        if row["evaluation_type"]:
-            evals[row["evaluation_type"]] = row["metrics"]
+        order, evals = variants.setdefault(row.job_variants_id, (row.creation_order, {}))
+        if row.evaluation_type:
+            evals[row.evaluation_type] = row.metrics
     if not variants:
         return None
     best = min(variants, key=lambda vid: rank_key(variants[vid][1], variants[vid][0]))
-    await conn.execute(Q["mark_selected_variant"], job_id, best)
+    await store.mark_selected_variant(conn, job_id=job_id, variant_id=best)
     return best

@@ -6,10 +6,10 @@ import zlib
 import asyncpg
 
 from config import Settings
+from services.engine import store_sweep as store
 from services.engine.dispatch import Dispatcher
 from services.engine.jobstate import advance_job_if_finished
 from services.engine.pipeline import BY_NAME, JOB_ADVANCED_STEPS, STAGES, VARIANT_STEPS, next_stage
-from services.engine.queries import Q
 from services.ops import metrics
 
 log = logging.getLogger(__name__)
@@ -26,36 +26,39 @@ async def sweep_once(pool: asyncpg.Pool, dispatcher: Dispatcher, settings: Setti
     async with pool.acquire() as conn, conn.transaction():
         # Every scan runs under the lock: one replica sweeps a round, the others skip it (the lock ends
         # with the transaction, so a replica that dies mid-sweep holds nothing).
-        if not await conn.fetchval(Q["try_sweep_lock"], _lock_key(settings)):
+        if not await store.try_sweep_lock(conn, lock_id=_lock_key(settings)):
             return found
-        backoff = (settings.max_crashes, settings.retry_base_seconds, settings.retry_max_seconds)
-        expired = await conn.fetch(Q["expire_variant_leases"], settings.max_retries, _VARIANT_STAGES, *backoff)
-        expired += await conn.fetch(Q["expire_job_leases"], settings.max_retries, _JOB_STAGES, *backoff)
+        expired: list = []
+        for level, stages in (("variant", _VARIANT_STAGES), ("job", _JOB_STAGES)):
+            expired += await store.expire_leases(conn, level=level, stages=stages, max_retries=settings.max_retries,
+                                                 max_crashes=settings.max_crashes,
+                                                 retry_base_seconds=settings.retry_base_seconds,
+                                                 retry_max_seconds=settings.retry_max_seconds)
         found["expired"] = len(expired)
-        for job_id in {r["job_id"] for r in expired} | {r["job_id"] for r in await conn.fetch(
-                Q["unadvanced_jobs"], list(JOB_ADVANCED_STEPS), _VARIANT_STAGES)}:
+        for job_id in set(expired) | set(await store.unadvanced_jobs(
+                conn, advanced_steps=list(JOB_ADVANCED_STEPS), variant_stages=_VARIANT_STAGES)):
             async with conn.transaction():  # a savepoint: one job's failure does not undo the others
                 if await advance_job_if_finished(conn, job_id):
                     found["advanced"] += 1
-        variants = await conn.fetch(Q["stalled_variants"], settings.sweep_grace_seconds,
-                                    _VARIANT_AFTER, _VARIANT_STAGES)
-        jobs = await conn.fetch(Q["stalled_jobs"], settings.sweep_grace_seconds, _JOB_AFTER, _JOB_STAGES)
+        variants = await store.stalled_variants(conn, grace_seconds=settings.sweep_grace_seconds,
+                                                afters=_VARIANT_AFTER, stages=_VARIANT_STAGES)
+        jobs = await store.stalled_jobs(conn, grace_seconds=settings.sweep_grace_seconds, afters=_JOB_AFTER, stages=_JOB_STAGES)
         await _count_waiting(conn)
         await count_queues(conn)
         await waiting_report(conn, settings)
     for row in variants:
-        stage = BY_NAME[row["current_step"]] if row["status"] == "failed" else next_stage("variant", row["current_step"])
-        dispatcher.submit(stage, row["job_id"], row["job_variants_id"], row["tenant_id"], first=row["status"] == "failed")
+        stage = BY_NAME[row.current_step] if row.status == "failed" else next_stage("variant", row.current_step)
+        dispatcher.submit(stage, row.job_id, row.job_variants_id, row.tenant_id, first=row.status == "failed")
     for row in jobs:
-        stage = BY_NAME[row["current_step"]] if row["status"] == "failed" else next_stage("job", row["current_step"])
-        dispatcher.submit(stage, row["job_id"], None, row["tenant_id"], first=row["status"] == "failed")
+        stage = BY_NAME[row.current_step] if row.status == "failed" else next_stage("job", row.current_step)
+        dispatcher.submit(stage, row.job_id, None, row.tenant_id, first=row.status == "failed")
     found["variants"], found["jobs"] = len(variants), len(jobs)
     for kind, count in found.items():
         if count:
             metrics.SWEEPER_RECOVERED.labels(kind).inc(count)
     if any(found.values()):
         # Seed 001's wording, so `docker logs ... | grep "뒤처진 variants 복구"` finds every recovery.
-        retries = sum(r["status"] == "failed" for r in [*variants, *jobs])
+        retries = sum(r.status == "failed" for r in [*variants, *jobs])
         log.info("뒤처진 variants 복구: re-dispatched %d variant(s) and %d job(s) (%d of them due retries), "
                  "expired %d lease(s), advanced %d job(s)", found["variants"], found["jobs"], retries,
                  found["expired"], found["advanced"])
@@ -72,31 +75,32 @@ def _lock_key(settings: Settings) -> int:
 
 async def waiting_report(conn, settings: Settings) -> dict:
     """Waiting that does not end by itself (start gate, jobs held upstream); also sets the gauges."""
-    row = await conn.fetchrow(Q["waiting_report"], settings.start_gate_warn_seconds, _VARIANT_STAGES)
+    row = await store.waiting_report(conn, warn_seconds=settings.start_gate_warn_seconds, variant_stages=_VARIANT_STAGES)
     metrics.WAITING_START_GATE.set(row["start_gate"])
     metrics.JOBS_HELD_UPSTREAM.set(row["held_upstream"])
-    return dict(row)
+    return row
 
 
 async def _count_waiting(conn: asyncpg.Connection) -> None:
     # Finished variants (iou_eval, done) are not waiting for anything and would only grow.
-    rows = await conn.fetch(Q["waiting_counts"], list(VARIANT_STEPS))
+    rows = await store.waiting_counts(conn, steps=list(VARIANT_STEPS))
     metrics.ROWS_WAITING.clear()
-    for row in rows:
-        metrics.ROWS_WAITING.labels(row["current_step"], row["status"]).set(row["n"])
+    for step, status, n in rows:
+        metrics.ROWS_WAITING.labels(step, status).set(n)
 
 
 async def count_queues(conn: asyncpg.Connection) -> dict:
     """Rows waiting for each stage per tenant, and the oldest one's wait (/metrics; issue 26)."""
-    rows = await conn.fetch(Q["queue_depths"], _VARIANT_AFTER, _VARIANT_STAGES, _JOB_AFTER, _JOB_STAGES)
+    rows = await store.queue_depths(conn, variant_afters=_VARIANT_AFTER, variant_stages=_VARIANT_STAGES,
+                                    job_afters=_JOB_AFTER, job_stages=_JOB_STAGES)
     queues: dict[tuple[str, str], list] = {}
     for row in rows:
-        stage = BY_NAME[row["step"]] if row["status"] == "failed" else next_stage(row["level"], row["step"])
+        stage = BY_NAME[row.step] if row.status == "failed" else next_stage(row.level, row.step)
         if stage is None:
             continue
-        entry = queues.setdefault((stage.name, row["tenant_id"] or ""), [0, 0.0])
-        entry[0] += row["n"]
-        entry[1] = max(entry[1], float(row["oldest"] or 0.0))
+        entry = queues.setdefault((stage.name, row.tenant_id or ""), [0, 0.0])
+        entry[0] += row.n
+        entry[1] = max(entry[1], float(row.oldest or 0.0))
     metrics.QUEUE_DEPTH.clear()
     metrics.QUEUE_OLDEST.clear()
     for (stage_name, tenant), (n, oldest) in queues.items():

@@ -8,7 +8,7 @@ from urllib.parse import unquote
 from uuid import UUID
 
 from config import Settings
-from services.engine.queries import Q
+from services.ops import store
 from services.ops.address import is_loopback
 
 SESSION_COOKIE = "dash_session"
@@ -78,14 +78,14 @@ async def create_session(pool, settings: Settings, via: str, tenant: str | None)
     """A new session (token for the cookie, its CSRF token); ended sessions of long ago are removed."""
     token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(24)
     async with pool.acquire() as conn:
-        await conn.execute(Q["session_purge"])
-        await conn.execute(Q["session_create"], token_hash(token), tenant, via, csrf, settings.session_hours * 3600)
+        await store.create_session(conn, session_hash=token_hash(token), tenant_id=tenant, login_via=via, csrf_token=csrf,
+                                   lifetime_seconds=settings.session_hours * 3600)
     return token, csrf
 
 
 async def revoke_session(pool, session_hash: str) -> None:
     """Logout: the session stops working at once, on every replica."""
-    await pool.execute(Q["session_revoke"], session_hash)
+    await store.revoke_session(pool, session_hash=session_hash)
 
 
 class Access:
@@ -128,7 +128,7 @@ class Access:
         token = cookies(headers).get(SESSION_COOKIE)
         if not token:
             return None
-        row = await scope["app"].state.pool.fetchrow(Q["session_get"], token_hash(token))
+        row = await store.live_session(scope["app"].state.pool, session_hash=token_hash(token))
         if row is None:
             return None
         return Principal(via=row["login_via"], tenant=row["tenant_id"], csrf=row["csrf_token"], session=token_hash(token))
@@ -137,7 +137,7 @@ class Access:
         """A tenant principal reads its own jobs and files only (lists are filtered by the routes)."""
         pool = scope["app"].state.pool
         if path.startswith("/assets/"):
-            tenants = {r["tenant_id"] for r in await pool.fetch(Q["asset_tenants"], unquote(path))}
+            tenants = await store.asset_tenants(pool, image_url=unquote(path))
             return tenants == {principal.tenant}
         for prefix in ("/api/yh/jobs/", "/dashboard/jobs/"):
             if path.startswith(prefix):
@@ -145,7 +145,7 @@ class Access:
                     job_id = UUID(path[len(prefix):].split("/", 1)[0])
                 except ValueError:
                     return True  # the route answers 422 / 404 for a malformed id
-                return await pool.fetchval(Q["access_job_tenant"], job_id) == principal.tenant
+                return await store.job_tenant(pool, job_id=job_id) == principal.tenant
         return True
 
 

@@ -8,9 +8,10 @@ from uuid import UUID
 
 import asyncpg
 
+from services.engine import store as engine_store
 from services.engine.jobstate import advance_job_if_finished
 from services.engine.pipeline import BY_NAME, LAST_VARIANT_STAGE, STAGES, VARIANT_STEPS
-from services.engine.queries import Q
+from services.ops import store_actions as store
 
 _VARIANT_STAGES = [s.name for s in STAGES if s.level == "variant"]
 _JOB_STAGES = [s.name for s in STAGES if s.level == "job"]
@@ -37,19 +38,20 @@ class Actor:
 async def _record(conn, job_id: UUID, variant_id: UUID | None, action: str, params: dict, actor: Actor,
                   result: dict) -> dict:
     # The pool's JSONB codec (database.init_connection) encodes the dicts.
-    row = await conn.fetchrow(Q["record_action"], job_id, variant_id, action, params, actor.name, actor.via, result)
-    return {"action_id": row["action_id"], "recorded_at": row["created_at"]}
+    action_id, created_at = await store.record_action(conn, job_id=job_id, variant_id=variant_id, action=action,
+                                                      params=params, actor=actor.name, via=actor.via, result=result)
+    return {"action_id": action_id, "recorded_at": created_at}
 
 
 async def _lock(conn, job_id: UUID) -> asyncpg.Record:
-    job = await conn.fetchrow(Q["action_lock_job"], job_id)
+    job = await store.lock_job(conn, job_id=job_id)
     if job is None:
         raise ActionError(404, f"job {job_id} not found")
     return job
 
 
 async def _variant(conn, job_id: UUID, variant_id: UUID) -> asyncpg.Record:
-    for row in await conn.fetch(Q["action_variants"], job_id):
+    for row in await store.variants(conn, job_id=job_id):
         if row["job_variants_id"] == variant_id:
             return row
     raise ActionError(404, f"variant {variant_id} of job {job_id} not found")
@@ -76,10 +78,10 @@ async def cancel(conn: asyncpg.Connection, job_id: UUID, actor: Actor, variant_i
         if target is not None and _variant_finished(target):
             raise ActionError(409, f"variant {variant_id} already finished at ({target['current_step']}, "
                                    f"{target['status']}); nothing to cancel")
-        rows = await conn.fetch(Q["cancel_variants"], job_id, variant_id, reason)
-        tokens = [r["run_token"] for r in rows if r["stopped"]]
+        rows = await store.cancel_variants(conn, job_id=job_id, variant_id=variant_id, reason=reason)
+        tokens = [r.run_token for r in rows if r.stopped]
         if target is None:
-            tokens += [r["run_token"] for r in await conn.fetch(Q["cancel_job"], job_id, reason) if r["stopped"]]
+            tokens += [r.run_token for r in await store.cancel_job(conn, job_id=job_id, reason=reason) if r.stopped]
         else:  # the other variants may all be finished now: the job advances (or fails) as usual
             await advance_job_if_finished(conn, job_id)
         result = {"variants_cancelled": len(rows), "runs_stopped": len(tokens)}
@@ -108,8 +110,8 @@ async def rerun(conn: asyncpg.Connection, job_id: UUID, from_step: str, actor: A
         _refuse_running_or_cancelled(job)
         if stage.level == "job":
             return await _rerun_job(conn, job, stage.name, stage.after, actor)
-        variants = [await _variant(conn, job_id, variant_id)] if variant_id else await conn.fetch(
-            Q["action_variants"], job_id)
+        variants = [await _variant(conn, job_id, variant_id)] if variant_id else await store.variants(
+            conn, job_id=job_id)
         if not variants:
             raise ActionError(409, f"job {job_id} has no variants")
         before = VARIANT_STEPS.index(stage.after)
@@ -126,8 +128,8 @@ async def rerun(conn: asyncpg.Connection, job_id: UUID, from_step: str, actor: A
             if VARIANT_STEPS.index(step) == before:
                 raise ActionError(409, f"{where}: {from_step} is about to run already")
         ids = [v["job_variants_id"] for v in variants]
-        await conn.fetch(Q["rewind_variants"], ids, stage.after)
-        await conn.execute(Q["reopen_job"], job_id)  # selection and the job stages run again afterwards
+        await store.rewind_variants(conn, variant_ids=ids, to_step=stage.after)
+        await store.reopen_job(conn, job_id=job_id)  # selection and the job stages run again afterwards
         result = {"variants_rewound": len(ids), "to": [stage.after, "done"]}
         record = await _record(conn, job_id, variant_id, "rerun", {"from_step": from_step}, actor, result)
     return {"job_id": job_id, "job_variants_id": variant_id, "from_step": from_step, "variants": ids,
@@ -145,7 +147,7 @@ async def _rerun_job(conn, job, step: str, after: str, actor: Actor) -> dict:
         raise ActionError(409, f"{where}: it has not finished {after}, so {step} cannot re-run")
     if current == after:
         raise ActionError(409, f"{where}: {step} is about to run already")
-    await conn.fetchval(Q["rewind_job"], job["job_id"], after)
+    await store.rewind_job(conn, job_id=job["job_id"], to_step=after)
     result = {"variants_rewound": 0, "to": [after, "done"]}
     record = await _record(conn, job["job_id"], None, "rerun", {"from_step": step}, actor, result)
     return {"job_id": job["job_id"], "job_variants_id": None, "from_step": step, "variants": [],
@@ -167,11 +169,11 @@ async def select(conn: asyncpg.Connection, job_id: UUID, variant_id: UUID, actor
                                    "only a finished variant can be selected")
         if target["selected"]:
             raise ActionError(409, f"variant {variant_id} is already the selected variant")
-        await conn.execute(Q["mark_selected_variant"], job_id, variant_id)
+        await engine_store.mark_selected_variant(conn, job_id=job_id, variant_id=variant_id)
         # The post exists (or failed): write it again for the new variant; else it is written for it anyway.
         repost = job["current_step"] == "instagram_feed_gen"
         if repost:
-            await conn.fetchval(Q["rewind_job"], job_id, "ad_copy_gen_kor")
+            await store.rewind_job(conn, job_id=job_id, to_step="ad_copy_gen_kor")
         result = {"post_rewritten": repost}
         record = await _record(conn, job_id, variant_id, "select", {}, actor, result)
     return {"job_id": job_id, "job_variants_id": variant_id, "selected": True, **result, **record}
@@ -184,8 +186,9 @@ async def retry(conn: asyncpg.Connection, job_id: UUID, actor: Actor, action: st
         job = await _lock(conn, job_id)
         if job["cancelled_at"] is not None:
             raise ActionError(409, f"job {job_id} was cancelled; a cancelled job never runs again")
-        variants = await conn.fetch(Q["requeue_variants"], job_id, _VARIANT_STAGES)
-        requeued = await conn.fetchval(Q["requeue_job"], job_id, _JOB_STAGES + [LAST_VARIANT_STAGE], bool(variants))
+        variants = await store.requeue_variants(conn, job_id=job_id, stages=_VARIANT_STAGES)
+        requeued = await store.requeue_job(conn, job_id=job_id, steps=_JOB_STAGES + [LAST_VARIANT_STAGE],
+                                           variants_requeued=bool(variants))
         result = {"variants_requeued": len(variants), "job_requeued": requeued is not None}
         if variants or requeued:
             await _record(conn, job_id, None, action, params or {}, actor, result)

@@ -16,8 +16,7 @@ import database
 from config import Settings
 from services.engine import jobs_view
 from services.engine.pipeline import STAGES
-from services.engine.queries import Q
-from services.ops import actions
+from services.ops import actions, store
 from services.ops.replay import MAX_PER_CALL, replay
 
 EXIT = {404: 3, 409: 1, 422: 2}
@@ -105,7 +104,7 @@ async def _run(args, settings: Settings) -> object:
             if args.command == "replay":
                 return await replay(pool, who, tenant_id=args.tenant, step=args.step, since=args.since,
                                     until=args.until, limit=args.limit, dry_run=args.dry_run)
-            rows = await conn.fetch(Q["outbox_list"], args.job, args.pending, args.limit)
+            rows = await store.outbox_list(conn, job_id=args.job, pending_only=args.pending, limit=args.limit)
             return [{**dict(r), "state": "delivered" if r["delivered_at"] else "gave up" if r["gave_up_at"]
                      else "pending"} for r in rows]
     finally:

@@ -4,11 +4,9 @@ import threading
 import time
 
 from main import create_app
-from services.engine.queries import Q
 from services.engine.stage_types import StageHandler
-
-# Every execution of a stage is recorded here, so tests can prove "ran exactly once".
-EXECUTIONS_DDL = Q["create_test_executions"]
+from services.ops import store
+from services.ops.store import EXECUTIONS_DDL  # noqa: F401 - where the tests and benchmarks import it from
 
 
 class CountingHandler(StageHandler):
@@ -31,7 +29,8 @@ class CountingHandler(StageHandler):
         self.misbehave = os.environ.get("TEST_MISBEHAVE") if os.environ.get("TEST_MISBEHAVE_STAGE") == stage else None
 
     async def load(self, conn, ctx):
-        await conn.execute(Q["record_test_execution"], self.stage, ctx.job_variants_id or ctx.job_id, ctx.run_token, os.getpid())
+        await store.record_test_execution(conn, stage=self.stage, row_id=ctx.job_variants_id or ctx.job_id,
+                                          run_token=ctx.run_token, pid=os.getpid())
         return {"row": str(ctx.job_variants_id or ctx.job_id), "attempt": ctx.attempt}
 
     def run(self, inputs):

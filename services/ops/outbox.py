@@ -17,7 +17,7 @@ import asyncpg
 import httpx
 
 from config import Settings
-from services.engine.queries import Q
+from services.ops import store
 
 log = logging.getLogger(__name__)
 SIGNATURE_HEADER = "X-Webhook-Signature"
@@ -83,7 +83,8 @@ class WebhookDeliverer:
     async def deliver_due(self, batch: int = 20) -> int:
         """Send every due delivery of one batch (in parallel); returns how many were tried."""
         lease = self.settings.webhook_timeout_seconds + 5
-        rows = await self.pool.fetch(Q["outbox_claim"], batch, lease, self.settings.webhook_max_age_seconds)
+        rows = await store.outbox_claim(self.pool, batch=batch, lease_seconds=lease,
+                                        max_age_seconds=self.settings.webhook_max_age_seconds)
         await asyncio.gather(*(self._send(r) for r in rows))
         return len(rows)
 
@@ -98,7 +99,7 @@ class WebhookDeliverer:
             response = await self.client.post(self.settings.webhook_url, content=body, headers=headers)
             status = response.status_code
             if 200 <= status < 300:
-                await self.pool.execute(Q["outbox_delivered"], row["delivery_id"], status)
+                await store.outbox_delivered(self.pool, delivery_id=row["delivery_id"], status=status)
                 return
             error = f"HTTP {status}: {response.text[:200]}"
         except httpx.HTTPError as exc:
@@ -106,4 +107,4 @@ class WebhookDeliverer:
         delay = backoff(self.settings, row["attempts"])
         log.warning("webhook %s for job %s failed (attempt %d): %s; %s", row["delivery_id"], row["job_id"],
                     row["attempts"], error, "giving up" if delay is None else f"next in {delay:.1f} s")
-        await self.pool.execute(Q["outbox_failed"], row["delivery_id"], status, error, delay)
+        await store.outbox_failed(self.pool, delivery_id=row["delivery_id"], status=status, error=error, retry_in=delay)

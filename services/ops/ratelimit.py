@@ -9,8 +9,7 @@ from email.utils import parsedate_to_datetime
 import httpx
 import psycopg2
 
-from services.engine.queries import Q
-from services.ops import metrics
+from services.ops import metrics, store
 
 log = logging.getLogger(__name__)
 IMAGE_TOKENS = 600  # what an image is charged before the reply says (llava-1.5: 576; OpenAI low detail: 85)
@@ -38,7 +37,8 @@ class RateLimiter:
         self._conn: psycopg2.extensions.connection | None = None
         self._lock = threading.Lock()  # one connection, one statement at a time (each takes a millisecond)
 
-    def _execute(self, query: str, params: dict):
+    def _execute(self, call, **params):
+        """call(cursor, **params), a sync function of services/ops/store.py, on this limiter's connection."""
         with self._lock:
             if self._conn is None or self._conn.closed:
                 if self._dsn is None:
@@ -48,8 +48,7 @@ class RateLimiter:
                 self._conn.autocommit = True
             try:
                 with self._conn.cursor() as cur:
-                    cur.execute(Q[query], params)
-                    return cur.fetchone() if cur.description else None
+                    return call(cur, **params)
             except psycopg2.Error:
                 self._conn.close()  # reconnect next time
                 raise
@@ -62,7 +61,7 @@ class RateLimiter:
                   "window": self.settings.rate_limit_window_seconds, "margin": margin(self.settings)}
         while True:
             try:
-                call_id, wait = self._execute("rate_acquire", params)
+                call_id, wait = self._execute(store.rate_acquire, **params)
             except psycopg2.Error as exc:  # the database is the budget: without it, wait for it
                 log.warning("rate limit %s: database unavailable (%r)", self.provider, exc)
                 call_id, wait = None, 0.5
@@ -80,7 +79,7 @@ class RateLimiter:
     def settle(self, call_id: int, tokens: int) -> None:
         """Charge the call what the reply's usage says it cost."""
         try:
-            self._execute("rate_settle", {"call_id": call_id, "tokens": int(tokens)})
+            self._execute(store.rate_settle, call_id=call_id, tokens=int(tokens))
         except psycopg2.Error as exc:
             log.warning("rate limit %s: usage not recorded (%r)", self.provider, exc)
 
@@ -89,8 +88,8 @@ class RateLimiter:
         metrics.PROVIDER_THROTTLED.labels(self.provider).inc()
         wait = min(retry_after if retry_after is not None else 1.0, self.settings.rate_limit_cooldown_seconds)
         try:
-            self._execute("rate_throttled", {"provider": self.provider, "cooldown": self.settings.rate_limit_cooldown_seconds,
-                                             "retry_after": max(0.0, wait), "min_factor": self.settings.rate_limit_min_factor})
+            self._execute(store.rate_throttled, provider=self.provider, cooldown=self.settings.rate_limit_cooldown_seconds,
+                          retry_after=max(0.0, wait), min_factor=self.settings.rate_limit_min_factor)
         except psycopg2.Error as exc:
             log.warning("rate limit %s: 429 not recorded (%r)", self.provider, exc)
             time.sleep(wait)
@@ -174,7 +173,7 @@ def limited_client(provider: str, settings, timeout: float, max_wait: float) -> 
 async def report(pool, settings) -> dict:
     """{provider: limits, effective share, what the window holds} for /healthz; sets the /metrics gauges."""
     window = settings.rate_limit_window_seconds + margin(settings)
-    rows = {r["provider"]: r for r in await pool.fetch(Q["rate_status"], window, timeout=5)}
+    rows = await store.rate_status(pool, window_seconds=window, timeout=5)
     out = {}
     for provider in PROVIDERS:
         rpm, tpm = limits(settings, provider)

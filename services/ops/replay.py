@@ -3,7 +3,7 @@ from datetime import datetime
 
 import asyncpg
 
-from services.engine.queries import Q
+from services.ops import store_actions as store
 from services.ops.actions import ActionError, Actor, retry
 
 MAX_PER_CALL = 200  # one call re-queues at most this many jobs; call again for the rest
@@ -17,10 +17,9 @@ async def replay(pool: asyncpg.Pool, actor: Actor, *, tenant_id: str | None = No
         raise ActionError(422, f"limit must be between 1 and {MAX_PER_CALL}")
     if since and until and since >= until:
         raise ActionError(422, "since must be before until")
-    args = (tenant_id, step, since, until)
     async with pool.acquire() as conn:
-        matched = await conn.fetchval(Q["replay_count"], *args)
-        rows = await conn.fetch(Q["replay_candidates"], *args, limit)
+        matched = await store.replay_count(conn, tenant_id=tenant_id, step=step, since=since, until=until)
+        rows = await store.replay_candidates(conn, tenant_id=tenant_id, step=step, since=since, until=until, limit=limit)
     jobs = [{"job_id": r["job_id"], "tenant_id": r["tenant_id"], "failed_step": r["current_step"],
              "failed_at": r["updated_at"], "last_error": r["last_error"]} for r in rows]
     out = {"dry_run": dry_run, "matched": matched, "limit": limit, "more": matched > len(jobs),

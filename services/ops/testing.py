@@ -12,7 +12,7 @@ import httpx
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.orm import Session
 
-from services.engine.queries import Q
+from services.ops import store
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -22,8 +22,8 @@ async def fresh_database(admin_url: str, name: str, extra_sql: str = "") -> str:
     import database  # late: the scripts' own settings (DATABASE_URL) must not matter here
 
     conn = await asyncpg.connect(admin_url)
-    await conn.execute(Q["drop_database"].format(name=name))
-    await conn.execute(Q["create_database"].format(name=name))
+    await store.drop_database(conn, name=name)
+    await store.create_database(conn, name=name)
     await conn.close()
     url = admin_url.rsplit("/", 1)[0] + "/" + name
     conn = await asyncpg.connect(url)

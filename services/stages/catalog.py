@@ -9,7 +9,7 @@ import hashlib
 import json
 import uuid
 
-from services.engine.queries import Q
+from services.stages import store
 from services.text import prompts
 
 NAMESPACE = uuid.UUID("6b1d3c52-8f0e-5a7b-9c4d-2e6f1a0b3c5d")  # this service's names; never change it
@@ -51,13 +51,13 @@ async def ensure_prompt(conn, name: str | None) -> uuid.UUID | None:
     if not name or name not in prompts.TEMPLATES:
         return None
     row = prompt_asset(name)
-    await conn.execute(Q["insert_prompt_asset"], row["prompt_asset_id"], row["prompt_type"], row["prompt_version"],
-                       row["prompt"])
+    await store.insert_prompt_asset(conn, prompt_asset_id=row["prompt_asset_id"], prompt_type=row["prompt_type"],
+                                    prompt_version=row["prompt_version"], prompt=row["prompt"])
     return row["prompt_asset_id"]
 
 
 async def ensure_llm_model(conn, settings, provider: str, model: str) -> uuid.UUID:
     """The model's row id, inserting the row if it is new (never updating one)."""
     row = llm_model(settings, provider, model)
-    await conn.execute(Q["insert_llm_model"], *row.values())
+    await store.insert_llm_model(conn, **row)
     return row["llm_model_id"]

@@ -2,13 +2,12 @@
 import time
 from dataclasses import dataclass
 
-from services.engine.queries import Q
 from services.imaging import iou, legacy_metrics, metric_shape, ocr, readability
 from services.imaging.faces import FACE_LABELS, face_share
 from services.imaging.fonts import font_path_of
 from services.imaging.readability import metric
 from services.imaging.saliency import saliency_map
-from services.stages import catalog
+from services.stages import catalog, store
 from services.stages.image import CpuStage, VlmBacked
 from services.stages.inputs import upsert_evaluation, variant_detections, variant_image_path, variant_overlay
 from services.text.hangul import has_hangul
@@ -150,8 +149,9 @@ class VlmJudge(VlmBacked, _EvalStage):
         trace = out["metrics"]["_trace"]  # not popped: a commit retried after a lost connection saves again
         out = {**out, "metrics": {k: v for k, v in out["metrics"].items() if k != "_trace"}}
         prompt_id = await catalog.ensure_prompt(conn, trace["response"].get("prompt_name"))  # None: measured
-        trace_id = await conn.fetchval(Q["insert_vlm_trace_judge"], ctx.job_id, ctx.job_variants_id,
-                                       out["metrics"]["backend"], trace["request"], trace["response"],
-                                       out["metrics"]["vlm_latency_ms"], prompt_id)
+        trace_id = await store.insert_vlm_trace(conn, operation="judge", job_id=ctx.job_id, variant_id=ctx.job_variants_id,
+                                                provider=out["metrics"]["backend"], request=trace["request"],
+                                                response=trace["response"], latency_ms=out["metrics"]["vlm_latency_ms"],
+                                                prompt_id=prompt_id)
         return {**await super().save(conn, ctx, out), "vlm_trace_id": str(trace_id),
                 "overall": out["metrics"]["overall"]}

@@ -3,7 +3,6 @@ import time
 import uuid
 from dataclasses import dataclass
 
-from services.engine.queries import Q
 from services.engine.stage_types import StageHandler
 from services.engine.workers import vlm_process_group
 from services.errors import InputError, NotFound
@@ -14,7 +13,7 @@ from services.imaging.formats import FORMATS, render_format
 from services.imaging.imageio import load_rgb, save_png
 from services.imaging.overlay import render
 from services.imaging.saliency import saliency_map
-from services.stages import catalog
+from services.stages import catalog, store, store_image
 from services.stages.inputs import english_copy, latest_proposal, variant_detections, variant_image_path, variant_proposal
 from services.text.hangul import has_hangul
 
@@ -78,7 +77,7 @@ class VlmAnalyze(VlmBacked, _ImageStage):
     async def load(self, conn, ctx):
         asset_id, path = await variant_image_path(conn, ctx.job_variants_id, self.settings.assets_dir)
         # A sibling variant may already have refined the copy: then this one needs no LLM call.
-        refined = await conn.fetchval(Q["has_refined_copy"], ctx.job_id)
+        refined = await store.has_refined_copy(conn, job_id=ctx.job_id)
         return ImageInputs(asset_id, path, text=await english_copy(conn, ctx.job_id, refined=False),
                            has_refined=bool(refined))
 
@@ -99,19 +98,19 @@ class VlmAnalyze(VlmBacked, _ImageStage):
     async def save(self, conn, ctx, out):
         verdict = out["verdict"]
         prompt_id = await catalog.ensure_prompt(conn, verdict.get("prompt_name"))  # None: the measured default
-        trace_id = await conn.fetchval(
-            Q["insert_vlm_trace_analyze"], ctx.job_id, ctx.job_variants_id, verdict.get("backend"),
-            {"ad_copy_eng": out["text"], "image_hw": list(out["shape"]), **verdict.get("request", {})}, verdict,
-            out["latency_ms"], prompt_id)
+        trace_id = await store.insert_vlm_trace(
+            conn, operation="analyze", job_id=ctx.job_id, variant_id=ctx.job_variants_id, provider=verdict.get("backend"),
+            request={"ad_copy_eng": out["text"], "image_hw": list(out["shape"]), **verdict.get("request", {})},
+            response=verdict, latency_ms=out["latency_ms"], prompt_id=prompt_id)
         refined = out["refined"]
         if refined:
             # Variants do not wait for each other: the first that needs a refined copy writes it
             # (under a per-job lock, db/stages.sql), later ones keep it, so the job has one refined copy.
-            await conn.execute(Q["lock_job_refinement"], str(ctx.job_id))
+            await store_image.lock_job_refinement(conn, job_id=ctx.job_id)
             trace_id = await self.models.save_llm_trace(conn, ctx.job_id, refined)  # every call is traced
-            if not await conn.fetchval(Q["has_refined_copy"], ctx.job_id):
-                await conn.execute(Q["insert_refined_copy"], ctx.job_id, trace_id, out["text"],
-                                   refined.data["refined_ad_copy_eng"])
+            if not await store.has_refined_copy(conn, job_id=ctx.job_id):
+                await store_image.insert_refined_copy(conn, job_id=ctx.job_id, llm_trace_id=trace_id, ad_copy_eng=out["text"],
+                                                      refined_ad_copy_eng=refined.data["refined_ad_copy_eng"])
         stored = await english_copy(conn, ctx.job_id) if refined else None
         return {"vlm_trace_id": str(trace_id), "is_valid": bool(verdict.get("suitable")),
                 "backend": verdict.get("backend"), "suitable": verdict.get("suitable"),
@@ -142,14 +141,16 @@ class YoloDetect(_ImageStage):
                 "size": (w, h), "latency_ms": latency, "model": self.models.detector.name}
 
     async def save(self, conn, ctx, out):
-        await conn.execute(Q["delete_detections"], ctx.job_variants_id)
-        detection_ids = [str(await conn.fetchval(
-            Q["insert_detection"], out["asset_id"], ctx.job_id, ctx.job_variants_id, d["box"], d["label"][:255],
-            round(min(max(d["score"], 0.0), 0.9999), 4))) for d in out["detections"]]
-        mask_asset = await conn.fetchval(Q["insert_mask_asset"], out["mask_url"], *out["size"], ctx.tenant_id,
-                                         ctx.job_id)
-        await conn.execute(Q["upsert_yolo_run"], ctx.job_id, ctx.job_variants_id, out["asset_id"], out["mask_url"],
-                           out["model"], len(out["detections"]), out["latency_ms"])
+        await store_image.delete_detections(conn, variant_id=ctx.job_variants_id)
+        detection_ids = [str(await store_image.insert_detection(
+            conn, image_asset_id=out["asset_id"], job_id=ctx.job_id, variant_id=ctx.job_variants_id, box=d["box"],
+            label=d["label"][:255], score=round(min(max(d["score"], 0.0), 0.9999), 4))) for d in out["detections"]]
+        mask_asset = await store_image.insert_image_asset(conn, image_type="forbidden_mask", url=out["mask_url"],
+                                                          width=out["size"][0], height=out["size"][1],
+                                                          tenant_id=ctx.tenant_id, job_id=ctx.job_id)
+        await store_image.upsert_yolo_run(conn, job_id=ctx.job_id, variant_id=ctx.job_variants_id,
+                                          image_asset_id=out["asset_id"], mask_url=out["mask_url"], model_name=out["model"],
+                                          detection_count=len(out["detections"]), latency_ms=out["latency_ms"])
         return {"detection_ids": detection_ids, "boxes": [d["box"] for d in out["detections"]],
                 "labels": [d["label"] for d in out["detections"]], "scores": [d["score"] for d in out["detections"]],
                 "forbidden_mask_url": out["mask_url"], "model": out["model"], "detections": len(out["detections"]),
@@ -184,8 +185,10 @@ class Planner(_ImageStage):
                                                "fits", "color")}, "xywh": list(c["box"]), "source": PROPOSAL_SOURCE}
                      for c in candidates]
         # layout.proposals is what the earlier readers iterate; layout.candidates keeps every score.
-        await conn.execute(Q["insert_planner_proposal"], proposal_id, out["asset_id"], ctx.job_variants_id, out["text"],
-                           {"text": out["text"], "candidates": candidates, "proposals": proposals}, out["latency_ms"])
+        await store_image.insert_planner_proposal(
+            conn, proposal_id=proposal_id, image_asset_id=out["asset_id"], variant_id=ctx.job_variants_id,
+            prompt=out["text"], layout={"text": out["text"], "candidates": candidates, "proposals": proposals},
+            latency_ms=out["latency_ms"])
         best = candidates[0]
         return {"proposal_id": str(proposal_id), "proposals": proposals, "candidates": len(candidates),
                 "best_box": best["box"], "best_score": best["score"]}
@@ -260,22 +263,25 @@ class Overlay(_ImageStage):
     async def save(self, conn, ctx, out):
         (w, h), layout = out["size"], out["layout"]
         x, y, bw, bh = layout["box"]
-        asset_id = await conn.fetchval(Q["insert_overlaid_asset"], out["url"], w, h, ctx.tenant_id, ctx.job_id)
+        asset_id = await store_image.insert_image_asset(conn, image_type="overlaid", url=out["url"], width=w, height=h,
+                                                        tenant_id=ctx.tenant_id, job_id=ctx.job_id)
         layout = {**layout, "render": {"url": out["url"], "image_asset_id": str(asset_id)}}  # callers read render.url
-        overlay_id = await conn.fetchval(
-            Q["insert_overlay_layout"], out["proposal_id"], ctx.job_variants_id, layout, round(x / w, 4),
-            round(y / h, 4), round(bw / w, 4), round(bh / h, 4), f"{min(x, y, w - x - bw, h - y - bh)}px",
-            out["latency_ms"])
-        render_id = await conn.fetchval(Q["insert_render"], overlay_id, asset_id)
+        overlay_id = await store_image.insert_overlay_layout(
+            conn, proposal_id=out["proposal_id"], variant_id=ctx.job_variants_id, layout=layout, x_ratio=round(x / w, 4),
+            y_ratio=round(y / h, 4), width_ratio=round(bw / w, 4), height_ratio=round(bh / h, 4),
+            text_margin=f"{min(x, y, w - x - bw, h - y - bh)}px", latency_ms=out["latency_ms"])
+        render_id = await store_image.insert_render(conn, overlay_id=overlay_id, image_asset_id=asset_id)
         formats = []
         for f in out.get("formats", []):
-            f_asset = await conn.fetchval(Q["insert_overlaid_asset"], f["url"], *f["size"], ctx.tenant_id, ctx.job_id)
-            f_render = await conn.fetchval(Q["insert_format_render"], overlay_id, f_asset, f["format"])
+            f_asset = await store_image.insert_image_asset(conn, image_type="overlaid", url=f["url"], width=f["size"][0],
+                                                           height=f["size"][1], tenant_id=ctx.tenant_id, job_id=ctx.job_id)
+            f_render = await store_image.insert_render(conn, overlay_id=overlay_id, image_asset_id=f_asset,
+                                                       format=f["format"])
             formats.append({**{k: v for k, v in f.items() if k != "size"}, "width": f["size"][0],
                             "height": f["size"][1], "image_asset_id": str(f_asset), "render_id": str(f_render)})
         if formats:
-            await conn.execute(Q["set_overlay_formats"], overlay_id, formats)
-        await conn.execute(Q["set_overlaid_asset"], ctx.job_variants_id, asset_id)
+            await store_image.set_overlay_formats(conn, overlay_id=overlay_id, formats=formats)
+        await store_image.set_overlaid_asset(conn, variant_id=ctx.job_variants_id, image_asset_id=asset_id)
         return {"overlay_id": str(overlay_id), "proposal_id": layout["proposal_id"], "text": layout["text"],
                 "render": {**layout["render"], "render_id": str(render_id)}, "box": layout["box"],
                 "font": layout.get("font"), "x_align": layout.get("align"), "y_align": layout["y_align"],

@@ -4,29 +4,29 @@ from uuid import UUID
 
 import asyncpg
 
-from services.engine.queries import Q
 from services.errors import InputError
 from services.imaging.imageio import resolve_asset_path
+from services.stages import store
 
 
 async def variant_image_path(conn: asyncpg.Connection, variant_id: UUID, assets_dir: Path) -> tuple[UUID, Path]:
     """The variant's own generated image (never job_inputs'): (asset id, safe path)."""
-    asset_id = await conn.fetchval(Q["variant_image_asset_id"], variant_id)
+    asset_id = await store.variant_image_asset_id(conn, variant_id=variant_id)
     if asset_id is None:
         raise InputError("variant has no img_asset_id: the image part did not attach an image")
-    row = await conn.fetchrow(Q["image_asset"], asset_id)
-    if row is None:
+    url = await store.image_url(conn, image_asset_id=asset_id)
+    if url is None:
         raise InputError(f"image asset {asset_id} does not exist")
-    return asset_id, resolve_asset_path(row["image_url"], assets_dir)
+    return asset_id, resolve_asset_path(url, assets_dir)
 
 
 async def english_copy(conn: asyncpg.Connection, job_id: UUID, refined: bool = True) -> str:
     """The copy to use: the latest refined copy when present (and wanted), else ad_copy_eng."""
     if refined:
-        text = await conn.fetchval(Q["latest_refined_copy"], job_id)
+        text = await store.latest_refined_copy(conn, job_id=job_id)
         if text:
             return text
-    text = await conn.fetchval(Q["latest_english_copy"], job_id)
+    text = await store.latest_english_copy(conn, job_id=job_id)
     if not text or not text.strip():
         raise InputError("no English ad copy (txt_ad_copy_generations ad_copy_eng, done) for this job")
     return text.strip()
@@ -34,14 +34,14 @@ async def english_copy(conn: asyncpg.Connection, job_id: UUID, refined: bool = T
 
 async def variant_detections(conn: asyncpg.Connection, variant_id: UUID) -> list[dict]:
     """Detections yolo_detect stored for this variant."""
-    rows = await conn.fetch(Q["variant_detections"], variant_id)
-    return [{"box": [float(v) for v in r["box"]], "label": r["label"], "score": float(r["score"] or 0),
-             "detection_id": str(r["detection_id"])} for r in rows]
+    rows = await store.variant_detections(conn, variant_id=variant_id)
+    return [{"box": [float(v) for v in r.box], "label": r.label, "score": float(r.score or 0),
+             "detection_id": str(r.detection_id)} for r in rows]
 
 
 async def latest_proposal(conn: asyncpg.Connection, variant_id: UUID) -> dict:
     """The planner's latest proposal for this variant."""
-    row = await conn.fetchrow(Q["latest_proposal"], variant_id)
+    row = await store.latest_proposal(conn, variant_id=variant_id)
     if row is None or not row["layout"] or not row["layout"].get("candidates"):
         raise InputError("no planner proposal for this variant")
     return dict(row)  # a plain dict: the inputs travel to a worker process
@@ -50,14 +50,14 @@ async def latest_proposal(conn: asyncpg.Connection, variant_id: UUID) -> dict:
 async def variant_proposal(conn: asyncpg.Connection, variant_id: UUID,
                            proposal_id: UUID) -> tuple[asyncpg.Record, int] | None:
     """A caller's proposal_id: (planner row, candidate index); candidate 0 carries the row's own id."""
-    row = await conn.fetchrow(Q["variant_proposal"], variant_id, proposal_id)
+    row = await store.variant_proposal(conn, variant_id=variant_id, proposal_id=proposal_id)
     return (row, row["idx"]) if row else None
 
 
 async def variant_overlay(conn: asyncpg.Connection, variant_id: UUID, overlay_id: UUID | None,
                           assets_dir: Path) -> dict:
     """The overlay to evaluate (the requested one, which must belong to the variant, or the latest)."""
-    row = await conn.fetchrow(Q["variant_overlay"], variant_id, overlay_id)
+    row = await store.variant_overlay(conn, variant_id=variant_id, overlay_id=overlay_id)
     if row is None:
         raise InputError(f"overlay {overlay_id or '(latest)'} not found for this variant")
     return {"overlay_id": row["overlay_id"], "layout": row["layout"],
@@ -66,4 +66,4 @@ async def variant_overlay(conn: asyncpg.Connection, variant_id: UUID, overlay_id
 
 async def upsert_evaluation(conn: asyncpg.Connection, job_id: UUID, overlay_id: UUID, kind: str, metrics: dict) -> UUID:
     """One evaluation per (overlay, type): a re-run replaces it; returns its evaluation_id."""
-    return await conn.fetchval(Q["upsert_evaluation"], job_id, overlay_id, kind, metrics)
+    return await store.upsert_evaluation(conn, job_id=job_id, overlay_id=overlay_id, kind=kind, metrics=metrics)

@@ -8,11 +8,10 @@ from services.backends.factory import make_detector, make_llm, make_ocr, make_vl
 from services.backends.ports import Detector, Llm, Ocr, Vlm
 from services.engine.handler_check import HandlerMismatch
 from services.engine.pipeline import STAGES, Stage
-from services.engine.queries import Q
 from services.engine.stage_types import StageHandler
 from services.imaging.fonts import default_font_path
 from services.ops.ratelimit import limited_client
-from services.stages import catalog
+from services.stages import catalog, store
 from services.stages.text import prompt_uuid
 from services.text.integrity import missing_facts
 
@@ -128,13 +127,13 @@ class Models:
         prompt_id = prompt_id or getattr(result, "prompt_id", None)
         if prompt_id is not None:
             await catalog.ensure_prompt(conn, result.request.get("prompt_name"))
-        return await conn.fetchval(
-            Q["insert_llm_trace"], job_id, result.provider, tone_style_id, prompt_id,
-            result.request.get("operation") or result.request.get("prompt_name"),
-            {**result.request, "model": result.model}, {"content": result.content, "data": result.data,
-                                                        "note": result.note, "attempts": result.attempts},
-            result.latency_ms, result.prompt_tokens, result.completion_tokens, result.total_tokens, result.token_usage,
-            model_id)
+        return await store.insert_llm_trace(
+            conn, job_id=job_id, provider=result.provider, tone_style_id=tone_style_id, prompt_id=prompt_id,
+            operation=result.request.get("operation") or result.request.get("prompt_name"),
+            request={**result.request, "model": result.model},
+            response={"content": result.content, "data": result.data, "note": result.note, "attempts": result.attempts},
+            latency_ms=result.latency_ms, prompt_tokens=result.prompt_tokens, completion_tokens=result.completion_tokens,
+            total_tokens=result.total_tokens, token_usage=result.token_usage, llm_model_id=model_id)
 
 
 def _largest_region_fraction(verdict: dict, shape) -> float:

@@ -1,10 +1,9 @@
 """Handlers of the job-level text stages: ad_copy_gen_kor and instagram_feed_gen."""
 import uuid
 
-from services.engine.queries import Q
 from services.engine.stage_types import StageHandler
 from services.errors import InputError
-from services.stages import catalog
+from services.stages import catalog, store
 from services.stages.inputs import english_copy
 from services.text import post_rules, prompts
 
@@ -18,7 +17,7 @@ def prompt_uuid(name: str, version: str) -> uuid.UUID:
 
 async def job_context(conn, job_id) -> dict:
     """Owner's description, tone and store of the job, as the prompts and the offline writer need."""
-    row = await conn.fetchrow(Q["job_context"], job_id)
+    row = await store.job_context(conn, job_id=job_id)
     tone = (row and (row["kor_name"] or row["eng_name"] or row["code"])) or "친근한"
     return {"desc_kor": row["desc_kor"] or "", "desc_eng": row["desc_eng"] or "", "tone": tone, "tone_style": tone,
             "tone_style_id": row["tone_style_id"], "store_title": row["title"] or "", "store_body": row["body"] or "",
@@ -59,9 +58,8 @@ class AdCopyGenKor(_TextStage):
         trace_id = await self.models.save_llm_trace(conn, ctx.job_id, out["result"], out["prompt_id"],
                                                     out["inputs"]["tone_style_id"])
         # A re-run replaces the job's Korean copy instead of adding a second one.
-        await conn.execute(Q["delete_korean_copy"], ctx.job_id)
-        gen_id = await conn.fetchval(Q["insert_korean_copy"], ctx.job_id, trace_id, out["inputs"]["ad_copy_eng"],
-                                     out["ad_copy_kor"])
+        gen_id = await store.replace_korean_copy(conn, job_id=ctx.job_id, llm_trace_id=trace_id,
+                                                 ad_copy_eng=out["inputs"]["ad_copy_eng"], ad_copy_kor=out["ad_copy_kor"])
         return {"llm_trace_id": str(trace_id), "ad_copy_gen_id": str(gen_id), "provider": out["result"].provider,
                 "ad_copy_kor": out["ad_copy_kor"]}
 
@@ -70,10 +68,10 @@ class InstagramFeedGen(_TextStage):
     """Write the job's one Instagram post, with hashtags, for the selected variant."""
 
     async def load(self, conn, ctx):
-        kor = await conn.fetchval(Q["latest_korean_copy"], ctx.job_id)
+        kor = await store.latest_korean_copy(conn, job_id=ctx.job_id)
         if not kor:
             raise InputError("no Korean copy (eng_to_kor) for this job")
-        overlay_id = await conn.fetchval(Q["selected_overlay"], ctx.job_id)
+        overlay_id = await store.selected_overlay(conn, job_id=ctx.job_id)
         context = await job_context(conn, ctx.job_id)
         product = context["desc_kor"] or context["desc_eng"]
         return {**context, "ad_copy_kor": kor, "ad_copy_eng": await english_copy(conn, ctx.job_id),
@@ -92,10 +90,12 @@ class InstagramFeedGen(_TextStage):
     async def save(self, conn, ctx, out):
         inputs, result = out["inputs"], out["result"]
         trace_id = await self.models.save_llm_trace(conn, ctx.job_id, result, out["prompt_id"], inputs["tone_style_id"])
-        tenant = ctx.tenant_id or await conn.fetchval(Q["job_tenant"], ctx.job_id)
-        feed_id = await conn.fetchval(
-            Q["upsert_instagram_feed"], ctx.job_id, trace_id, inputs["overlay_id"], tenant or "", inputs["ad_copy_eng"],
-            inputs["ad_copy_kor"], inputs["tone"], inputs["product_description"] or "", out["gpt_prompt"], out["body"],
-            out["hashtags"], self.settings.openai_temperature, self.settings.openai_max_tokens, result.latency_ms)
+        tenant = ctx.tenant_id or await store.job_tenant(conn, job_id=ctx.job_id)
+        feed_id = await store.upsert_instagram_feed(
+            conn, job_id=ctx.job_id, llm_trace_id=trace_id, overlay_id=inputs["overlay_id"], tenant_id=tenant or "",
+            refined_ad_copy_eng=inputs["ad_copy_eng"], ad_copy_kor=inputs["ad_copy_kor"], tone_style=inputs["tone"],
+            product_description=inputs["product_description"] or "", gpt_prompt=out["gpt_prompt"],
+            instagram_ad_copy=out["body"], hashtags=out["hashtags"], temperature=self.settings.openai_temperature,
+            max_tokens=self.settings.openai_max_tokens, latency_ms=result.latency_ms)
         return {"llm_trace_id": str(trace_id), "instagram_feed_id": str(feed_id), "provider": result.provider,
                 "instagram_ad_copy": out["body"], "hashtags": out["hashtags"]}

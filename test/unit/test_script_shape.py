@@ -10,7 +10,7 @@ import pytest
 from scripts.ops import FOLDED
 
 ROOT = Path(__file__).resolve().parents[2]
-LIBRARIES = {"__init__", "seedlib", "history", "llava_build"}  # imported by scripts and tests, never run
+LIBRARIES = {"__init__", "seedlib", "history", "llava_build", "store", "store_bench"}  # imported by scripts and tests, never run
 SHAPE = "def main(argv: list[str] | None = None) -> int"
 GUARD = "if __name__ == '__main__':\n    raise SystemExit(main())"
 
