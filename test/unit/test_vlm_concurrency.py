@@ -38,7 +38,8 @@ def test_runner_and_dispatcher_size_their_slots_from_the_backend():
     assert runner._pools["vlm_analyze"]._max_workers == 32 and "ocr_eval" not in runner._pools
     assert StageRunner(None, IN_PROCESS, {})._slots["vlm_analyze"].free() == 4  # LLaVA batches them
     dispatcher = Dispatcher(None, SERVED)
-    assert dispatcher.senders["vlm_judge"] == 32  # twice the stage's slots in flight, as for every stage
+    assert dispatcher.per_tenant["vlm_judge"] == 32  # twice the stage's slots in flight per tenant, as for every stage
+    assert dispatcher.senders["vlm_judge"] == 64  # and all tenants together twice that, as the runner's slots
     asyncio.run(dispatcher.client.aclose())
 
 
