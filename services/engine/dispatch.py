@@ -38,8 +38,11 @@ class Dispatcher:
         # is quadratic in queued requests).
         weights = parse_weights(settings.tenant_weights)
         self._queues = {s.name: FairQueue(weights) for s in STAGES}
-        self._ready = {s.name: asyncio.Semaphore(0) for s in STAGES}  # its value: records in the stage's queue
-        self.senders = {s.name: 2 * concurrency(s, settings) for s in STAGES}
+        self._ready = {s.name: asyncio.Condition() for s in STAGES}  # a record was queued, or a sender came free
+        # Per tenant twice the stage's slots in flight (one running, one waiting in the runner); all tenants
+        # together twice that, like the runner's slots: another tenant's record need not wait for a backlog's.
+        self.per_tenant = {s.name: 2 * concurrency(s, settings) for s in STAGES}
+        self.senders = {name: 2 * n for name, n in self.per_tenant.items()}
         self._workers: list[asyncio.Task] = []
         self._unsorted: list[tuple[Stage, tuple, bool]] = []  # submitted, priority not yet looked up
         self._sorter: asyncio.Task | None = None
@@ -88,14 +91,20 @@ class Dispatcher:
                     log.warning("priority lookup failed (queued as normal): %r", exc)
             for stage, record, first in batch:
                 self._queues[stage.name].push(record, record[2], urgent=record[0] in urgent, first=first)
-                self._ready[stage.name].release()
+                async with self._ready[stage.name]:
+                    self._ready[stage.name].notify()
 
     async def _sender(self, stage: Stage) -> None:
         """One of the stage's senders: take the next record in fair order, send it, repeat."""
-        queue, ready = self._queues[stage.name], self._ready[stage.name]
+        queue, ready, limit = self._queues[stage.name], self._ready[stage.name], self.per_tenant[stage.name]
         while True:
-            await ready.acquire()
-            job_id, variant_id, tenant_id, received = queue.pop()
+            async with ready:
+                while True:
+                    try:
+                        job_id, variant_id, tenant_id, received = queue.pop(limit)
+                        break
+                    except IndexError:  # nothing queued, or only tenants at their share: wait for a change
+                        await ready.wait()
             self._sending += 1
             try:
                 await self._send(stage, job_id, variant_id, tenant_id, received)
@@ -105,6 +114,8 @@ class Dispatcher:
                 self._sending -= 1
                 self._inflight.discard((stage.name, variant_id or job_id))
                 queue.finished(tenant_id)  # its sender is free: the tenant's share of them counts it no more
+                async with ready:
+                    ready.notify()  # a sender waiting on this tenant's share may take its next record
 
     def queue_depths(self) -> dict[str, dict[str, tuple[int, float]]]:
         """{stage: {tenant: (records queued in this process, oldest wait in s)}} (for /metrics)."""

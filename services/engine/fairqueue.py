@@ -62,17 +62,18 @@ class FairQueue:
             self._pass[key] = max(self._pass.get(key, 0.0), self._vtime)
         queues[0 if urgent else 1].append(entry)
 
-    def pop(self) -> Any:
-        """The next record to send; IndexError when empty."""
-        if self._retries:
+    def pop(self, limit: int | None = None) -> Any:
+        """The next record to send; IndexError when empty, or when every waiting tenant has `limit` runs in flight."""
+        if self._retries and (limit is None or self._running.get(self._retries[0][0], 0) < limit):
             self._len -= 1
             tenant, (_, record) = self._retries.popleft()
             self._served[tenant] = self._seq = self._seq + 1
             self.started(tenant)
             return record
-        if not self._tenants:
-            raise IndexError("pop from an empty FairQueue")
-        tenant = min(self._tenants, key=self._turn)
+        waiting = self._tenants if limit is None else [t for t in self._tenants if self._running.get(t, 0) < limit]
+        if not waiting:
+            raise IndexError("no record in the FairQueue may go now")
+        tenant = min(waiting, key=self._turn)
         urgent, normal = self._tenants[tenant]
         _, record = (urgent or normal).popleft()
         self._len -= 1
@@ -177,24 +178,54 @@ class FairIdle:
 
 
 class FairSlots:
-    """At most `size` holders at once; waiters are let in round robin between tenants (the runner's per-stage
-    limit, where requests already sent wait: a direct caller's or another tenant's do not queue behind a backlog)."""
+    """A stage's slots in the runner, where sent requests wait: up to `size` per tenant, `2 * size` in all.
+
+    A stage's concurrency is what one tenant's runs may hold, so a tenant alone runs as before; a second
+    tenant's run does not wait for the backlog's runs to give a slot back (they hold them while they wait
+    for a worker process): it takes one of its own at once and waits, in its fair turn, for the process.
+    With more tenants waiting than the total allows, the fewest in flight go first, then round robin.
+    """
 
     def __init__(self, size: int) -> None:
-        self.size = size
-        self._tokens = FairIdle()
-        for _ in range(size):
-            self._tokens.put_nowait(object())
+        self.size, self.total = size, 2 * size
+        self._waiters = FairQueue()
+        self._held = 0
 
     @contextlib.asynccontextmanager
     async def hold(self, tenant: str | None):
         """Hold one slot for the block."""
-        token = await self._tokens.get(tenant)
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.push((waiter, tenant), tenant)
+        self._hand_out()
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self._release(tenant)  # handed a slot in the same tick we were cancelled
+            raise
         try:
             yield
         finally:
-            self._tokens.release(token, tenant)
+            self._release(tenant)
+
+    def _release(self, tenant: str | None) -> None:
+        self._held -= 1
+        self._waiters.finished(tenant)
+        self._hand_out()
+
+    def _hand_out(self) -> None:
+        """Give free slots to waiters in fair order, skipping tenants at their `size` and waiters that gave up."""
+        while self._held < self.total:
+            try:
+                waiter, tenant = self._waiters.pop(limit=self.size)
+            except IndexError:
+                return
+            if waiter.done():
+                self._waiters.finished(tenant)
+                continue
+            self._held += 1
+            waiter.set_result(None)
 
     def free(self) -> int:
-        """Slots nobody holds."""
-        return self._tokens.qsize()
+        """Slots a tenant with nothing in flight could take now."""
+        return min(self.size, self.total - self._held)

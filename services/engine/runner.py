@@ -47,14 +47,14 @@ class StageRunner:
         # run_token -> (ctx, released, revoked): `revoked` stops the work when the row is no longer ours
         self._active: dict[UUID, tuple[StageContext, asyncio.Event, asyncio.Event]] = {}
         self._heartbeat: asyncio.Task | None = None
-        # Round robin between tenants where sent requests wait for a slot too (issue 26).
+        # Sent requests wait for a slot here: a stage's concurrency per tenant, twice it in all, fair order (issue 26).
         self._slots = {s.name: FairSlots(concurrency(s, settings)) for s in BY_NAME.values()}
         # Job stages wait on an LLM for minutes at worst: their own threads, so they can never starve the
         # CPU-bound variant stages of the default pool (cores + 4 threads: more only adds GIL contention).
-        job_slots = sum(s.concurrency for s in BY_NAME.values() if s.level == "job")
+        job_slots = sum(self._slots[s.name].total for s in BY_NAME.values() if s.level == "job")
         self._pools = {"variant": None, "job": ThreadPoolExecutor(job_slots, thread_name_prefix="job-stage")}
         # Handlers that mostly wait on a server (a served VLM) get a thread per slot of their own too.
-        self._pools.update({name: ThreadPoolExecutor(concurrency(BY_NAME[name], settings), thread_name_prefix=name)
+        self._pools.update({name: ThreadPoolExecutor(self._slots[name].total, thread_name_prefix=name)
                             for name, h in handlers.items() if h.io_bound})
 
     async def run(self, stage_name: str, request: dict) -> dict:

@@ -186,7 +186,7 @@ async def test_a_due_retry_is_sent_before_the_rows_queued_for_its_stage(db_url, 
     client = httpx.AsyncClient(transport=httpx.MockTransport(endpoint), base_url="http://engine")
     dispatcher = Dispatcher(None, app_settings(db_url, tmp_path), client=client)
     stage, job = BY_NAME["planner"], uuid.uuid4()
-    size = dispatcher.senders[stage.name]  # its senders (issue 26: a fixed number per stage, not slots)
+    size = dispatcher.per_tenant[stage.name]  # one tenant's share of its senders (issue 26: a fixed number per stage)
     queued = [uuid.uuid4() for _ in range(size + 3)]
     for variant in queued:
         dispatcher.submit(stage, job, variant, "t")

@@ -13,6 +13,13 @@ CLAIM_ORDER = text("SELECT j.tenant_id, r.job_id::text FROM stage_runs r JOIN jo
                    "WHERE r.step = 'vlm_analyze' ORDER BY r.started_at, r.run_id")
 
 
+# vlm_analyze runs of tenant `b` that started while a run of tenant `a` was running.
+OVERLAPS = text("SELECT count(*) FROM stage_runs x JOIN jobs jx ON jx.job_id = x.job_id, stage_runs y "
+                "JOIN jobs jy ON jy.job_id = y.job_id WHERE x.step = 'vlm_analyze' AND y.step = 'vlm_analyze' "
+                "AND jx.tenant_id = :b AND jy.tenant_id = :a AND x.run_id <> y.run_id "
+                "AND x.started_at > y.started_at AND x.started_at < y.finished_at")
+
+
 def _claims(db) -> list[tuple[str, str]]:
     db.rollback()
     return [tuple(r) for r in db.execute(CLAIM_ORDER)]
@@ -49,6 +56,19 @@ def test_a_late_tenant_is_not_held_behind_a_backlog_in_one_process(db, db_url, t
         # turn. First come first served put it 13th of 13.
         assert order.index(b) <= 3, order
         wait_for(lambda: all(job_finished(db, j) for j in a), 60, what="A's backlog finished")
+
+
+def test_a_late_tenant_takes_a_slot_of_its_own(db, db_url, tmp_path, monkeypatch):
+    _slow_first_stage(monkeypatch)
+    settings = app_settings(db_url, tmp_path)
+    with serve(create_app(settings, counting_handlers), settings.port):
+        a, b = _backlog_then_one(db, settings.assets_dir, 12, "shop_b")
+        wait_for(lambda: all(job_finished(db, j) for j in a + [b]), 60, what="every job finished")
+    db.rollback()
+    # vlm_analyze's concurrency (1) is per tenant: A's runs never overlap, and B's run started while one of
+    # A's was running instead of waiting for it to give its slot back (before: no two runs ever overlapped).
+    assert db.execute(OVERLAPS, {"a": "chain_a", "b": "chain_a"}).scalar() == 0
+    assert db.execute(OVERLAPS, {"a": "chain_a", "b": "shop_b"}).scalar() == 1
 
 
 def test_an_urgent_job_goes_ahead_of_its_tenants_queue(db, db_url, tmp_path, monkeypatch):

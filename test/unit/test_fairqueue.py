@@ -180,3 +180,34 @@ def test_a_free_process_goes_to_the_tenant_with_fewest_busy():
     # The first free process goes to b (none busy against a's two), though a waited longer; the second to
     # a (one busy each: then round robin).
     assert asyncio.run(main()) == ([2], [0, 2])
+
+
+def test_a_stages_slots_are_per_tenant_and_twice_that_in_all():
+    import asyncio
+
+    from services.engine.fairqueue import FairSlots
+
+    async def main():
+        slots, running = FairSlots(2), []
+
+        async def run(name: str, tenant: str, gate: asyncio.Event):
+            async with slots.hold(tenant):
+                running.append(name)
+                await gate.wait()
+
+        gate = asyncio.Event()
+        backlog = [asyncio.create_task(run(f"a{i}", "a", gate)) for i in range(6)]
+        await asyncio.sleep(0.01)
+        alone = list(running)  # a tenant alone holds the stage's concurrency, as before
+        late = [asyncio.create_task(run(f"b{i}", "b", gate)) for i in range(3)]
+        c = asyncio.create_task(run("c0", "c", gate))
+        await asyncio.sleep(0.01)
+        with_b = list(running)  # b takes slots of its own at once: it does not wait for a's to finish
+        gate.set()
+        await asyncio.wait_for(asyncio.gather(*backlog, *late, c), timeout=5)
+        return alone, with_b, slots.free()
+
+    alone, with_b, free = asyncio.run(main())
+    assert alone == ["a0", "a1"]
+    assert with_b == ["a0", "a1", "b0", "b1"]  # b at its own two; c waits: the total (4) is held
+    assert free == 2

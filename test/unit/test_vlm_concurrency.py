@@ -33,11 +33,13 @@ def test_runner_and_dispatcher_size_their_slots_from_the_backend():
     runner = StageRunner(None, SERVED, handlers)
     assert runner._slots["vlm_analyze"].free() == 16 and runner._slots["vlm_judge"].free() == 16
     assert runner._slots["ocr_eval"].free() == BY_NAME["ocr_eval"].concurrency
-    # The served stages wait on HTTP in threads of their own, one per slot; CPU stages keep the shared pool.
-    assert runner._pools["vlm_analyze"]._max_workers == 16 and "ocr_eval" not in runner._pools
+    # The served stages wait on HTTP in threads of their own, one per slot of all tenants together (twice the
+    # stage's concurrency, which is per tenant); CPU stages keep the shared pool.
+    assert runner._pools["vlm_analyze"]._max_workers == 32 and "ocr_eval" not in runner._pools
     assert StageRunner(None, IN_PROCESS, {})._slots["vlm_analyze"].free() == 4  # LLaVA batches them
     dispatcher = Dispatcher(None, SERVED)
-    assert dispatcher.senders["vlm_judge"] == 32  # twice the stage's slots in flight, as for every stage
+    assert dispatcher.per_tenant["vlm_judge"] == 32  # twice the stage's slots in flight per tenant, as for every stage
+    assert dispatcher.senders["vlm_judge"] == 64  # and all tenants together twice that, as the runner's slots
     asyncio.run(dispatcher.client.aclose())
 
 
