@@ -5,7 +5,16 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from services.imaging.fonts import REF_SIZE, display_font_path, font_file_name, ink_extents, ref_length
-from services.imaging.typescale import SCALE, WIDTH_SLACK, cap_ratio, line_variants, lines_ok, size_range, step_for
+from services.imaging.typescale import (
+    SCALE,
+    WIDTH_SLACK,
+    cap_ratio,
+    largest_fitting,
+    line_variants,
+    lines_ok,
+    size_range,
+    step_for,
+)
 from services.text.hangul import has_hangul
 
 # Per role: baseline-to-baseline distance (em) and letter-spacing (em). A display line is set tighter than body
@@ -83,16 +92,13 @@ class Shape:
 
     def fit(self, rw: float, rh: float, s_max: int) -> int:
         """Largest base size (at least 1) whose block fits rw x rh."""
-        lo, hi = 1, max(1, s_max)
-        if self.width(hi) <= rw and self.height(hi) <= rh:
+        hi = max(1, s_max)
+
+        def fits(size: int) -> bool:
+            return self.width(size) <= rw and self.height(size) <= rh
+        if fits(hi):
             return hi
-        while lo < hi:
-            mid = (lo + hi + 1) // 2
-            if self.width(mid) <= rw and self.height(mid) <= rh:
-                lo = mid
-            else:
-                hi = mid - 1
-        return lo
+        return largest_fitting(1, hi, fits) or 1
 
     def styles(self, size: int) -> list[dict]:
         """Per-line style records for the layout (the renderer and every evaluation read them)."""

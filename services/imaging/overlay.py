@@ -21,7 +21,7 @@ from services.imaging.fonts import (
 )
 from services.imaging.glyphs import has_marks, marks
 from services.imaging.hierarchy import baselines, scale_of, shape_of
-from services.imaging.typescale import WIDTH_SLACK, balanced_wrap, size_range
+from services.imaging.typescale import WIDTH_SLACK, balanced_wrap, largest_fitting, size_range
 from services.text.hangul import has_hangul
 
 WCAG_TARGET = 4.5
@@ -62,18 +62,13 @@ def fit_text(text: str, w: int, h: int, font_path: str | None, floor: int, hi: i
         return lines, ok
 
     def largest(hint: bool) -> tuple[int, list[str], bool]:
-        lo, top = floor, max(floor, hi)
-        lines, ok = layout(lo, hint)
-        if not ok:
-            return floor, lines, False
-        while lo < top:  # binary search for the largest size that still fits
-            mid = (lo + top + 1) // 2
-            mid_lines, mid_ok = layout(mid, hint)
-            if mid_ok:
-                lo, lines = mid, mid_lines
-            else:
-                top = mid - 1
-        return lo, lines, True
+        tried: dict[int, list[str]] = {}
+
+        def fits(size: int) -> bool:
+            tried[size], ok = layout(size, hint)
+            return ok
+        size = largest_fitting(floor, max(floor, hi), fits)
+        return (floor, tried[floor], False) if size is None else (size, tried[size], True)
 
     free = largest(False)
     if lines_hint:

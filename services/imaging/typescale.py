@@ -13,6 +13,21 @@ from services.imaging.fonts import (
 from services.text.hangul import has_hangul
 
 
+def largest_fitting(lo: int, hi: int, fits: Callable[[int], bool]) -> int | None:
+    """Largest size in [lo, hi] that `fits` (which must hold for every smaller size too); None when `lo` does not.
+
+    The one size search: the overlay's re-wrapping fit and a hierarchy shape's fixed-lines fit both use it."""
+    if not fits(lo):
+        return None
+    while lo < hi:  # binary search for the largest size that still fits
+        mid = (lo + hi + 1) // 2
+        if fits(mid):
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
 @dataclass(frozen=True)
 class Step:
     """One step of the scale: copies up to max_chars get a cap height in [cap_lo, cap_hi] x short side."""

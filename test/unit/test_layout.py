@@ -177,3 +177,18 @@ def test_one_box_area_for_the_planner_and_the_iou_evaluation():
     assert iou.box_area((10, 20, 40, 60)) == 1200 and iou.box_area((40, 20, 10, 60)) == 0
     assert iou.box_iou((0, 0, 10, 10), (5, 0, 15, 10)) == 50 / 150
     assert iou.box_overlap([0, 0, 10, 10], [5, 0, 15, 10]) == (50 / 150, 0.5)
+
+
+def test_one_size_search_serves_the_overlay_and_the_hierarchy():
+    from services.imaging import hierarchy, overlay, typescale
+
+    calls: list[int] = []
+
+    def fits(size: int) -> bool:
+        calls.append(size)
+        return size <= 37
+    assert typescale.largest_fitting(1, 100, fits) == 37 and len(calls) <= 8  # a binary search, not a scan
+    assert typescale.largest_fitting(40, 100, fits) is None
+    assert typescale.largest_fitting(5, 20, fits) == 20
+    # Both fits go through it (the overlay re-wraps at each size, a shape keeps its lines): no second search.
+    assert overlay.largest_fitting is typescale.largest_fitting is hierarchy.largest_fitting
