@@ -76,8 +76,11 @@ class SecondReader:
 
         # One thread like the service's reader; no angle classifier (the copy is horizontal); the detector sees the
         # crop at most 960 px long (by default it upscales the short side to 736 px: 10x the time on a text crop).
+        # Each detected line is recognised on its own (rec_batch_num=1): in a batch every line is padded to the widest
+        # line's aspect ratio, and a short hero line padded to a long support line's width lost its spaces ("30%off"
+        # read from a crop that, recognised alone, reads "30% off"): what a line reads must not depend on its neighbours.
         self.engine = RapidOCR(intra_op_num_threads=1, inter_op_num_threads=1, use_cls=False, det_limit_type="max",
-                               det_limit_side_len=960)
+                               det_limit_side_len=960, rec_batch_num=1)
 
     def read(self, rgb: np.ndarray, box: list[int]) -> tuple[str, str]:
         """The text lines found around the text box, top to bottom, left to right: (those centred inside the box,

@@ -9,6 +9,9 @@ from services.imaging.saliency import saliency_map
 
 FORMATS = {"1:1": (1080, 1080), "4:5": (1080, 1350), "9:16": (1080, 1920)}  # feed grid, feed, stories and reels
 POSITIONS = 33  # offsets tried along the axis the frame cuts
+# The fit framing (the whole photo, extended) must beat the cut's best score by this much: a filled frame shows the
+# product larger, so the extension is taken only where it buys a clearly better place for the copy.
+FIT_COST = 0.3
 
 
 def subject_box(detections: list[dict]) -> tuple[float, float, float, float] | None:
@@ -35,10 +38,12 @@ def _offset(length: float, window: float, span: tuple[float, float] | None, prof
     return float(starts[int(np.argmax(mass))])
 
 
-def frame_window(W: int, H: int, size: tuple[int, int], subject, saliency: np.ndarray) -> tuple[float, ...]:
-    """(x0, y0, width, height) in photo pixels of the frame's view: as much photo as the aspect allows, subject whole."""
+def frame_window(W: int, H: int, size: tuple[int, int], subject, saliency: np.ndarray,
+                 fit: bool = False) -> tuple[float, ...]:
+    """(x0, y0, width, height) in photo pixels of the frame's view: as much photo as the aspect allows, subject whole
+    (fit: the whole photo, the frame extended beyond it along one axis)."""
     aspect = size[0] / size[1]
-    ww, wh = (H * aspect, float(H)) if W / H > aspect else (float(W), W / aspect)
+    ww, wh = (H * aspect, float(H)) if (W / H > aspect) != fit else (float(W), W / aspect)
     if subject is not None:
         sw, sh = subject[2] - subject[0], subject[3] - subject[1]
         if sw > ww:  # the subject is wider than the cut: widen the view (the frame extends above and below)
@@ -50,10 +55,11 @@ def frame_window(W: int, H: int, size: tuple[int, int], subject, saliency: np.nd
     return x0, y0, ww, wh
 
 
-def reframe(rgb: np.ndarray, size: tuple[int, int], subject, saliency: np.ndarray) -> tuple[np.ndarray, dict]:
+def reframe(rgb: np.ndarray, size: tuple[int, int], subject, saliency: np.ndarray,
+            fit: bool = False) -> tuple[np.ndarray, dict]:
     """The frame's pixels (the photo scaled into its window, a blurred copy of the photo beyond it) and its record."""
     H, W = rgb.shape[:2]
-    x0, y0, ww, wh = frame_window(W, H, size, subject, saliency)
+    x0, y0, ww, wh = frame_window(W, H, size, subject, saliency, fit)
     f = size[0] / ww
     extended = x0 < -0.5 or y0 < -0.5 or x0 + ww > W + 0.5 or y0 + wh > H + 0.5
     if extended:
@@ -87,16 +93,34 @@ def to_frame(box, record: dict, size: tuple[int, int]) -> list[float]:
             min(max(0.0, (box[2] - x0) * f), size[0]), min(max(0.0, (box[3] - y0) * f), size[1])]
 
 
-def render_format(rgb: np.ndarray, detections: list[dict], text: str, name: str, font_path: str | None,
-                  saliency: np.ndarray | None = None) -> dict:
-    """One format planned and rendered for its own frame: image, layout, frame record, detections in the frame."""
-    size = FORMATS[name]
-    saliency = saliency_map(rgb) if saliency is None else saliency
-    subject = subject_box(detections)
-    frame, record = reframe(rgb, size, subject, saliency)
+def _planned(rgb: np.ndarray, size: tuple[int, int], subject, saliency: np.ndarray, fit: bool,
+             detections: list[dict], text: str, font_path: str | None) -> tuple:
+    """One framing of the photo and the planner's best candidate on it: (frame, record, detections, best)."""
+    frame, record = reframe(rgb, size, subject, saliency, fit)
     dets = [{**d, "box": to_frame(d["box"], record, size)} for d in detections]
     dets = [d for d in dets if d["box"][2] > d["box"][0] and d["box"][3] > d["box"][1]]
     best = planner.plan(frame, saliency_map(frame), dets, text, font_path)[0]
+    record["fit"] = fit
+    return frame, record, dets, best
+
+
+def render_format(rgb: np.ndarray, detections: list[dict], text: str, name: str, font_path: str | None,
+                  saliency: np.ndarray | None = None) -> dict:
+    """One format planned and rendered for its own frame: image, layout, frame record, detections in the frame.
+
+    Two framings are planned: the cut (as much photo as the aspect allows) and, where it differs, the fit (the whole
+    photo, extended): where the cut leaves no calm room for the copy, the extension gives it some."""
+    size = FORMATS[name]
+    saliency = saliency_map(rgb) if saliency is None else saliency
+    subject = subject_box(detections)
+    H, W = rgb.shape[:2]
+    tries = [_planned(rgb, size, subject, saliency, False, detections, text, font_path)]
+    cut, fit = (frame_window(W, H, size, subject, saliency, f)[2] for f in (False, True))
+    if fit > cut + 0.5:
+        framed = _planned(rgb, size, subject, saliency, True, detections, text, font_path)
+        if framed[3]["score"] - FIT_COST > tries[0][3]["score"]:
+            tries.insert(0, framed)
+    frame, record, dets, best = tries[0]
     image, layout = render(frame, text, best, font_path)
     faces = [d["box"] for d in dets if d.get("label") in FACE_LABELS]
     x, y, w, h = layout["box"]

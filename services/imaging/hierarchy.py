@@ -27,10 +27,11 @@ TRACKING = {"hero": 0.06, "support": 0.0}
 # Extra word space (em): the second reader joined a heavy face's words ("30%off": 14 of 180 renders at 0, 10 at
 # 0.15 em; 0.3 em left 5 but read "lced" more often and cost the service's reader 2, and with the I's crossbars it
 # split "espresso" into "e espresso": so 0.15 em), and the regular face's too ("alliced", "everymorning"). Support
-# lines get 0.05 em: 0.1 em read 19 of 24 renders exactly by the second reader against 16 at 0 (6 photos x 2 copies x
-# 1:1 and 4:5), but the block it made moved three offer heroes to sizes where the service's reader read "309 off";
-# at 0.05 em the service's reader reads 14 of the 15 offer copies back exactly (the miss, grace_hopper, misses at 0).
-WORD_SPACE = {"hero": 0.15, "support": 0.05}
+# lines get 0.1 em: with the heroes on plates (overlay.DISPLAY_EFFECTS) the whole bench read 91 / 98 / 98 / 100 %
+# exactly by the second reader (original / 1:1 / 4:5 / 9:16) against 89 / 96 / 98 / 98 % at 0.05 em, and the service's
+# reader 98 / 96 / 98 / 100 % against 96 / 100 / 98 / 100 %. (With shadowed heroes, 0.1 em had moved three offer heroes
+# to sizes where the service's reader read "309 off".)
+WORD_SPACE = {"hero": 0.15, "support": 0.10}
 HERO_RATIO = 1.7  # hero size over support size when the copy has an offer (capped by the display step)
 # An offer, in order of priority; a date only counts when nothing else does (it is a deadline, not a deal).
 OFFER_PATTERNS = (

@@ -3,7 +3,7 @@ import numpy as np
 
 from services.errors import InputError
 from services.imaging.contrast import worst_case_from_range
-from services.imaging.hierarchy import Shape, shapes
+from services.imaging.hierarchy import Shape, kind, shapes
 from services.imaging.iou import box_area, box_iou
 from services.imaging.placement import (
     MARGIN_FRACTION,
@@ -26,6 +26,7 @@ LINE_PENALTY = 0.15  # per line beyond 3: a narrow column of one-word lines read
 NOFIT_PENALTY = 5.0  # text that does not fit at the legibility floor ranks after every fitting box
 W_STEP = 1.5  # set below the copy's own step (a display line at body size): a calm spot must earn it
 W_DISPLAY = 0.3  # a display block (heavy face) over the same copy in the regular face, where both fit calmly
+HEADLINE_BONUS = OVERLAP_PENALTY  # larger than any free score range: a short copy's places at its step rank first
 OFFSCALE_PENALTY = 1.0  # under the type scale's lowest step (but legible): only when the scale fits nowhere
 
 
@@ -169,14 +170,15 @@ def plan(rgb: np.ndarray, saliency: np.ndarray, detections: list[dict], text: st
     if not settle():
         raise InputError(f"ad copy of {len(text)} characters does not fit a {W}x{H} image "
                          f"even at {MIN_ABS_FONT_PX} px")
-    kept, spare = _rank(_candidates(m, placements, s_max, band_lo, step_lo))
+    display = kind(text) == "display"
+    kept, spare = _rank(_candidates(m, placements, s_max, band_lo, step_lo, display))
     if len(kept) < MIN_CANDIDATES:
         # Tight copy: other line breaks at the floor size give the caller real alternatives.
         for frac in (1.0, 0.85, 0.7, 0.55, 0.4):
             wrapped = wrap_at(frac * iw, max(floor, min(band_lo, s_max)))
             if wrapped:
                 add("free", inner, wrapped, max(floor, min(band_lo, s_max)), 3)
-        kept, spare = _rank(_candidates(m, settle(), s_max, band_lo, step_lo))
+        kept, spare = _rank(_candidates(m, settle(), s_max, band_lo, step_lo, display))
     if len(kept) < MIN_CANDIDATES:  # last resort: near-duplicates rather than fewer than promised
         kept = sorted(kept + spare[:MIN_CANDIDATES - len(kept)], key=lambda c: -c["score"])
     # Faces are a hard constraint: while any candidate keeps off every face, none that covers one is offered.
@@ -208,7 +210,8 @@ def _rank(candidates: list[dict]) -> tuple[list[dict], list[dict]]:
     return kept, spare
 
 
-def _candidates(m: Maps, placements: list[tuple], s_max: int, band_lo: int, step_lo: int) -> list[dict]:
+def _candidates(m: Maps, placements: list[tuple], s_max: int, band_lo: int, step_lo: int,
+                display: bool) -> list[dict]:
     """Full scores (including contrast of the thumbnail pixels under the box) for every placement."""
     # The box terms of every placement in one vectorised call (elementwise: the same numbers as one at a time,
     # ~1/4 of the planner's time when each was a call of its own).
@@ -224,13 +227,13 @@ def _candidates(m: Maps, placements: list[tuple], s_max: int, band_lo: int, step
             lum = m.lum[rect[1]:rect[3], rect[0]:rect[2]].ravel()
             ranges[rect] = tuple(float(v) for v in np.percentile(lum, [1.0, 99.0]))  # type: ignore[assignment]
         out.append(_candidate(m, p, {k: float(v[i]) for k, v in terms.items()}, float(partial[i]), *ranges[rect],
-                              s_max, band_lo, step_lo))
+                              s_max, band_lo, step_lo, display))
     return out
 
 
 def _candidate(m: Maps, p: tuple, t: dict, partial: float, lo: float, hi: float, *steps: int) -> dict:
     """One placement's record from its box terms, partial score and thumbnail luminance range (lo, hi)."""
-    s_max, band_lo, step_lo = steps
+    s_max, band_lo, step_lo, display = steps
     name, shape, size, x, y, bw, bh, fits = p
     lines = shape.lines
     contrast = max(white := worst_case_from_range(1.0, lo, hi), black := worst_case_from_range(0.0, lo, hi))
@@ -243,6 +246,10 @@ def _candidate(m: Maps, p: tuple, t: dict, partial: float, lo: float, hi: float,
              + W_SIZE * size_term - (0.0 if fits else NOFIT_PENALTY) - LINE_PENALTY * max(0, len(lines) - 3)
              - (OFFSCALE_PENALTY if size < band_lo else 0.0) - W_STEP * max(0.0, (step_lo - size) / step_lo)
              - OVERLAP_PENALTY * face + (W_DISPLAY if "hero" in shape.roles else 0.0))
+    # Short copy is a headline: wherever the photo holds it at its step without covering anything, it is set there,
+    # however calm a smaller spot is (a headline at body size reads as a caption). Which face: W_DISPLAY decides.
+    if display and fits and size >= step_lo and face == 0 and t["object_overlap"] == 0:
+        score += HEADLINE_BONUS
     align = ("left", "center", "right")[int(t["align_idx"])]
     scores = {k: round(t[k], 4) for k in ("saliency", "object_overlap", "busyness", "margin", "alignment")}
     scores.update(contrast=round(contrast, 3), size=round(size_term, 4), lines=len(lines),
