@@ -95,6 +95,6 @@ def box_terms(m: Maps, x: np.ndarray, y: np.ndarray, bw: float | np.ndarray,
 
 def partial_score(t: dict[str, np.ndarray]) -> np.ndarray:
     """Score terms that are cheap to vectorise (everything except contrast and size)."""
-    return (-W_SALIENCY * t["saliency"] - W_CALM * np.clip(t["saliency"] - CALM_OCC, 0.0, None) - W_BUSY * t["busyness"] + W_MARGIN * t["margin"]
-            + W_ALIGN * t["alignment"] - np.where(t["object_overlap"] > 0, OVERLAP_PENALTY, 0.0)
-            - OVERLAP_PENALTY * t["object_overlap"])
+    return (-W_SALIENCY * t["saliency"] - W_CALM * np.clip(t["saliency"] - CALM_OCC, 0.0, None)
+            - W_BUSY * t["busyness"] + W_MARGIN * t["margin"] + W_ALIGN * t["alignment"]
+            - np.where(t["object_overlap"] > 0, OVERLAP_PENALTY, 0.0) - OVERLAP_PENALTY * t["object_overlap"])
