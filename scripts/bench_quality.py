@@ -143,7 +143,7 @@ def measure(out: np.ndarray, layout: dict, copy: str, drawn: str, font: str, sal
            "offer_hero": offer_in_hero(layout, copy), "block_pct": 100 * bw * bh / (out.shape[0] * out.shape[1]),
            "occ": occ, "wcag": read["contrast_ratio"]["value"], "lines": len(layout["lines"]), "ocr": None,
            "ocr_chars": None, "ocr_passed": None, "ocr2": None, "ocr2_chars": None, "ocr2_crop": None,
-           "calm": occ <= 0.10,
+           "calm": occ <= 0.10, "fit": (layout.get("frame") or {}).get("fit"),
            "oneword": len(copy.split()) > 1 and any(len(ln.split()) == 1 for ln in layout["lines"])}
     want = ocr_eval.normalise_text(copy)
     if reader:
@@ -168,7 +168,7 @@ def table(rows: list[dict], reader, second) -> list[tuple[str, str]]:
     n = len(rows)
     caps = [r["cap_pct"] for r in rows]
     pct = lambda k: f"{100 * sum(bool(r[k]) for r in rows) / n:.0f} %"  # noqa: E731
-    short = [r["hero_pct"] for r in rows if r["copy"] == "short"] or [float("nan")]
+    short = [r["hero_pct"] for r in rows if r["copy"] == "short"]
     offers = [r["offer_hero"] for r in rows if r["offer_hero"] is not None]
     upper = (BAND[0] + BAND[1]) / 2
     return [
@@ -180,7 +180,9 @@ def table(rows: list[dict], reader, second) -> list[tuple[str, str]]:
         (f"base cap height inside the band {BAND[0]}-{BAND[1]} %",
          f"{100 * sum(BAND[0] - 0.05 <= c <= BAND[1] + 0.05 for c in caps) / n:.0f} %"),
         (f"short copy: hero cap height in the upper half (>= {upper:.1f} %)",
-         f"{sum(c >= upper for c in short)} of {len(short)} (median {statistics.median(short):.1f} %)"),
+         f"{sum(c >= upper for c in short)} of {len(short)} (median {statistics.median(short):.1f} %)" if short
+         else "no short copy"),
+        ("frames showing the whole photo, extended (the fit framing)", f"{sum(bool(r['fit']) for r in rows)} of {n}"),
         ("offer copy: the offer is the hero line", f"{sum(offers)} of {len(offers)}"),
         ("text block, % of image: max", f"{max(r['block_pct'] for r in rows):.1f}"),
         ("variants with a one-word line", f"{sum(r['oneword'] for r in rows)} of {n}"),
@@ -248,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
                 rows.append(row)
                 print(f"{pname:22s} {cname:6s} {fmt:8s} whole={row['whole']!s:5s} face={row['face']!s:5s} "
                       f"cap={row['cap_pct']:.1f}% hero={row['hero_pct']:.1f}% offer={row['offer_hero']} "
-                      f"lines={row['lines']} occ={row['occ']:.3f} wcag={row['wcag']:.2f} "
+                      f"lines={row['lines']} occ={row['occ']:.3f} fit={row['fit']} wcag={row['wcag']:.2f} "
                       f"ocr={row['ocr']}/{row['ocr_chars']} ocr2={row['ocr2']}/{row['ocr2_chars']} | {drawn!r}"
                       + (f" | 2nd: {row['ocr2_text']!r}" if second and not row["ocr2"] else ""), flush=True)
     for fmt in wanted:
