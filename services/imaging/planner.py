@@ -26,7 +26,7 @@ LINE_PENALTY = 0.15  # per line beyond 3: a narrow column of one-word lines read
 NOFIT_PENALTY = 5.0  # text that does not fit at the legibility floor ranks after every fitting box
 W_STEP = 1.5  # set below the copy's own step (a display line at body size): a calm spot must earn it
 W_DISPLAY = 0.3  # a display block (heavy face) over the same copy in the regular face, where both fit calmly
-HEADLINE_BONUS = OVERLAP_PENALTY  # larger than any free score range: a short copy's places at its step rank first
+HEADLINE_BONUS = OVERLAP_PENALTY  # above any free score range: a display copy's free places at its step rank first
 OFFSCALE_PENALTY = 1.0  # under the type scale's lowest step (but legible): only when the scale fits nowhere
 
 
