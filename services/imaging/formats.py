@@ -114,13 +114,12 @@ def render_format(rgb: np.ndarray, detections: list[dict], text: str, name: str,
     saliency = saliency_map(rgb) if saliency is None else saliency
     subject = subject_box(detections)
     H, W = rgb.shape[:2]
-    tries = [_planned(rgb, size, subject, saliency, False, detections, text, font_path)]
-    cut, fit = (frame_window(W, H, size, subject, saliency, f)[2] for f in (False, True))
-    if fit > cut + 0.5:
+    chosen = _planned(rgb, size, subject, saliency, False, detections, text, font_path)
+    if frame_window(W, H, size, subject, saliency, fit=True)[2] > chosen[1]["window"][2] + 0.5:
         framed = _planned(rgb, size, subject, saliency, True, detections, text, font_path)
-        if framed[3]["score"] - FIT_COST > tries[0][3]["score"]:
-            tries.insert(0, framed)
-    frame, record, dets, best = tries[0]
+        if framed[3]["score"] - FIT_COST > chosen[3]["score"]:
+            chosen = framed
+    frame, record, dets, best = chosen
     image, layout = render(frame, text, best, font_path)
     faces = [d["box"] for d in dets if d.get("label") in FACE_LABELS]
     x, y, w, h = layout["box"]

@@ -231,9 +231,9 @@ def _candidates(m: Maps, placements: list[tuple], s_max: int, band_lo: int, step
     return out
 
 
-def _candidate(m: Maps, p: tuple, t: dict, partial: float, lo: float, hi: float, *steps: int) -> dict:
+def _candidate(m: Maps, p: tuple, t: dict, partial: float, lo: float, hi: float, s_max: int, band_lo: int,
+               step_lo: int, display: bool) -> dict:
     """One placement's record from its box terms, partial score and thumbnail luminance range (lo, hi)."""
-    s_max, band_lo, step_lo, display = steps
     name, shape, size, x, y, bw, bh, fits = p
     lines = shape.lines
     contrast = max(white := worst_case_from_range(1.0, lo, hi), black := worst_case_from_range(0.0, lo, hi))
