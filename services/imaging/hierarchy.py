@@ -177,8 +177,10 @@ def shapes(text: str, width: int, height: int, font_path: str | None) -> tuple[l
         if not out:
             lines = line_variants(text, font)[0][0]
             out.append(_shape(lines, ["hero"] * len(lines), [hero_font(x, font_path) for x in lines], 0))
-        # The regular face too: the heavy face is ~15 % wider, and a narrow calm strip may hold only the regular one.
-        return out + [p for p in plain if p.ok], scale_of(text, width, height, font_path)
+        # A longer headline may take the regular face too (~15 % narrower: a calmer place); a display line only where
+        # nothing else holds it (display_fallbacks).
+        regular = [p for p in plain if p.ok] if step_for(text) is not SCALE[0] else []
+        return out + regular, scale_of(text, width, height, font_path)
     start, end = find_offer(text)  # type: ignore[misc]
     before, hero, after = text[:start].strip(), " ".join(text[start:end].split()), text[end:].strip()
     hf = hero_font(hero, font_path)
@@ -191,6 +193,20 @@ def shapes(text: str, width: int, height: int, font_path: str | None) -> tuple[l
             roles = ["support"] * len(top) + ["hero"] + ["support"] * len(bottom)
             out.append(_shape(lines, roles, [font_path if r == "support" else hf for r in roles], hero_max))
     return out, scale_of(text, width, height, font_path)
+
+
+def display_fallbacks(text: str, font_path: str | None) -> list[Shape]:
+    """Short copy's shapes for when its display block fits nowhere at its step (a narrow strip beside the subject):
+    a display line in the regular face (~15 % narrower; its Latin "I" reads as "l", so only then), and the display
+    face stacked with one line of one word ("Iced coffee / season": a lone word is the line readers misread most)."""
+    if kind(text) != "display":
+        return []
+    regular = [_shape(v[0], ["support"] * len(v[0]), [font_path] * len(v[0]), 0) for v in line_variants(text, font_path)
+               if lines_ok(v[0], text)] if step_for(text) is SCALE[0] else []
+    stacked = [_shape(lines, ["hero"] * len(lines), [hero_font(x, font_path) for x in lines], 0)
+               for lines, _ in line_variants(text, hero_font(text, font_path))
+               if not lines_ok(lines, text) and sum(len(x.split()) == 1 for x in lines) == 1]
+    return regular + stacked
 
 
 def shape_of(lines: list[str], roles: list[str], font_path: str | None, width: int, height: int) -> Shape:

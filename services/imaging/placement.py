@@ -9,14 +9,14 @@ from services.imaging.faces import FACE_LABELS
 
 WORK_SIDE = 256  # every map is scored on a thumbnail: text boxes are large, so detail is not needed
 MARGIN_FRACTION = 0.05  # safe area kept free at the image edges (Instagram crops and UI overlays)
-# Weights: every term is in [0, 1], so the free-candidate scores stay within about [-6, 2].
+# Weights: every term is in [0, 1]; with the calm term the free-candidate scores stay within about [-9, 2] on photos.
 W_SALIENCY, W_BUSY, W_MARGIN, W_ALIGN = 2.0, 1.0, 0.3, 0.3
 # Calm: mean saliency above CALM_OCC costs W_CALM per unit on top of W_SALIENCY. Below it the photo is calm enough and
-# size and alignment decide; above it, a calmer spot wins over a slightly larger one (with the planner's headline rule
-# and the formats' fit framing, the quality bench's median Occ went from 0.079 / 0.078 / 0.102 to 0.069 / 0.056 /
-# 0.032 in the original / 1:1 / 4:5). At most ~3.3 (saliency 0.38 on grass): still under OVERLAP_PENALTY, so covering
+# size and alignment decide; above it, a calmer spot wins over a slightly larger one. The quality bench's median Occ
+# (original / 1:1 / 4:5): 0.079 / 0.078 / 0.102 without it, 0.069 / 0.056 / 0.032 at 10, 0.057 / 0.052 / 0.031 at 20
+# (15: 0.063 at the generated size). At most ~6.6 (saliency 0.38 on grass): still under OVERLAP_PENALTY, so covering
 # an object loses to any busy free spot.
-W_CALM, CALM_OCC = 10.0, 0.05
+W_CALM, CALM_OCC = 20.0, 0.05
 OVERLAP_PENALTY = 10.0  # larger than any free score range, so covering an object always loses
 
 

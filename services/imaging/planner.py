@@ -3,7 +3,7 @@ import numpy as np
 
 from services.errors import InputError
 from services.imaging.contrast import worst_case_from_range
-from services.imaging.hierarchy import Shape, kind, shapes
+from services.imaging.hierarchy import Shape, display_fallbacks, kind, shapes
 from services.imaging.iou import box_area, box_iou
 from services.imaging.placement import (
     MARGIN_FRACTION,
@@ -27,7 +27,7 @@ NOFIT_PENALTY = 5.0  # text that does not fit at the legibility floor ranks afte
 W_STEP = 1.5  # set below the copy's own step (a display line at body size): a calm spot must earn it
 W_DISPLAY = 0.3  # a display block (heavy face) over the same copy in the regular face, where both fit calmly
 HEADLINE_BONUS = OVERLAP_PENALTY  # above any free score range: a display copy's free places at its step rank first
-OFFSCALE_PENALTY = 1.0  # under the type scale's lowest step (but legible): only when the scale fits nowhere
+OFFSCALE_PENALTY = OVERLAP_PENALTY  # under the type scale's lowest step (but legible): only when the scale fits nowhere
 
 
 def _slides(m: Maps, requests: list[tuple]) -> list[list[tuple[int, int]]]:
@@ -146,8 +146,8 @@ def plan(rgb: np.ndarray, saliency: np.ndarray, detections: list[dict], text: st
             # Nothing fits this region at the floor: keep the floor size, wrapped to the region (or safe
             # area) width, anywhere in the safe area, but penalised; dropped if not even that fits.
             add(name, inner, wrapped, floor, 1, fits=False)
-    # Free regions: slide each line variant over the whole safe area and keep the calmest spots.
-    for shape in variants:
+    def free(shape: Shape) -> None:
+        """Slide a shape over the whole safe area at its sizes and keep the calmest spots."""
         size = shape.fit(0.8 * iw, 0.3 * ih, s_max)
         if size < band_lo:  # long copy: let the block use the whole safe area instead
             size = shape.fit(iw, ih, s_max)
@@ -159,6 +159,9 @@ def plan(rgb: np.ndarray, saliency: np.ndarray, detections: list[dict], text: st
         for scaled in {size, wide, max(step_lo, int(size * 0.8)), band_lo, floor}:
             if floor <= scaled <= max(size, wide):
                 add("free", inner, shape, scaled, 2)
+
+    for shape in variants:  # free regions
+        free(shape)
     if not settle():
         # Not even the whole safe area holds the copy at the legibility floor: keep every word anyway,
         # smaller (copy_fits: false), rather than cut the advertiser's message.
@@ -172,6 +175,17 @@ def plan(rgb: np.ndarray, saliency: np.ndarray, detections: list[dict], text: st
                          f"even at {MIN_ABS_FONT_PX} px")
     display = kind(text) == "display"
     kept, spare = _rank(_candidates(m, placements, s_max, band_lo, step_lo, display))
+    if display and not any(c["headline"] for c in kept):
+        # No place holds the headline at its step (a narrow strip beside the subject): the regular face or a stacked
+        # block where one of them does, rather than a headline at body size; kept only if one does.
+        before = len(placements)
+        for shape in display_fallbacks(text, font_path):
+            free(shape)
+        fallback = _rank(_candidates(m, settle(), s_max, band_lo, step_lo, display))
+        if any(c["headline"] for c in fallback[0]):
+            kept, spare = fallback
+        else:
+            del placements[before:]
     if len(kept) < MIN_CANDIDATES:
         # Tight copy: other line breaks at the floor size give the caller real alternatives.
         for frac in (1.0, 0.85, 0.7, 0.55, 0.4):
@@ -247,13 +261,13 @@ def _candidate(m: Maps, p: tuple, t: dict, partial: float, lo: float, hi: float,
              - (OFFSCALE_PENALTY if size < band_lo else 0.0) - W_STEP * max(0.0, (step_lo - size) / step_lo)
              - OVERLAP_PENALTY * face + (W_DISPLAY if "hero" in shape.roles else 0.0))
     # Short copy is a headline: wherever the photo holds it at its step without covering anything, it is set there,
-    # however calm a smaller spot is (a headline at body size reads as a caption). Which face: W_DISPLAY decides.
-    if display and fits and size >= step_lo and face == 0 and t["object_overlap"] == 0:
-        score += HEADLINE_BONUS
+    # however calm a smaller spot is (a headline at body size reads as a caption).
+    headline = display and fits and size >= step_lo and face == 0 and t["object_overlap"] == 0
+    score += HEADLINE_BONUS if headline else 0.0
     align = ("left", "center", "right")[int(t["align_idx"])]
     scores = {k: round(t[k], 4) for k in ("saliency", "object_overlap", "busyness", "margin", "alignment")}
     scores.update(contrast=round(contrast, 3), size=round(size_term, 4), lines=len(lines),
                   face_overlap=round(face, 4))
     return {"box": [x, y, bw, bh], "lines": list(lines), "font_size": size, "align": align, "region": name,
-            "fits": fits, "scores": scores, "score": round(score, 4), "color": "#FFFFFF" if white >= black else "#000000",
-            "roles": list(shape.roles), "styles": shape.styles(size)}
+            "fits": fits, "headline": headline, "scores": scores, "score": round(score, 4),
+            "color": "#FFFFFF" if white >= black else "#000000", "roles": list(shape.roles), "styles": shape.styles(size)}

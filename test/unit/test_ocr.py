@@ -162,7 +162,7 @@ def test_outlined_copy_that_one_crop_misreads_is_read_by_the_majority(reader: Oc
     image = getattr(data, name)()
     image = np.stack([image] * 3, -1) if image.ndim == 2 else image[..., :3]
     rgb, layout = render(image, copy, {"box": [105, top, 302, 133], "font_size": 35, "align": "center", "lines": lines},
-                         str(FONT))
+                         str(FONT), effects=("stroke", "shadow", "scrim"))  # outlined as it was drawn then
     assert layout["effects"][0]["type"] == "stroke" and layout["lines"] == lines
     result = evaluate(rgb, layout, copy, reader, str(FONT))
     assert result["recognised_text"].splitlines() == lines and result["reread"] >= 1
