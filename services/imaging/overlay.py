@@ -31,10 +31,10 @@ SCRIM_ALPHAS = (0.45, 0.6, 0.75, 0.9)  # tried in order: the lightest scrim that
 # quality bench's 45 medium copies at the generated size) and "morning" as "Iorning"; shadowed, the second reader
 # joined support words. With plates only the service's reader read 100 % of the bench in every format.
 EFFECT_ORDER = ("scrim",)
-# A block with a display line gets neither even when asked: the dark contour around a heavy light glyph reads as a letter of its
-# own (measured on the bench: outlined "off" read "@ff", "30%" read "309"). Nor a soft shadow: its halo fills the gap
-# between a heavy face's words on a textured photo, and the second reader read "30%off" (3 of the 15 offer copies in
-# 1:1); on a plate the same renders read "30% off". So: plain where the photo alone gives WCAG 4.5, else a plate.
+# A block with a display line gets neither even when asked: the dark contour around a heavy light glyph reads as a
+# letter of its own (measured on the bench: outlined "off" read "@ff", "30%" read "309"). Nor a soft shadow: its halo
+# fills the gap between a heavy face's words on a textured photo, and the second reader read "30%off" (3 of the 15
+# offer copies in 1:1); on a plate the same renders read "30% off".
 DISPLAY_EFFECTS = ("scrim",)
 
 

@@ -27,7 +27,7 @@ NOFIT_PENALTY = 5.0  # text that does not fit at the legibility floor ranks afte
 W_STEP = 1.5  # set below the copy's own step (a display line at body size): a calm spot must earn it
 W_DISPLAY = 0.3  # a display block (heavy face) over the same copy in the regular face, where both fit calmly
 HEADLINE_BONUS = OVERLAP_PENALTY  # above any free score range: a display copy's free places at its step rank first
-OFFSCALE_PENALTY = OVERLAP_PENALTY  # under the type scale's lowest step (but legible): only when the scale fits nowhere
+OFFSCALE_PENALTY = OVERLAP_PENALTY  # under the type scale's lowest step (legible): only where the scale fits nowhere
 
 
 def _slides(m: Maps, requests: list[tuple]) -> list[list[tuple[int, int]]]:
@@ -270,4 +270,5 @@ def _candidate(m: Maps, p: tuple, t: dict, partial: float, lo: float, hi: float,
                   face_overlap=round(face, 4))
     return {"box": [x, y, bw, bh], "lines": list(lines), "font_size": size, "align": align, "region": name,
             "fits": fits, "headline": headline, "scores": scores, "score": round(score, 4),
-            "color": "#FFFFFF" if white >= black else "#000000", "roles": list(shape.roles), "styles": shape.styles(size)}
+            "color": "#FFFFFF" if white >= black else "#000000", "roles": list(shape.roles),
+            "styles": shape.styles(size)}

@@ -1,4 +1,5 @@
-"""A calm spot over a busy one, heroes on plates, and the quality bench's second reader reading line by line (issue 28)."""
+"""Calm spots, stacked headlines, the display face for short copy, plates not outlines, and the quality bench's second
+reader reading line by line (issue 28)."""
 import numpy as np
 import pytest
 from skimage import data
@@ -98,7 +99,7 @@ def test_a_headline_with_no_room_on_one_line_is_stacked_beside_the_subject(secon
 @pytest.mark.parametrize("photo,box,size", [("chelsea", [320, 25, 116, 41], 16), ("grass", [26, 334, 203, 71], 28)])
 def test_a_support_line_is_not_outlined_and_its_comma_reads_back(photo, box, size):
     # Outlined, the contour over a comma read as a semicolon ("espresso;" in 4 of the bench's 45 medium copies at the
-    # generated size) and on brick "morning" as "Iorning"; shadowed or on a plate, the same blocks read right.
+    # generated size) and on brick "morning" as "Iorning"; on a plate the same blocks read right.
     rgb = getattr(data, photo)()
     rgb = np.stack([rgb] * 3, -1) if rgb.ndim == 2 else rgb  # grass is grey
     text = "Fresh espresso, every morning"
