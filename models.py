@@ -83,6 +83,8 @@ class FormatOut(BaseModel):
     image_url: str | None
     width: int | None
     height: int | None
+    # The overlay stage's checks of this render: contrast_after, text_over_face, whole, ocr (status, exact, cer, passed)
+    checks: dict | None = None
 
 
 class ActionOut(BaseModel):

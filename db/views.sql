@@ -20,8 +20,13 @@ LEFT JOIN LATERAL (SELECT overlay_id FROM overlay_layouts WHERE job_variants_id 
 WHERE v.job_id = $1 ORDER BY v.creation_order, v.created_at;
 
 -- name: view_renders
--- Every render of the variants' latest overlays with its format (migration 0015; NULL = the original).
-SELECT r.overlay_id, r.render_id, COALESCE(r.format, 'original') AS format, a.image_url, a.width, a.height
+-- Every render of the variants' latest overlays with its format (migration 0015; NULL = the original), and for a
+-- format the overlay stage's checks of it (its record in the overlay layout's formats).
+SELECT r.overlay_id, r.render_id, COALESCE(r.format, 'original') AS format, a.image_url, a.width, a.height,
+       (SELECT jsonb_build_object('contrast_after', f->'contrast_after', 'text_over_face', f->'frame'->'text_over_face',
+                                  'whole', f->'whole', 'ocr', f->'ocr')
+        FROM overlay_layouts ol, jsonb_array_elements(ol.layout->'formats') f
+        WHERE ol.overlay_id = r.overlay_id AND f->>'render_id' = r.render_id::text) AS checks
 FROM renders r JOIN image_assets a ON a.image_asset_id = r.image_asset_id
 WHERE r.overlay_id = ANY($1::uuid[]) ORDER BY r.overlay_id, a.width * 1.0 / NULLIF(a.height, 0) DESC, r.pk;
 

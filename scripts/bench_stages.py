@@ -81,6 +81,9 @@ def main(argv: list[str] | None = None) -> int:
 
         results["overlay formats (1:1, 4:5, 9:16)"] = timed(
             lambda: [render_format(rgb, dets, text, name, font, saliency) for name in ("1:1", "4:5", "9:16")], args.runs)
+        got = [render_format(rgb, dets, text, name, font, saliency) for name in ("1:1", "4:5", "9:16")]
+        results["the formats' OCR checks (overlay)"] = timed(
+            lambda: [ocr_evaluate(g["image"], {**g["layout"], "text": text}, text, reader, font) for g in got], args.runs)
     clock = "CPU" if args.cpu else "wall"
     print(f"1024x1024 {Path(args.image).name}, median {clock} time of {args.runs}; OCR model load {load_s:.1f} s "
           "(once per process)")

@@ -48,7 +48,7 @@ async def job_detail(pool: asyncpg.Pool, job_id: UUID, live_seconds: float = 10.
         _waiting_for_replica(v, "variant", unserved)
         v["evaluations"] = by_overlay.get(v["overlay_id"], {})
         v["formats"] = [{"format": r["format"], "render_id": r["render_id"], "image_url": r["image_url"],
-                         "width": r["width"], "height": r["height"]}
+                         "width": r["width"], "height": r["height"], "checks": r["checks"]}
                         for r in renders if r["overlay_id"] == v["overlay_id"] and r["format"] != "original"]
         v["timeline"] = [r for r in runs if r["job_variants_id"] == v["job_variants_id"]]
     detail = dict(job)

@@ -188,3 +188,10 @@ def evaluate(rendered_rgb: np.ndarray, layout: dict, expected_text: str, reader:
                    "backend": reader.name, "method": f"recogniser on the layout's word boxes (no detector); words "
                                                      f"under {REREAD_BELOW} confidence re-read in {len(CROPS)} crops"})
     return result
+
+
+def read_back(rendered_rgb: np.ndarray, layout: dict, text: str, reader: OcrReader, font_path: str | None) -> dict:
+    """The compact check of one render (an Instagram format's, next to its contrast and faces): exact, CER, passed."""
+    got = evaluate(rendered_rgb, {**layout, "text": text}, text, reader, font_path)
+    return {"status": "measured", "exact": got["exact_match"]["value"], "cer": got["cer"]["value"],
+            "passed": got["passed"], "recognised_text": got["recognised_text"], "backend": got["backend"]}

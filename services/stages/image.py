@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from services.engine.stage_types import StageHandler
 from services.engine.workers import vlm_process_group
 from services.errors import InputError, NotFound
-from services.imaging import planner
+from services.imaging import ocr, planner
 from services.imaging.detect import forbidden_mask
 from services.imaging.fonts import covers_hangul, default_font_path, font_by_name
 from services.imaging.formats import FORMATS, render_format
@@ -248,17 +248,27 @@ class Overlay(_ImageStage):
             saliency = saliency_map(rgb)
             for name in FORMATS:
                 # Each format is planned for its own frame (not a resize of this render); checked for contrast
-                # (the renderer's measured worst case) and faces here, the evaluations read the original.
+                # (the renderer's measured worst case), faces and OCR here, the evaluations read the original.
                 got = render_format(rgb, inputs.detections or [], inputs.text, name, choice["font_path"], saliency)
                 f_url, fw, fh = save_png(got["image"], self.settings.assets_dir, "overlaid")
                 lay = got["layout"]
                 formats.append({"format": name, "url": f_url, "size": (fw, fh), "box": lay["box"],
+                                "ocr": self._read_back(got["image"], lay, inputs.text, choice["font_path"]),
                                 "lines": lay["lines"], "font_size": lay["font_size"], "styles": lay.get("styles"),
                                 "frame": lay["frame"], "contrast_after": lay["contrast_after"],
                                 "copy_fits": lay["copy_fits"], "whole": lay["lines"] and
                                 " ".join(lay["lines"]).split() == inputs.text.split()})
         return {"proposal_id": choice["row_id"], "layout": layout, "url": url, "size": (w, h), "latency_ms": latency,
                 "formats": formats}
+
+    def _read_back(self, image, layout: dict, text: str, font_path: str | None) -> dict:
+        """The service's reader on one format's render, or why it could not read it (the render is kept either way)."""
+        try:
+            reader, why = self.models.ocr_korean() if has_hangul(text) else (self.models.ocr(), None)
+        except Exception as exc:  # noqa: BLE001 - a reader that does not load leaves the format unread, not failed
+            reader, why = None, f"the OCR reader did not load: {str(exc)[:200]}"
+        return ocr.read_back(image, layout, text, reader, font_path) if reader else {"status": "not_measured",
+                                                                                      "reason": why}
 
     async def save(self, conn, ctx, out):
         (w, h), layout = out["size"], out["layout"]

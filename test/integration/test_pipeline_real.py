@@ -38,10 +38,15 @@ def test_three_variant_job_reaches_the_feed(db, db_url, tmp_path):
                 with Image.open(settings.assets_dir / f["image_url"].removeprefix("/assets/")) as img:
                     assert img.size == sizes[f["format"]]
                 assert httpx.get(base + f["image_url"]).status_code == 200
+                # Checked in the overlay stage: contrast, faces and the service's reader on the format's own render.
+                checks = f["checks"]
+                assert checks["contrast_after"] >= 4.5 and checks["text_over_face"] is False and checks["whole"], f
+                assert checks["ocr"]["status"] == "measured" and checks["ocr"]["passed"], checks["ocr"]
             assert _count(db, "SELECT count(*) FROM renders WHERE overlay_id = :o AND format = 'original'",
                           o=variant["overlay_id"]) == 1
         page = httpx.get(f"{base}/dashboard/jobs/{job_id}").text
         assert page.count('data-testid="img-format"') == 3 * len(detail["variants"])
+        assert page.count('data-testid="format-ocr"') == 3 * len(detail["variants"])
         assert sum(v["selected"] for v in detail["variants"]) == 1
         assert _count(db, "SELECT count(*) FROM instagram_feeds WHERE job_id = :j", j=job_id) == 1
         assert _count(db, "SELECT count(*) FROM txt_ad_copy_generations WHERE job_id = :j AND "
