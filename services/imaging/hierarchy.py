@@ -162,21 +162,13 @@ def shapes(text: str, width: int, height: int, font_path: str | None) -> tuple[l
     """Every shape the planner may try (those with ok=False only as a last resort) and the type scale's
     (floor, band_lo, step_lo, s_max) for their base size."""
     k = kind(text)
-    variants = line_variants(text, font_path)
-    good = {tuple(v[0]) for v in variants if lines_ok(v[0], text)} or {tuple(v[0]) for v in variants}
-    plain = [_shape(v[0], ["support"] * len(v[0]), [font_path] * len(v[0]), 0, tuple(v[0]) in good)
-             for v in variants]
+    plain = _regular_shapes(text, font_path)
     if k == "plain":
         return plain, scale_of(text, width, height, font_path)
     if k == "display":
-        font = hero_font(text, font_path)
-        out = []
-        for lines, _ in line_variants(text, font):
-            if lines_ok(lines, text) or len(text.split()) == 1:
-                out.append(_shape(lines, ["hero"] * len(lines), [hero_font(x, font_path) for x in lines], 0))
-        if not out:
-            lines = line_variants(text, font)[0][0]
-            out.append(_shape(lines, ["hero"] * len(lines), [hero_font(x, font_path) for x in lines], 0))
+        wrappings = [lines for lines, _ in line_variants(text, hero_font(text, font_path))]
+        out = [_display_block(x, font_path) for x in wrappings if lines_ok(x, text) or len(text.split()) == 1] \
+            or [_display_block(wrappings[0], font_path)]
         # A longer headline may take the regular face too (~15 % narrower: a calmer place); a display line only where
         # nothing else holds it (display_fallbacks).
         regular = [p for p in plain if p.ok] if step_for(text) is not SCALE[0] else []
@@ -201,12 +193,22 @@ def display_fallbacks(text: str, font_path: str | None) -> list[Shape]:
     face stacked with one line of one word ("Iced coffee / season": a lone word is the line readers misread most)."""
     if kind(text) != "display":
         return []
-    regular = [_shape(v[0], ["support"] * len(v[0]), [font_path] * len(v[0]), 0) for v in line_variants(text, font_path)
-               if lines_ok(v[0], text)] if step_for(text) is SCALE[0] else []
-    stacked = [_shape(lines, ["hero"] * len(lines), [hero_font(x, font_path) for x in lines], 0)
-               for lines, _ in line_variants(text, hero_font(text, font_path))
+    regular = [p for p in _regular_shapes(text, font_path) if p.ok] if step_for(text) is SCALE[0] else []
+    stacked = [_display_block(lines, font_path) for lines, _ in line_variants(text, hero_font(text, font_path))
                if not lines_ok(lines, text) and sum(len(x.split()) == 1 for x in lines) == 1]
     return regular + stacked
+
+
+def _regular_shapes(text: str, font_path: str | None) -> list[Shape]:
+    """Every balanced wrapping in the configured face, as support lines (ok: keeps the line rules, or none can)."""
+    variants = line_variants(text, font_path)
+    good = {tuple(v[0]) for v in variants if lines_ok(v[0], text)} or {tuple(v[0]) for v in variants}
+    return [_shape(v[0], ["support"] * len(v[0]), [font_path] * len(v[0]), 0, tuple(v[0]) in good) for v in variants]
+
+
+def _display_block(lines: list[str], font_path: str | None) -> Shape:
+    """Lines set as one display block: every line a hero in the display face (Hangul lines keep theirs)."""
+    return _shape(lines, ["hero"] * len(lines), [hero_font(x, font_path) for x in lines], 0)
 
 
 def shape_of(lines: list[str], roles: list[str], font_path: str | None, width: int, height: int) -> Shape:

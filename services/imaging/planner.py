@@ -181,9 +181,9 @@ def plan(rgb: np.ndarray, saliency: np.ndarray, detections: list[dict], text: st
         before = len(placements)
         for shape in display_fallbacks(text, font_path):
             free(shape)
-        fallback = _rank(_candidates(m, settle(), s_max, band_lo, step_lo, display))
-        if any(c["headline"] for c in fallback[0]):
-            kept, spare = fallback
+        f_kept, f_spare = _rank(_candidates(m, settle(), s_max, band_lo, step_lo, display))
+        if any(c["headline"] for c in f_kept):
+            kept, spare = f_kept, f_spare
         else:
             del placements[before:]
     if len(kept) < MIN_CANDIDATES:

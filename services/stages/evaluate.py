@@ -10,7 +10,6 @@ from services.imaging.saliency import saliency_map
 from services.stages import catalog, store
 from services.stages.image import CpuStage, VlmBacked
 from services.stages.inputs import upsert_evaluation, variant_detections, variant_image_path, variant_overlay
-from services.text.hangul import has_hangul
 
 JUDGE_PASS = 6.0  # overall score (0-10) a creative needs to pass the judge
 
@@ -99,7 +98,7 @@ class OcrEval(_EvalStage):
 
     def measure(self, inputs):
         layout = inputs.overlay["layout"]
-        reader, why = self.models.ocr_korean() if has_hangul(layout["text"]) else (self.models.ocr(), None)
+        reader, why = self.models.reader_for(layout["text"])
         if reader is None:  # the English recogniser cannot read Hangul (0.11 on a correct render): not measured
             return not_measured(layout["text"], why)
         out = ocr.evaluate(self.load_image(inputs.overlay["path"]), layout, layout["text"], reader,

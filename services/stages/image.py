@@ -246,6 +246,7 @@ class Overlay(_ImageStage):
         formats = []
         if self.settings.render_formats:
             saliency = saliency_map(rgb)
+            reader, why = self._reader(inputs.text)
             for name in FORMATS:
                 # Each format is planned for its own frame (not a resize of this render); checked for contrast
                 # (the renderer's measured worst case), faces and OCR here, the evaluations read the original.
@@ -253,7 +254,8 @@ class Overlay(_ImageStage):
                 f_url, fw, fh = save_png(got["image"], self.settings.assets_dir, "overlaid")
                 lay = got["layout"]
                 formats.append({"format": name, "url": f_url, "size": (fw, fh), "box": lay["box"],
-                                "ocr": self._read_back(got["image"], lay, inputs.text, choice["font_path"]),
+                                "ocr": ocr.read_back(got["image"], lay, inputs.text, reader, choice["font_path"])
+                                if reader else {"status": "not_measured", "reason": why},
                                 "lines": lay["lines"], "font_size": lay["font_size"], "styles": lay.get("styles"),
                                 "frame": lay["frame"], "contrast_after": lay["contrast_after"],
                                 "copy_fits": lay["copy_fits"], "whole": lay["lines"] and
@@ -261,14 +263,12 @@ class Overlay(_ImageStage):
         return {"proposal_id": choice["row_id"], "layout": layout, "url": url, "size": (w, h), "latency_ms": latency,
                 "formats": formats}
 
-    def _read_back(self, image, layout: dict, text: str, font_path: str | None) -> dict:
-        """The service's reader on one format's render, or why it could not read it (the render is kept either way)."""
+    def _reader(self, text: str) -> tuple:
+        """The service's reader for the formats' check, or None and why (a format left unread is kept, not failed)."""
         try:
-            reader, why = self.models.ocr_korean() if has_hangul(text) else (self.models.ocr(), None)
-        except Exception as exc:  # noqa: BLE001 - a reader that does not load leaves the format unread, not failed
-            reader, why = None, f"the OCR reader did not load: {str(exc)[:200]}"
-        return ocr.read_back(image, layout, text, reader, font_path) if reader else {"status": "not_measured",
-                                                                                      "reason": why}
+            return self.models.reader_for(text)
+        except Exception as exc:  # noqa: BLE001 - a reader that does not load leaves the formats unread
+            return None, f"the OCR reader did not load: {str(exc)[:200]}"
 
     async def save(self, conn, ctx, out):
         (w, h), layout = out["size"], out["layout"]

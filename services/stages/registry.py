@@ -13,6 +13,7 @@ from services.imaging.fonts import default_font_path
 from services.ops.ratelimit import limited_client
 from services.stages import catalog, store
 from services.stages.text import prompt_uuid
+from services.text.hangul import has_hangul
 from services.text.integrity import missing_facts
 
 log = logging.getLogger(__name__)
@@ -94,6 +95,10 @@ class Models:
                     self.status["ocr_korean"] = {"configured": True, "loaded": False, "error": str(exc)[:300]}
                     return None, f"the Korean recogniser did not load: {str(exc)[:200]}"
         return self._ocr_korean, None
+
+    def reader_for(self, text: str):
+        """The recogniser that reads this copy (Korean for Hangul), or None and a sentence saying why there is none."""
+        return self.ocr_korean() if has_hangul(text) else (self.ocr(), None)
 
     def refine_copy(self, text: str, verdict: dict, shape) -> object:
         """A shorter English copy when the VLM says the copy does not fit (an LLM call, traced)."""

@@ -46,3 +46,18 @@ def test_latin_copy_is_still_read_and_scored(tmp_path):
     assert metrics["status"] == "measured" and metrics["passed"] is True
     assert isinstance(metrics["similarity"], float) and metrics["similarity"] >= 0.9
     assert metrics["word_match_rate"] >= 0.75 and metrics["metric_details"]["similarity"]["unit"] == "ratio"
+
+
+def test_the_formats_check_leaves_hangul_or_an_unloadable_reader_unread_with_the_reason(tmp_path):
+    # The overlay stage reads each Instagram format back; a format it cannot read is kept and says why (issue 28).
+    from services.stages.image import Overlay
+
+    settings = {"_env_file": None, "database_url": "postgresql://unused"}
+    reader, why = Overlay(Models(Settings(**settings)))._reader(TEXT_KO)
+    assert reader is None and "OCR_KOREAN_MODEL_DIR" in why
+    empty = tmp_path / "no-weights"
+    empty.mkdir()
+    reader, why = Overlay(Models(Settings(**settings, ocr_model_dir=str(empty))))._reader(TEXT_EN)
+    assert reader is None and why.startswith("the OCR reader did not load")
+    reader, why = Overlay(Models(Settings(**settings)))._reader(TEXT_EN)
+    assert reader is not None and why is None
